@@ -1,0 +1,111 @@
+"""Every exception zoho_locking raises.
+
+The tree::
+
+    ZohoLockingError
+    ├── ValidationError        bad input, caught before anything is sent
+    ├── ApiError               the CRM answered with an error
+    │   ├── UnexpectedResponse the answer was not a Zoho envelope (HTML from a proxy, empty 503)
+    │   └── AuthError          401 that a token refresh cannot fix (scope, authentication)
+    ├── TransportError         the request did not complete (connection, TLS, timeout)
+    │   └── RequestTimeout     no answer within the configured timeout
+    └── OAuthError             the accounts server refused to mint an access token
+
+No exception of aiohttp ever reaches the caller: the client converts them to
+`TransportError` at the boundary. No exception text or repr contains a token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "OAuthError",
+    "RequestTimeout",
+    "TransportError",
+    "UnexpectedResponse",
+    "ValidationError",
+    "ZohoLockingError",
+]
+
+
+class ZohoLockingError(Exception):
+    """Base class of every error raised by zoho_locking."""
+
+    #: A short machine-readable code: Zoho's own code for API errors, a
+    #: client-side code (``VALIDATION_ERROR``, ``TRANSPORT_ERROR``, ...) otherwise.
+    code: str = "ERROR"
+
+
+class ValidationError(ZohoLockingError, ValueError):
+    """An argument is not acceptable; nothing was sent."""
+
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ApiError(ZohoLockingError):
+    """The CRM answered with an error envelope (either of Zoho's two shapes)."""
+
+    def __init__(
+        self,
+        http_status: int,
+        code: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{code} (HTTP {http_status}): {message}")
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(http_status={self.http_status!r}, code={self.code!r}, "
+            f"message={self.message!r}, details={self.details!r})"
+        )
+
+
+class UnexpectedResponse(ApiError):
+    """The answer was not a Zoho JSON envelope: an HTML error page, an empty body, junk."""
+
+    def __init__(self, http_status: int, message: str) -> None:
+        super().__init__(http_status, "UNEXPECTED_RESPONSE", message)
+
+
+class AuthError(ApiError):
+    """A 401 that refreshing the token cannot fix, such as a missing OAuth scope."""
+
+
+class TransportError(ZohoLockingError):
+    """The request never got a complete answer: connection refused or dropped, TLS, DNS."""
+
+    code = "TRANSPORT_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RequestTimeout(TransportError):
+    """No complete answer arrived within the configured timeout."""
+
+    code = "TIMEOUT"
+
+
+class OAuthError(ZohoLockingError):
+    """The Zoho accounts server refused to issue an access token."""
+
+    def __init__(self, code: str, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.http_status = http_status

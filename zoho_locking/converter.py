@@ -51,23 +51,25 @@ converter.register_structure_hook(bool, _structure_bool)
 converter.register_structure_hook(datetime, _structure_datetime)
 converter.register_unstructure_hook(datetime, datetime.isoformat)
 
-_LOCK_INFO_NAMES = {
-    "locked_for": "Locked_For__s",
-    "locked_by": "Locked_By__s",
-    "locked_reason": "Locked_Reason__s",
-    "lock_source": "Lock_Source__s",
-    "locked_time": "Locked_Time__s",
-    "configuration_id": "Record_Locking_Configuration_Id__s",
-    "rule_id": "Record_Locking_Rule_Id__s",
-    "feature_type": "Feature_Type__s",
-    "editable": "$editable",
-    "sharing_permission": "$sharing_permission",
+# Attribute name -> Zoho's wire name, spelled out so that mypy can check each one.
+_LOCK_INFO_OVERRIDES = {
+    "locked_for": override(rename="Locked_For__s"),
+    "locked_by": override(rename="Locked_By__s"),
+    "locked_reason": override(rename="Locked_Reason__s"),
+    "lock_source": override(rename="Lock_Source__s"),
+    "locked_time": override(rename="Locked_Time__s"),
+    "configuration_id": override(rename="Record_Locking_Configuration_Id__s"),
+    "rule_id": override(rename="Record_Locking_Rule_Id__s"),
+    "feature_type": override(rename="Feature_Type__s"),
+    "editable": override(rename="$editable"),
+    "sharing_permission": override(rename="$sharing_permission"),
 }
-_LOCK_INFO_OVERRIDES = {name: override(rename=wire) for name, wire in _LOCK_INFO_NAMES.items()}
 
 converter.register_structure_hook(
-    LockInfo, make_dict_structure_fn(LockInfo, converter, **_LOCK_INFO_OVERRIDES)
+    LockInfo,
+    make_dict_structure_fn(LockInfo, converter, **_LOCK_INFO_OVERRIDES),  # type: ignore[arg-type]
 )
 converter.register_unstructure_hook(
-    LockInfo, make_dict_unstructure_fn(LockInfo, converter, **_LOCK_INFO_OVERRIDES)
+    LockInfo,
+    make_dict_unstructure_fn(LockInfo, converter, **_LOCK_INFO_OVERRIDES),  # type: ignore[arg-type]
 )

@@ -9,6 +9,7 @@ The tree::
     │   └── AuthError          401 that a token refresh cannot fix (scope, authentication)
     ├── TransportError         the request did not complete (connection, TLS, timeout)
     │   └── RequestTimeout     no answer within the configured timeout
+    ├── UncertainOutcome       a write may or may not have landed, and reading back failed
     └── OAuthError             the accounts server refused to mint an access token
 
 No exception of aiohttp ever reaches the caller: the client converts them to
@@ -26,6 +27,7 @@ __all__ = [
     "OAuthError",
     "RequestTimeout",
     "TransportError",
+    "UncertainOutcome",
     "UnexpectedResponse",
     "ValidationError",
     "ZohoLockingError",
@@ -84,21 +86,43 @@ class UnexpectedResponse(ApiError):
 class AuthError(ApiError):
     """A 401 that refreshing the token cannot fix, such as a missing OAuth scope."""
 
+    #: What the token needs, added to the exception text (``message`` stays Zoho's).
+    hint = (
+        "the token needs ZohoCRM.modules.lockinginformation.READ/CREATE/UPDATE/DELETE "
+        "(or .ALL) and ZohoCRM.modules.ALL or ZohoCRM.modules.{module}.{operation}"
+    )
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} ({self.hint})"
+
 
 class TransportError(ZohoLockingError):
     """The request never got a complete answer: connection refused or dropped, TLS, DNS."""
 
     code = "TRANSPORT_ERROR"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, maybe_sent: bool = True) -> None:
         super().__init__(message)
         self.message = message
+        #: False only when the request certainly never left (connection refused):
+        #: a write that failed with ``maybe_sent`` may still have been applied.
+        self.maybe_sent = maybe_sent
 
 
 class RequestTimeout(TransportError):
     """No complete answer arrived within the configured timeout."""
 
     code = "TIMEOUT"
+
+
+class UncertainOutcome(ZohoLockingError):
+    """A write's answer was lost and reading the record back failed: its fate is unknown."""
+
+    code = "UNCERTAIN"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class OAuthError(ZohoLockingError):

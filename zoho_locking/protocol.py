@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from .converter import converter
-from .errors import ApiError, UnexpectedResponse, ValidationError
+from .errors import ApiError, AuthError, UnexpectedResponse, ValidationError
 from .models import ActionResult, LockInfo
 
 __all__ = [
@@ -200,16 +200,20 @@ def _describe_body(headers: Mapping[str, str], body: bytes) -> str:
     return f"{len(body)} bytes of {ctype or 'unknown content'}, not a Zoho JSON envelope"
 
 
+#: 401 codes that a token refresh cannot fix.
+AUTH_CODES = frozenset({"OAUTH_SCOPE_MISMATCH", "AUTHENTICATION_FAILURE"})
+
+
 def _error_from(status: int, doc: Mapping[str, Any]) -> ApiError:
     code = doc.get("code")
+    code = code if isinstance(code, str) and code else f"HTTP_{status}"
     message = doc.get("message")
+    message = message if isinstance(message, str) else ""
     details = doc.get("details")
-    return ApiError(
-        status,
-        code if isinstance(code, str) and code else f"HTTP_{status}",
-        message if isinstance(message, str) else "",
-        details if isinstance(details, dict) else None,
-    )
+    details = details if isinstance(details, dict) else None
+    if code in AUTH_CODES:
+        return AuthError(status, code, message, details)
+    return ApiError(status, code, message, details)
 
 
 def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:

@@ -1,0 +1,1 @@
+pytest_plugins = ["zoho_locking.testing.plugin"]

@@ -1,0 +1,60 @@
+"""Lock, unlock and re-reason Zoho CRM records, one at a time or in bulk, with asyncio.
+
+    >>> from zoho_locking import LockingClient
+    >>> async def main(token: str) -> None:
+    ...     async with LockingClient(access_token=token, dc="us") as client:
+    ...         lock = await client.lock("Deals", "5843104000001068086", reason="closing")
+    ...         await client.unlock("Deals", "5843104000001068086", lock.id)
+"""
+
+from .auth import StaticToken, TokenProvider
+from .client import LockingClient
+from .datacentres import DATA_CENTRES, DataCentre
+from .errors import (
+    ApiError,
+    AuthError,
+    OAuthError,
+    RequestTimeout,
+    TransportError,
+    UncertainOutcome,
+    UnexpectedResponse,
+    ValidationError,
+    ZohoLockingError,
+)
+from .flow import RetryPolicy
+from .models import ActionResult, LockedFor, LockInfo, LockSource, ModuleRef, UserRef
+from .report import BulkReport, Outcome
+from .transport import AiohttpTransport, MockTransport, Response, Transport
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ActionResult",
+    "AiohttpTransport",
+    "ApiError",
+    "AuthError",
+    "BulkReport",
+    "DATA_CENTRES",
+    "DataCentre",
+    "LockInfo",
+    "LockSource",
+    "LockedFor",
+    "LockingClient",
+    "MockTransport",
+    "ModuleRef",
+    "OAuthError",
+    "Outcome",
+    "RequestTimeout",
+    "Response",
+    "RetryPolicy",
+    "StaticToken",
+    "TokenProvider",
+    "Transport",
+    "TransportError",
+    "UncertainOutcome",
+    "UnexpectedResponse",
+    "UserRef",
+    "ValidationError",
+    "ZohoLockingError",
+    "__version__",
+]

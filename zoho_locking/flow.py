@@ -1,0 +1,262 @@
+"""Flow control shared by every call on one client: in-flight cap, rate limit, 429 pauses.
+
+`FlowControl` decides when a request may go out:
+
+* a **concurrency gate** whose limit adapts to what the server allows:
+  additive increase while requests succeed, multiplicative decrease on 429
+  (AIMD, as TCP does). The limit climbs quickly back to the last level that
+  worked and only probes slowly above it, so an over-eager cap costs very
+  few 429s;
+* an optional **rate limit** (aiolimiter), smoothed so that no one-second
+  window ever sees more than the set rate;
+* a **pause** that holds back every worker after a 429, not only the one that
+  got it; consecutive 429s double the pause, so a server that keeps refusing
+  sees fewer requests, never a storm.
+
+`RetryPolicy` says which failures are retried and how long to wait (exponential
+backoff with full jitter). Clock, sleep and randomness are injectable so tests
+never sleep for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from email.utils import parsedate_to_datetime
+
+import attrs
+from aiolimiter import AsyncLimiter
+
+from .errors import ValidationError
+
+__all__ = ["RETRY_STATUSES", "Clock", "FlowControl", "RetryPolicy", "Sleep", "retry_after"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+#: HTTP statuses worth another attempt: throttling and server or proxy faults.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@attrs.frozen(slots=True)
+class RetryPolicy:
+    """How often and how patiently to retry one request.
+
+    *max_attempts* caps the attempts of one request (1 = no retries);
+    *deadline* caps the seconds from its first attempt to its last; the delay
+    before attempt ``n+1`` is drawn uniformly from ``[0, min(max_delay,
+    base_delay * 2**(n-1))]`` ("full jitter"), or the server's ``Retry-After``
+    when it sends one.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    deadline: float | None = 300.0
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValidationError("max_attempts must be an integer >= 1", field="max_attempts")
+        if self.base_delay < 0 or self.max_delay < self.base_delay:
+            raise ValidationError(
+                "need 0 <= base_delay <= max_delay", field="base_delay"
+            )
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValidationError("deadline must be positive or None", field="deadline")
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt number *attempt* (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 32))
+        return rng.uniform(0, ceiling)
+
+
+def retry_after(headers: Mapping[str, str], now_epoch: float) -> float | None:
+    """Seconds the server asks us to wait, from ``Retry-After`` or ``X-RATELIMIT-RESET``."""
+    value = _header(headers, "retry-after")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - now_epoch)
+            except (TypeError, ValueError, IndexError, OverflowError):
+                return None
+    value = _header(headers, "x-ratelimit-reset")
+    if value is not None:
+        try:
+            reset = float(value)
+        except ValueError:
+            return None
+        # Zoho documents no unit; large values are epoch seconds or milliseconds.
+        if reset > 1e11:
+            reset /= 1000.0
+        return max(0.0, reset - now_epoch) if reset > 1e9 else max(0.0, reset)
+    return None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None and not hasattr(headers, "getall"):
+        # Plain dicts are case-sensitive; aiohttp's CIMultiDict is not.
+        for key, item in headers.items():
+            if key.lower() == name:
+                return item
+    return value
+
+
+class FlowControl:
+    """The gate every request of one client passes through."""
+
+    def __init__(
+        self,
+        *,
+        max_concurrency: int = 10,
+        rate_limit: float | None = None,
+        rate_burst: int = 1,
+        adaptive: bool = True,
+        min_pause: float = 0.05,
+        max_pause: float = 60.0,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValidationError(
+                "max_concurrency must be an integer >= 1", field="max_concurrency"
+            )
+        if rate_limit is not None and not rate_limit > 0:
+            raise ValidationError("rate_limit must be positive or None", field="rate_limit")
+        if not isinstance(rate_burst, int) or rate_burst < 1:
+            raise ValidationError("rate_burst must be an integer >= 1", field="rate_burst")
+        self.max_concurrency = max_concurrency
+        self.adaptive = adaptive
+        self.min_pause = min_pause
+        self.max_pause = max_pause
+        self._clock = clock
+        self.sleep: Sleep = sleep or asyncio.sleep
+        # A bucket of size `rate_burst` draining at `rate_limit` per second: with the
+        # default burst of 1 requests are evenly spaced, so no window exceeds the rate.
+        self._limiter = (
+            AsyncLimiter(rate_burst, rate_burst / rate_limit) if rate_limit else None
+        )
+        self.rate_limit = rate_limit
+        self._limit = float(max_concurrency)
+        self._ceiling = float(max_concurrency)  # last limit at which a 429 came back
+        self._in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._resume_at = 0.0
+        self._epoch = 0  # bumped at each decrease; stale 429s do not decrease again
+        self._consecutive_429 = 0
+        self._latency = 0.0  # smoothed request latency, the base of the 429 pause
+        self.throttled = 0  # 429 answers seen
+        self.peak_in_flight = 0
+
+    # -- introspection -----------------------------------------------------
+
+    @property
+    def limit(self) -> int:
+        """The current in-flight limit (at most `max_concurrency`)."""
+        return max(1, int(self._limit))
+
+    @property
+    def in_flight(self) -> int:
+        """Requests between `acquire` and `release` right now."""
+        return self._in_flight
+
+    @property
+    def epoch(self) -> int:
+        """Changes whenever the limit is cut; pass it back to `on_throttled`."""
+        return self._epoch
+
+    def now(self) -> float:
+        """The flow-control clock, in seconds."""
+        if self._clock is not None:
+            return self._clock()
+        return asyncio.get_running_loop().time()
+
+    # -- the gate ----------------------------------------------------------
+
+    async def acquire(self) -> None:
+        """Wait for a pause to end, a free in-flight slot, and the rate limiter."""
+        await self._wait_out_pause()
+        if self._in_flight >= self.limit or self._waiters:
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.append(future)
+            try:
+                await future
+            except BaseException:
+                if future.done() and not future.cancelled():
+                    # We were handed a slot but are leaving: pass it on.
+                    self._in_flight -= 1
+                    self._wake()
+                else:
+                    self._waiters.remove(future)
+                raise
+        else:
+            self._in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            # A pause may have started while we queued for a slot.
+            await self._wait_out_pause()
+            if self._limiter is not None:
+                await self._limiter.acquire()
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Give back the slot taken by `acquire`."""
+        self._in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._in_flight < self.limit:
+            future = self._waiters.popleft()
+            if not future.done():
+                self._in_flight += 1
+                future.set_result(None)
+
+    async def _wait_out_pause(self) -> None:
+        while True:
+            remaining = self._resume_at - self.now()
+            if remaining <= 0:
+                return
+            await self.sleep(remaining)
+
+    # -- feedback ----------------------------------------------------------
+
+    def on_success(self, latency: float) -> None:
+        """A request got a non-429 answer after *latency* seconds."""
+        self._consecutive_429 = 0
+        self._latency = latency if not self._latency else 0.9 * self._latency + 0.1 * latency
+        if not self.adaptive or self._limit >= self.max_concurrency:
+            return
+        # One step per window of successes below the last good level; ten times
+        # slower above it, where the next 429 is likely waiting.
+        step = 1.0 / self._limit
+        if self._limit >= self._ceiling:
+            step /= 10.0
+        before = self.limit
+        self._limit = min(float(self.max_concurrency), self._limit + step)
+        if self.limit > before:
+            self._wake()
+
+    def on_throttled(self, epoch: int, server_wait: float | None = None) -> None:
+        """A request sent during *epoch* got a 429: pause everyone, maybe cut the limit."""
+        self.throttled += 1
+        stale = epoch != self._epoch
+        if not stale:
+            self._consecutive_429 += 1
+            self._epoch += 1
+            if self.adaptive:
+                # The refused request is still counted in flight: the server took one fewer.
+                self._ceiling = max(1.0, float(self._in_flight - 1))
+                self._limit = max(1.0, min(self._limit, self._ceiling) * 0.8)
+        pause = min(
+            self.max_pause,
+            max(self.min_pause, self._latency) * 2 ** min(self._consecutive_429 - 1, 16),
+        )
+        if server_wait is not None:
+            pause = max(pause, min(server_wait, self.max_pause))
+        self._resume_at = max(self._resume_at, self.now() + pause)

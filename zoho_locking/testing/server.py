@@ -1,0 +1,164 @@
+"""Put a `FakeCRM` on loopback with aiohttp.web, with latency and a concurrency limit.
+
+The adapter only moves bytes: every decision about an answer is the CRM's,
+except the 429 that the org's concurrency limit produces, which never reaches
+the CRM (Zoho refuses such requests before doing any work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from types import TracebackType
+
+from aiohttp import web
+
+from ._wire import FakeAnswer, canned
+from .fakecrm import FakeCRM
+
+__all__ = ["FakeServer", "serve_forever"]
+
+
+class FakeServer:
+    """An aiohttp server answering with a `FakeCRM`; use it as an async context manager.
+
+    ``latency`` (seconds) and ``concurrency_limit`` (requests in flight; ``None``:
+    no limit) may be changed while it runs. A request counts as in flight from
+    its arrival to its answer, latency included.
+    """
+
+    def __init__(
+        self,
+        crm: FakeCRM | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        concurrency_limit: int | None = None,
+        shutdown_timeout: float = 1.0,
+    ) -> None:
+        self.crm = crm if crm is not None else FakeCRM()
+        self.host = host
+        self.latency = latency
+        self.concurrency_limit = concurrency_limit
+        #: Requests being handled right now.
+        self.in_flight = 0
+        #: The most requests ever in flight at once (429s not included).
+        self.peak_in_flight = 0
+        #: Requests refused with 429 because of the concurrency limit.
+        self.too_many_requests = 0
+        #: ``loop.time()`` of every request's arrival, refused ones included.
+        self.arrivals: list[float] = []
+        self._port = port
+        self._shutdown_timeout = shutdown_timeout
+        self._runner: web.AppRunner | None = None
+        # Set by close() so that requests sleeping out their latency give up at once.
+        self._closing = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        """The TCP port; known once the server has started."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The API domain to give a client, e.g. ``http://127.0.0.1:54321``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}"
+
+    async def start(self) -> None:
+        """Start listening (`__aenter__` does this)."""
+        if self._runner is not None:
+            raise RuntimeError("the server is already running")
+        self._closing = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=self._shutdown_timeout
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        address = runner.addresses[0]
+        self._port = int(address[1])
+
+    async def close(self) -> None:
+        """Stop listening and close every connection (`__aexit__` does this)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            self._closing.set()
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def max_in_window(self, seconds: float = 1.0) -> int:
+        """Return the most arrivals seen within any window of *seconds*."""
+        best = start = 0
+        times = self.arrivals
+        for end, moment in enumerate(times):
+            while moment - times[start] >= seconds:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.arrivals.append(asyncio.get_running_loop().time())
+        limit = self.concurrency_limit
+        if limit is not None and self.in_flight >= limit:
+            self.too_many_requests += 1
+            return _response(canned("too_many"))
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            body = await request.read()
+            if self.latency > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self.latency)
+            if self._closing.is_set():
+                # Shutting down: the org never sees the request, the client sees a drop.
+                return _drop(request)
+            query = {key: request.query[key] for key in request.query}
+            answer = self.crm.handle(request.method, request.path, query, request.headers, body)
+        finally:
+            self.in_flight -= 1
+        return _drop(request) if answer.drop else _response(answer)
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection with nothing written; what to return to aiohttp meanwhile."""
+    # Abort the socket and hand aiohttp a response anyway: writing it fails
+    # with ConnectionResetError, which aiohttp takes for a client disconnect
+    # (a debug log line only). Raising instead would log a traceback.
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response()
+
+
+def _response(answer: FakeAnswer) -> web.Response:
+    return web.Response(status=answer.status, headers=answer.headers, body=answer.body)
+
+
+async def serve_forever(
+    server: FakeServer, *, on_ready: Callable[[FakeServer], None] | None = None
+) -> None:
+    """Run *server* until cancelled (Ctrl-C under `asyncio.run`), then shut it down."""
+    async with server:
+        if on_ready is not None:
+            on_ready(server)
+        await asyncio.Event().wait()

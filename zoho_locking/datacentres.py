@@ -72,7 +72,7 @@ def check_base_url(url: str, *, what: str, allow_insecure_http: bool = False) ->
         raise ValidationError(
             f"{what} must look like https://host, got {url!r}", field=what
         )
-    if parts.query or parts.fragment or parts.username or parts.password:
+    if "?" in url or "#" in url or parts.username or parts.password:
         raise ValidationError(
             f"{what} must not carry a query, fragment or credentials", field=what
         )

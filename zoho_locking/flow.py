@@ -2,8 +2,9 @@
 
 `FlowControl` decides when a request may go out:
 
-* a **concurrency gate** whose limit adapts to what the server allows:
-  additive increase while requests succeed, multiplicative decrease on 429
+* a **concurrency gate** whose limit adapts to what the server allows: a slow
+  start (from 2, one more per success) up to the cap or the first 429, then
+  additive increase while requests succeed and multiplicative decrease on 429
   (AIMD, as TCP does). The limit climbs quickly back to the last level that
   worked and only probes slowly above it, so an over-eager cap costs very
   few 429s;
@@ -116,7 +117,7 @@ class FlowControl:
         rate_limit: float | None = None,
         rate_burst: int = 1,
         adaptive: bool = True,
-        min_pause: float = 0.05,
+        min_pause: float = 0.005,
         max_pause: float = 60.0,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
@@ -141,7 +142,10 @@ class FlowControl:
             AsyncLimiter(rate_burst, rate_burst / rate_limit) if rate_limit else None
         )
         self.rate_limit = rate_limit
-        self._limit = float(max_concurrency)
+        # Slow start, as TCP does: begin low and add one per success until the first
+        # 429 (or the cap), so a cap above the org's limit costs no opening burst.
+        self._limit = float(min(max_concurrency, 2)) if adaptive else float(max_concurrency)
+        self._slow_start = adaptive
         self._ceiling = float(max_concurrency)  # last limit at which a 429 came back
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -170,10 +174,11 @@ class FlowControl:
         return self._epoch
 
     def now(self) -> float:
-        """The flow-control clock, in seconds."""
-        if self._clock is not None:
-            return self._clock()
-        return asyncio.get_running_loop().time()
+        """The flow-control clock, in seconds (the event loop's, unless one was injected)."""
+        if self._clock is None:
+            # Bound once: this runs several times per request.
+            self._clock = asyncio.get_running_loop().time
+        return self._clock()
 
     # -- the gate ----------------------------------------------------------
 
@@ -232,11 +237,12 @@ class FlowControl:
         self._latency = latency if not self._latency else 0.9 * self._latency + 0.1 * latency
         if not self.adaptive or self._limit >= self.max_concurrency:
             return
-        # One step per window of successes below the last good level; ten times
-        # slower above it, where the next 429 is likely waiting.
-        step = 1.0 / self._limit
+        # One step per window of successes below the last good level; fifty times
+        # slower above it, where the next 429 is likely waiting (a slow probe still
+        # finds room freed by other clients of the org).
+        step = 1.0 if self._slow_start else 1.0 / self._limit
         if self._limit >= self._ceiling:
-            step /= 10.0
+            step /= 50.0
         before = self.limit
         self._limit = min(float(self.max_concurrency), self._limit + step)
         if self.limit > before:
@@ -247,6 +253,7 @@ class FlowControl:
         self.throttled += 1
         stale = epoch != self._epoch
         if not stale:
+            self._slow_start = False
             self._consecutive_429 += 1
             self._epoch += 1
             if self.adaptive:

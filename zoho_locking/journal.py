@@ -124,10 +124,12 @@ class Journal:
                 outcome = converter.structure(item, Outcome)
             except Exception as exc:
                 raise JournalError(f"{self.path}:{number}: not an outcome ({exc})") from None
-            state.intents.discard(record_id)
             if outcome.retryable:
+                # Not finished; and a write cut short by a fault or a cancel may
+                # have landed, so an earlier intent stays in force.
                 state.finished.pop(record_id, None)
             else:
+                state.intents.discard(record_id)
                 state.finished[record_id] = outcome
 
     def intent(self, record_id: str, action: str) -> None:

@@ -10,9 +10,11 @@ the access token; `authorization` builds that header at send time so that a
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -58,11 +60,13 @@ DEFAULT_FIELDS: tuple[str, ...] = (
 
 # Module API names: standard (Deals, Price_Books) and custom (Projects, Custom_Module1).
 _MODULE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
-# Ids are positive 64-bit integers in decimal; ASCII digits only, so no "١٢٣".
-_ID_RE = re.compile(r"[0-9]{1,19}")
+# Ids are positive 64-bit integers in decimal; ASCII digits only, so no "١٢٣", and
+# no leading zero, so that one id has one spelling (duplicates are found by value).
+_ID_RE = re.compile(r"[1-9][0-9]{0,18}")
 _MAX_ID = 2**63 - 1
-_JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json"}
-_NO_HEADERS: Mapping[str, str] = {}
+# Shared by every Request, so read-only: nobody can slip a token into all of them.
+_JSON_HEADERS: Mapping[str, str] = MappingProxyType({"Content-Type": "application/json"})
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 @attrs.frozen(slots=True)
@@ -104,7 +108,7 @@ def validate_id(value: object, what: str = "record_id") -> str:
         raise ValidationError(
             f"{what} must be a string of digits, got {type(value).__name__}", field=what
         )
-    if not _ID_RE.fullmatch(text) or int(text) == 0 or int(text) > _MAX_ID:
+    if not _ID_RE.fullmatch(text) or int(text) > _MAX_ID:
         shown = text if len(text) <= 40 else text[:40] + "..."
         raise ValidationError(
             f"{what} {shown!r} is not a Zoho id (a positive 64-bit integer in decimal digits)",
@@ -139,7 +143,9 @@ def _base(api_root: str, module: str, record_id: str) -> str:
     return f"{api_root}/{module}/{record_id}/{LOCKING_MODULE}"
 
 
+@functools.lru_cache(maxsize=64)
 def _reason_body(reason: str) -> bytes:
+    # Cached: a bulk run sends the same reason thousands of times.
     return json.dumps({"data": [{"Locked_Reason__s": reason}]}).encode()
 
 
@@ -232,7 +238,9 @@ def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, 
     if not isinstance(doc, dict):
         raise UnexpectedResponse(status, _describe_body(headers, body))
     # Top-level envelope: {"code": ..., "message": ..., "status": "error"}.
-    if doc.get("status") == "error" or ("code" in doc and "data" not in doc):
+    if doc.get("status") == "error" or (
+        "code" in doc and "data" not in doc and doc.get("status") != "success"
+    ):
         raise _error_from(status, doc)
     data = doc.get("data")
     if isinstance(data, list) and data:

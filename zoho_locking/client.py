@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -37,6 +38,7 @@ T = TypeVar("T")
 Parser = Callable[[int, Mapping[str, str], bytes], T]
 
 _VERSION_RE = re.compile(r"v[0-9]{1,2}")
+_log = logging.getLogger("zoho_locking")
 # Rounds of reads (each with its own retries) spent settling a doubtful write.
 _SETTLE_ROUNDS = 3
 
@@ -405,6 +407,16 @@ class LockingClient:
             except BaseException:
                 flow.release()
                 raise
+            if _log.isEnabledFor(logging.DEBUG):
+                # The URL holds ids only; the token travels in a header never logged.
+                _log.debug(
+                    "%s %s -> %s in %.1f ms (attempt %d)",
+                    request.method,
+                    request.url,
+                    response.status if response is not None else failure,
+                    (flow.now() - sent_at) * 1000,
+                    attempt,
+                )
             if response is not None and response.status == 429:
                 tally.throttled += 1
                 flow.on_throttled(epoch, retry_after(response.headers, time.time()))

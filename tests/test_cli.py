@@ -1,0 +1,308 @@
+"""The command line, run as a subprocess against the fake CRM served by the test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from zoho_locking import BulkReport
+from zoho_locking.testing import FakeCRM, FakeServer
+
+TOKEN = FakeCRM.DEFAULT_TOKEN
+TOKEN_ENV = {"ZOHO_ACCESS_TOKEN": TOKEN}
+
+
+@attrs.frozen
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOHO_")}
+    env.update(extra)
+    return env
+
+
+async def start_cli(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "zoho_locking",
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env if env is not None else cli_env(ZOHO_ACCESS_TOKEN=TOKEN),
+    )
+
+
+async def run_cli(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> Result:
+    process = await start_cli(*args, env=env, stdin=stdin)
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), err.decode())
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeServer]:
+    crm = FakeCRM()
+    crm.add_records("Deals", 60)
+    async with FakeServer(crm) as server:
+        yield server
+
+
+@pytest.fixture
+def ids_file(tmp_path: Path, server: FakeServer) -> Path:
+    path = tmp_path / "ids.txt"
+    ids = server.crm.record_ids("Deals")
+    path.write_text("# deals to lock\n\n" + "\n".join(f"  {i}  " for i in ids) + "\n")
+    return path
+
+
+async def test_lock_from_file_writes_json_report(
+    server: FakeServer, ids_file: Path, tmp_path: Path
+) -> None:
+    report_path = tmp_path / "report.json"
+    result = await run_cli(
+        "lock", "--module", "Deals", "--ids", str(ids_file), "--reason", "quarter close",
+        "--api-domain", server.url, "--report", str(report_path),
+    )
+    assert result.code == 0, result.stderr
+    assert set(server.crm.locks("Deals")) == set(server.crm.record_ids("Deals"))
+    report = BulkReport.from_json(report_path.read_text())
+    assert (report.operation, report.total, report.succeeded) == ("lock", 60, 60)
+    assert "succeeded" in result.stderr and "SUCCESS" in result.stderr  # the summary
+
+
+async def test_unlock_from_stdin(server: FakeServer) -> None:
+    ids = server.crm.record_ids("Deals")[:10]
+    for record_id in ids:
+        server.crm.manual_lock("Deals", record_id)
+    result = await run_cli(
+        "unlock", "--module", "Deals", "--api-domain", server.url, "-q",
+        stdin=("\n".join(ids) + "\n").encode(),
+    )
+    assert result.code == 0, result.stderr
+    assert server.crm.locks("Deals") == {}
+    assert result.stderr == ""  # --quiet
+
+
+async def test_update_from_csv_column_and_csv_report(server: FakeServer, tmp_path: Path) -> None:
+    ids = server.crm.record_ids("Deals")[:5]
+    for record_id in ids:
+        server.crm.manual_lock("Deals", record_id)
+    csv_path = tmp_path / "deals.csv"
+    csv_path.write_text("\ufeffname,deal_id\n" + "".join(f"d{i},{r}\n" for i, r in enumerate(ids)))
+    report_path = tmp_path / "report.csv"
+    result = await run_cli(
+        "update", "--module", "Deals", "--ids", str(csv_path), "--id-column", "deal_id",
+        "--reason", "awaiting approval", "--api-domain", server.url,
+        "--report", str(report_path),
+    )
+    assert result.code == 0, result.stderr
+    assert {lock.reason for lock in server.crm.locks("Deals").values()} == {"awaiting approval"}
+    rows = report_path.read_text().splitlines()
+    assert rows[0].startswith("record_id,status,code")
+    assert len(rows) == 6
+
+
+async def test_status_prints_a_row_per_record(server: FakeServer) -> None:
+    ids = server.crm.record_ids("Deals")[:3]
+    lock_id = server.crm.manual_lock("Deals", ids[0], reason="held")
+    result = await run_cli(
+        "status", "--module", "Deals", "--api-domain", server.url,
+        stdin="\n".join(ids).encode(),
+    )
+    assert result.code == 0, result.stderr
+    rows = {line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()}
+    assert rows[ids[0]][2:4] == ["LOCKED", lock_id]
+    assert rows[ids[1]][2] == "NOT_LOCKED"
+
+
+async def test_exit_1_when_a_record_fails(server: FakeServer) -> None:
+    ids = server.crm.record_ids("Deals")[:3]
+    server.crm.deny("Deals", ids[1])
+    result = await run_cli(
+        "lock", "--module", "Deals", "--reason", "r", "--api-domain", server.url,
+        stdin="\n".join(ids).encode(),
+    )
+    assert result.code == 1
+    assert "NO_PERMISSION" in result.stderr
+    assert len(server.crm.locks("Deals")) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["lock", "--reason", "r"], {"ZOHO_ACCESS_TOKEN": TOKEN}, "--module"),
+        (["lock", "--module", "Deals"], {"ZOHO_ACCESS_TOKEN": TOKEN}, "--reason"),
+        (["lock", "--module", "Deals", "--reason", "r"], {}, "no credentials"),
+        (["lock", "--module", "De/als", "--reason", "r"], {"ZOHO_ACCESS_TOKEN": TOKEN}, "module"),
+        (["lock", "--module", "Deals", "--reason", ""], {"ZOHO_ACCESS_TOKEN": TOKEN}, "reason"),
+        (
+            ["unlock", "--module", "Deals", "--api-domain", "http://crm.example.com"],
+            {"ZOHO_ACCESS_TOKEN": TOKEN},
+            "http://",
+        ),
+        (["unlock", "--module", "Deals", "--ids", "/nonexistent"], TOKEN_ENV, "cannot read"),
+        (["unlock", "--module", "Deals", "--resume"], TOKEN_ENV, "--journal"),
+        (["unlock", "--module", "Deals", "--concurrency", "0"], TOKEN_ENV, "at least 1"),
+        (
+            ["unlock", "--module", "Deals"],
+            {"ZOHO_CLIENT_ID": "id", "ZOHO_CLIENT_SECRET": "s3cret"},
+            "ZOHO_REFRESH_TOKEN",
+        ),
+    ],
+)
+async def test_usage_errors_exit_2_and_send_nothing(
+    server: FakeServer, args: list[str], env: dict[str, str], message: str
+) -> None:
+    if "--api-domain" not in args:
+        args = [*args, "--api-domain", server.url]
+    result = await run_cli(*args, env=cli_env(**env), stdin=b"5843104000001000001\n")
+    assert result.code == 2, result
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr
+    assert server.crm.requests == []
+
+
+async def test_missing_csv_column_is_a_usage_error(server: FakeServer, tmp_path: Path) -> None:
+    path = tmp_path / "deals.csv"
+    path.write_text("id,name\n1,a\n")
+    result = await run_cli(
+        "status", "--module", "Deals", "--ids", str(path), "--id-column", "deal_id",
+        "--api-domain", server.url,
+    )
+    assert result.code == 2 and "no column 'deal_id'" in result.stderr
+    assert server.crm.requests == []
+
+
+async def test_dry_run_sends_nothing(server: FakeServer, tmp_path: Path) -> None:
+    ids = server.crm.record_ids("Deals")[:4]
+    path = tmp_path / "ids.txt"
+    path.write_bytes(
+        "\ufeff".encode() + "\n".join([*ids, ids[0], "garbage", "12/../3"]).encode() + b"\n"
+    )
+    result = await run_cli(
+        "unlock", "--module", "Deals", "--ids", str(path), "--dry-run",
+        "--api-domain", server.url, env=cli_env(),
+    )
+    assert result.code == 1  # invalid ids would fail
+    assert "4 valid ids, 2 invalid, 1 duplicates" in result.stdout
+    assert "at least 8 requests" in result.stdout
+    assert "DELETE" in result.stdout
+    assert server.crm.requests == []
+
+
+async def test_verbose_logs_requests_but_no_token(server: FakeServer) -> None:
+    secret = "1000.verysecret.token"
+    server.crm.add_token(secret)
+    ids = server.crm.record_ids("Deals")[:3]
+    result = await run_cli(
+        "lock", "--module", "Deals", "--reason", "r", "--api-domain", server.url, "-v",
+        env=cli_env(ZOHO_ACCESS_TOKEN=secret), stdin="\n".join(ids).encode(),
+    )
+    assert result.code == 0, result.stderr
+    assert "POST" in result.stderr and ids[0] in result.stderr
+    assert "verysecret" not in result.stderr + result.stdout
+
+
+def outcomes_in(path: Path) -> int:
+    return path.read_text().count('"status"') if path.exists() else 0
+
+
+async def wait_for_lines(path: Path, count: int, within: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if outcomes_in(path) >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{path} never reached {count} outcomes")
+
+
+async def test_ctrl_c_exits_130_with_partial_report(tmp_path: Path) -> None:
+    crm = FakeCRM()
+    ids = crm.add_records("Deals", 400)
+    journal, report_path = tmp_path / "run.jsonl", tmp_path / "report.json"
+    async with FakeServer(crm, latency=0.01) as server:
+        process = await start_cli(
+            "lock", "--module", "Deals", "--reason", "r", "--api-domain", server.url,
+            "--concurrency", "2", "--journal", str(journal), "--report", str(report_path),
+            stdin=("\n".join(ids) + "\n").encode(),
+        )
+        assert process.stdin is not None
+        process.stdin.write(("\n".join(ids) + "\n").encode())
+        process.stdin.close()
+        await wait_for_lines(journal, 20)
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 130, err.decode()
+    report = BulkReport.from_json(report_path.read_text())
+    assert report.cancelled and 20 <= report.total < 400
+    journaled = journal.read_text().count('"status"')
+    assert journaled == report.total
+
+
+async def test_resume_after_sigkill_completes_the_run(tmp_path: Path) -> None:
+    crm = FakeCRM()
+    ids = crm.add_records("Deals", 300)
+    ids_path, journal = tmp_path / "ids.txt", tmp_path / "run.jsonl"
+    ids_path.write_text("\n".join(ids) + "\n")
+    args = [
+        "lock", "--module", "Deals", "--reason", "r", "--ids", str(ids_path),
+        "--journal", str(journal), "--concurrency", "4",
+    ]
+    async with FakeServer(crm, latency=0.005) as server:
+        process = await start_cli(*args, "--api-domain", server.url)
+        await wait_for_lines(journal, 60)
+        process.kill()
+        await process.wait()
+        done_before = journal.read_text().count('"status"')
+        assert done_before < 300
+        report_path = tmp_path / "report.json"
+        result = await run_cli(
+            *args, "--resume", "--api-domain", server.url, "--report", str(report_path)
+        )
+    assert result.code == 0, result.stderr
+    report = BulkReport.from_json(report_path.read_text())
+    assert report.total == 300 and report.succeeded == 300, report.summary()
+    assert sorted(o.record_id for o in report.outcomes) == sorted(ids)
+    assert set(crm.locks("Deals")) == set(ids)
+    assert crm.writes_applied == 300
+
+
+async def test_demo_runs() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c",
+        "import asyncio, sys; from zoho_locking.demo import run_demo; "
+        "sys.exit(asyncio.run(run_demo(sys.stdout, deals=300)))",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env(),
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    text = out.decode()
+    assert "lock Deals: 300 records" in text and "unlock Deals: 300 records" in text
+    assert "ALREADY_LOCKED" in text and "NOT_ALLOWED" in text
+
+
+def test_help_lists_every_command() -> None:
+    from zoho_locking.cli import build_parser
+
+    text = build_parser().format_help()
+    for command in ("lock", "unlock", "update", "status", "demo", "fake-server"):
+        assert command in text

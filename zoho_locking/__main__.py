@@ -1,0 +1,5 @@
+"""``python -m zoho_locking``: the same as the ``zoho-locking`` command."""
+
+from .cli import main
+
+main()

@@ -22,6 +22,7 @@ never sleep for real.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -60,11 +61,12 @@ class RetryPolicy:
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             raise ValidationError("max_attempts must be an integer >= 1", field="max_attempts")
-        if self.base_delay < 0 or self.max_delay < self.base_delay:
+        # Written so that NaN fails too; max_delay may be inf (no cap but the doubling's).
+        if not (0 <= self.base_delay < math.inf and self.base_delay <= self.max_delay):
             raise ValidationError(
-                "need 0 <= base_delay <= max_delay", field="base_delay"
+                "need 0 <= base_delay <= max_delay, base_delay finite", field="base_delay"
             )
-        if self.deadline is not None and self.deadline <= 0:
+        if self.deadline is not None and not 0 < self.deadline < math.inf:
             raise ValidationError("deadline must be positive or None", field="deadline")
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
@@ -74,27 +76,36 @@ class RetryPolicy:
 
 
 def retry_after(headers: Mapping[str, str], now_epoch: float) -> float | None:
-    """Seconds the server asks us to wait, from ``Retry-After`` or ``X-RATELIMIT-RESET``."""
+    """Seconds the server asks us to wait, from ``Retry-After`` or ``X-RATELIMIT-RESET``.
+
+    Unreadable or non-finite values are ignored (``None``), never obeyed.
+    """
     value = _header(headers, "retry-after")
     if value is not None:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
+        seconds = _number(value)
+        if seconds is None:
             try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - now_epoch)
+                seconds = parsedate_to_datetime(value).timestamp() - now_epoch
             except (TypeError, ValueError, IndexError, OverflowError):
-                return None
+                seconds = None
+        if seconds is not None:
+            return max(0.0, seconds)
     value = _header(headers, "x-ratelimit-reset")
-    if value is not None:
-        try:
-            reset = float(value)
-        except ValueError:
-            return None
-        # Zoho documents no unit; large values are epoch seconds or milliseconds.
-        if reset > 1e11:
-            reset /= 1000.0
-        return max(0.0, reset - now_epoch) if reset > 1e9 else max(0.0, reset)
-    return None
+    reset = _number(value) if value is not None else None
+    if reset is None:
+        return None
+    # Zoho documents no unit; large values are epoch seconds or milliseconds.
+    if reset > 1e11:
+        reset /= 1000.0
+    return max(0.0, reset - now_epoch) if reset > 1e9 else max(0.0, reset)
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -128,6 +139,10 @@ class FlowControl:
             )
         if rate_limit is not None and not rate_limit > 0:
             raise ValidationError("rate_limit must be positive or None", field="rate_limit")
+        if not 0 <= min_pause <= max_pause < math.inf:
+            raise ValidationError(
+                "need 0 <= min_pause <= max_pause, both finite", field="max_pause"
+            )
         if not isinstance(rate_burst, int) or rate_burst < 1:
             raise ValidationError("rate_burst must be an integer >= 1", field="rate_burst")
         self.max_concurrency = max_concurrency
@@ -195,7 +210,8 @@ class FlowControl:
                     # We were handed a slot but are leaving: pass it on.
                     self._in_flight -= 1
                     self._wake()
-                else:
+                elif future in self._waiters:
+                    # A release may already have dropped this cancelled waiter.
                     self._waiters.remove(future)
                 raise
         else:

@@ -81,17 +81,19 @@ class Journal:
             if exists:
                 self._read(fd, state)
             else:
-                header = {
-                    "journal": _MAGIC,
-                    "version": _VERSION,
-                    "operation": self.operation,
-                    "module": self.module,
-                }
-                self._write(header)
+                self._write(self._header())
         except BaseException:
             self.close()
             raise
         return state
+
+    def _header(self) -> dict[str, Any]:
+        return {
+            "journal": _MAGIC,
+            "version": _VERSION,
+            "operation": self.operation,
+            "module": self.module,
+        }
 
     def _read(self, fd: int, state: JournalState) -> None:
         with open(fd, "rb", closefd=False) as stream:
@@ -103,10 +105,17 @@ class Journal:
             os.ftruncate(fd, end)
         lines = data[:end].splitlines()
         if not lines:
-            raise JournalError(f"journal {self.path} has no header line")
+            # Killed while writing the header: nothing was done yet, start afresh.
+            self._write(self._header())
+            return
         header = _loads(lines[0], self.path, 1)
         if header.get("journal") != _MAGIC:
             raise JournalError(f"{self.path} is not a zoho-locking journal")
+        if header.get("version") != _VERSION:
+            raise JournalError(
+                f"journal {self.path} has version {header.get('version')!r}; "
+                f"this zoho-locking reads version {_VERSION}"
+            )
         if header.get("operation") != self.operation or header.get("module") != self.module:
             raise JournalError(
                 f"journal {self.path} is for {header.get('operation')} "
@@ -145,7 +154,8 @@ class Journal:
             raise JournalError("journal is not open")
         # One write() per line with O_APPEND: a kill leaves at most one partial line,
         # and the OS has every complete one even if the process dies right after.
-        os.write(self._fd, json.dumps(item, ensure_ascii=False).encode() + b"\n")
+        # ASCII escapes: any str (even a lone surrogate from a server) round-trips.
+        os.write(self._fd, json.dumps(item).encode() + b"\n")
 
     def close(self) -> None:
         """Close the file (everything written is already with the OS)."""

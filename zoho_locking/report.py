@@ -41,6 +41,9 @@ RETRYABLE_CODES = frozenset(
     }
 )
 
+# Codes listed one per line in summary(); the rest share a line, to fit one screen.
+_SUMMARY_CODES = 12
+
 _CSV_COLUMNS = (
     "record_id",
     "status",
@@ -185,8 +188,13 @@ class BulkReport:
         ]
         if self.by_code:
             lines.append("  by code:")
-            for code, count in sorted(self.by_code.items(), key=lambda kv: (-kv[1], kv[0])):
+            ranked = sorted(self.by_code.items(), key=lambda kv: (-kv[1], kv[0]))
+            for code, count in ranked[:_SUMMARY_CODES]:
                 lines.append(f"    {code:<28} {count:>9}")
+            if len(ranked) > _SUMMARY_CODES:
+                rest = ranked[_SUMMARY_CODES:]
+                label = f"({len(rest)} more codes)"
+                lines.append(f"    {label:<28} {sum(c for _, c in rest):>9}")
         extras = [f"requests {self.requests}", f"retries {self.retries}", f"429s {self.throttled}"]
         if self.duplicates:
             extras.append(f"duplicate ids {self.duplicates}")

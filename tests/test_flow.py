@@ -1,0 +1,758 @@
+"""FlowControl (AIMD gate, shared 429 pause, rate limit), RetryPolicy and retry_after.
+
+Nothing here sleeps for real except one tiny rate-limit check (~50 ms): the gate
+gets a fake clock whose sleep advances time at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from multidict import CIMultiDict
+
+from zoho_locking.errors import ValidationError
+from zoho_locking.flow import RETRY_STATUSES, FlowControl, RetryPolicy, retry_after
+
+
+class FakeClock:
+    """A clock and sleep for FlowControl: sleeping advances the time at once."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+        await asyncio.sleep(0)
+
+
+async def settle(rounds: int = 5) -> None:
+    """Let every ready task run until it blocks."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+def make_flow(clock: FakeClock, **kwargs: object) -> FlowControl:
+    return FlowControl(clock=clock.now, sleep=clock.sleep, **kwargs)  # type: ignore[arg-type]
+
+
+def climb_to_max(flow: FlowControl) -> None:
+    """Successes until the slow start reaches the cap."""
+    for _ in range(flow.max_concurrency):
+        flow.on_success(0.0)
+    assert flow.limit == flow.max_concurrency
+
+
+async def pause_after(flow: FlowControl, clock: FakeClock) -> float:
+    """Acquire once, return how long that acquire slept (then release)."""
+    before = len(clock.sleeps)
+    await flow.acquire()
+    flow.release()
+    return sum(clock.sleeps[before:])
+
+
+# -- construction -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"max_concurrency": -3}, "max_concurrency"),
+        ({"max_concurrency": 2.5}, "max_concurrency"),
+        ({"max_concurrency": "4"}, "max_concurrency"),
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"rate_limit": -1.0}, "rate_limit"),
+        ({"rate_limit": math.nan}, "rate_limit"),
+        ({"rate_burst": 0}, "rate_burst"),
+        ({"rate_burst": -1}, "rate_burst"),
+        ({"rate_burst": 1.5}, "rate_burst"),
+    ],
+)
+def test_bad_arguments_are_rejected(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        FlowControl(**kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_defaults() -> None:
+    flow = FlowControl()
+    assert flow.max_concurrency == 10
+    assert flow.adaptive is True
+    assert flow.limit == 2  # slow start
+    assert flow.in_flight == 0
+    assert flow.peak_in_flight == 0
+    assert flow.throttled == 0
+    assert flow.epoch == 0
+    assert flow.rate_limit is None
+    assert flow._limiter is None
+
+
+def test_initial_limit() -> None:
+    assert FlowControl(max_concurrency=1).limit == 1
+    assert FlowControl(max_concurrency=7, adaptive=False).limit == 7
+
+
+async def test_now_defaults_to_the_event_loop_clock() -> None:
+    flow = FlowControl()
+    loop_time = asyncio.get_running_loop().time()
+    assert loop_time <= flow.now() <= loop_time + 5
+
+
+def test_now_uses_an_injected_clock() -> None:
+    clock = FakeClock(start=42.0)
+    assert make_flow(clock).now() == 42.0
+
+
+# -- the gate -----------------------------------------------------------------
+
+
+async def test_acquire_up_to_limit_then_wait_for_release() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=3, adaptive=False)
+    for _ in range(3):
+        await flow.acquire()
+    assert flow.in_flight == 3
+
+    fourth = asyncio.create_task(flow.acquire())
+    await settle()
+    assert not fourth.done()
+    assert flow.in_flight == 3
+
+    flow.release()
+    await settle()
+    assert fourth.done()
+    await fourth
+    assert flow.in_flight == 3
+    for _ in range(3):
+        flow.release()
+    assert flow.in_flight == 0
+    assert clock.sleeps == []  # no pause, no sleeping
+
+
+async def test_waiters_are_served_first_in_first_out() -> None:
+    flow = make_flow(FakeClock(), max_concurrency=1, adaptive=False)
+    await flow.acquire()
+    order: list[int] = []
+
+    async def worker(i: int) -> None:
+        await flow.acquire()
+        order.append(i)
+
+    tasks = []
+    for i in range(5):
+        tasks.append(asyncio.create_task(worker(i)))
+        await settle()
+    assert order == []
+
+    for k in range(5):
+        flow.release()
+        await settle()
+        assert order == list(range(k + 1))
+    await asyncio.gather(*tasks)
+    flow.release()
+    assert flow.in_flight == 0
+
+
+async def test_newcomer_does_not_overtake_a_queued_waiter() -> None:
+    flow = make_flow(FakeClock(), max_concurrency=2, adaptive=False)
+    await flow.acquire()
+    await flow.acquire()
+    order: list[str] = []
+
+    async def worker(name: str) -> None:
+        await flow.acquire()
+        order.append(name)
+
+    first = asyncio.create_task(worker("first"))
+    await settle()
+    flow.release()  # the slot goes to "first", not to whoever comes next
+    late = asyncio.create_task(worker("late"))
+    await settle()
+    assert order == ["first"]
+    assert flow.in_flight == 2
+    flow.release()
+    await settle()
+    assert order == ["first", "late"]
+    await asyncio.gather(first, late)
+
+
+async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
+    flow = make_flow(FakeClock(), max_concurrency=1, adaptive=False)
+    await flow.acquire()
+    waiter = asyncio.create_task(flow.acquire())
+    await settle()
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert flow.in_flight == 1
+    assert not flow._waiters
+    flow.release()
+    assert flow.in_flight == 0
+    await asyncio.wait_for(flow.acquire(), 1)  # the slot is free again
+    flow.release()
+    assert flow.in_flight == 0
+
+
+async def test_waiter_cancelled_after_being_handed_a_slot_passes_it_on() -> None:
+    flow = make_flow(FakeClock(), max_concurrency=1, adaptive=False)
+    await flow.acquire()
+    doomed = asyncio.create_task(flow.acquire())
+    await settle()
+    nxt = asyncio.create_task(flow.acquire())
+    await settle()
+    flow.release()  # hands the slot to `doomed`...
+    doomed.cancel()  # ...which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    await settle()
+    assert nxt.done()  # the slot went on to the next waiter
+    await nxt
+    assert flow.in_flight == 1
+    flow.release()
+    assert flow.in_flight == 0
+
+
+async def test_waiter_cancelled_then_release_before_it_runs_raises_cancelled() -> None:
+    # cancel() marks the waiter's future cancelled; a release() before the waiter
+    # task runs pops that future from the queue, so the waiter must not expect to
+    # find it there any more. It must end with CancelledError, nothing else.
+    flow = make_flow(FakeClock(), max_concurrency=1, adaptive=False)
+    await flow.acquire()
+    waiter = asyncio.create_task(flow.acquire())
+    await settle()
+    waiter.cancel()
+    flow.release()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert flow.in_flight == 0
+    assert not flow._waiters
+
+
+async def test_cancel_while_waiting_out_a_pause_releases_the_slot() -> None:
+    clock = FakeClock()
+    blocked = asyncio.Event()
+
+    async def stuck_sleep(seconds: float) -> None:
+        clock.sleeps.append(seconds)
+        blocked.set()
+        await asyncio.Event().wait()  # never ends: only a cancel gets out
+
+    flow = FlowControl(max_concurrency=1, adaptive=False, clock=clock.now, sleep=stuck_sleep)
+    await flow.acquire()
+    waiter = asyncio.create_task(flow.acquire())  # queued for the slot
+    await settle()
+    flow.on_throttled(flow.epoch)
+    flow.release()  # the waiter gets the slot, then waits out the pause
+    await asyncio.wait_for(blocked.wait(), 1)
+    assert flow.in_flight == 1
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert flow.in_flight == 0
+
+    # and cancelled before holding a slot (the pause comes first)
+    blocked.clear()
+    early = asyncio.create_task(flow.acquire())
+    await asyncio.wait_for(blocked.wait(), 1)
+    assert flow.in_flight == 0
+    early.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await early
+    assert flow.in_flight == 0
+
+
+async def test_many_workers_never_exceed_the_limit() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, adaptive=False)
+    seen: list[int] = []
+
+    async def worker() -> None:
+        for _ in range(20):
+            await flow.acquire()
+            seen.append(flow.in_flight)
+            await asyncio.sleep(0)
+            flow.release()
+
+    await asyncio.gather(*(worker() for _ in range(10)))
+    assert max(seen) == 4
+    assert flow.peak_in_flight == 4
+    assert flow.in_flight == 0
+
+
+async def test_peak_in_flight() -> None:
+    flow = make_flow(FakeClock(), max_concurrency=5, adaptive=False)
+    for _ in range(3):
+        await flow.acquire()
+    assert flow.peak_in_flight == 3
+    for _ in range(3):
+        flow.release()
+    await flow.acquire()
+    assert flow.in_flight == 1
+    assert flow.peak_in_flight == 3
+    flow.release()
+
+
+# -- AIMD ---------------------------------------------------------------------
+
+
+def test_slow_start_adds_one_per_success_up_to_the_cap() -> None:
+    flow = FlowControl(max_concurrency=6)
+    limits = [flow.limit]
+    for _ in range(10):
+        flow.on_success(0.01)
+        limits.append(flow.limit)
+    assert limits == [2, 3, 4, 5, 6, 6, 6, 6, 6, 6, 6]
+
+
+async def test_429_cuts_the_limit_once_per_epoch() -> None:
+    flow = make_flow(FakeClock(), max_concurrency=10)
+    climb_to_max(flow)
+    for _ in range(10):
+        await flow.acquire()
+    old = flow.epoch
+    flow.on_throttled(old)
+    # The refused request still counts: the server took 9, and we cut to 0.8 x 9.
+    assert flow.limit == int(0.8 * 9)
+    assert flow.epoch == old + 1
+    assert flow.throttled == 1
+
+    for _ in range(5):  # answers to requests sent before the cut
+        flow.on_throttled(old)
+    assert flow.limit == int(0.8 * 9)
+    assert flow.epoch == old + 1
+    assert flow.throttled == 6
+
+    flow.on_throttled(flow.epoch)  # a 429 to a request sent after the cut
+    assert flow.limit == int(0.8 * 0.8 * 9)
+    assert flow.epoch == old + 2
+    for _ in range(10):
+        flow.release()
+
+
+@pytest.mark.parametrize(("in_flight", "expected"), [(4, 2), (3, 1), (2, 1), (1, 1)])
+async def test_cut_is_from_what_the_server_took(in_flight: int, expected: int) -> None:
+    flow = make_flow(FakeClock(), max_concurrency=10)
+    climb_to_max(flow)
+    for _ in range(in_flight):
+        await flow.acquire()
+    flow.on_throttled(flow.epoch)
+    assert flow.limit == expected  # ~0.8 x min(limit, in_flight - 1), at least 1
+    for _ in range(in_flight):
+        flow.release()
+
+
+async def test_cut_limit_holds_back_acquires_until_in_flight_drops() -> None:
+    flow = make_flow(FakeClock(), max_concurrency=10)
+    climb_to_max(flow)
+    for _ in range(10):
+        await flow.acquire()
+    flow.on_throttled(flow.epoch)
+    assert flow.limit == 7
+    waiter = asyncio.create_task(flow.acquire())
+    for _ in range(3):
+        flow.release()
+        await settle()
+        assert not waiter.done()  # 9, 8, 7 in flight: not below the limit yet
+    flow.release()
+    await settle()
+    assert waiter.done()
+    await waiter
+    assert flow.in_flight == 7
+    for _ in range(7):
+        flow.release()
+
+
+async def test_limit_recovers_additively_and_never_passes_the_cap() -> None:
+    flow = make_flow(FakeClock(), max_concurrency=10)
+    climb_to_max(flow)
+    for _ in range(10):
+        await flow.acquire()
+    flow.on_throttled(flow.epoch)
+    for _ in range(10):
+        flow.release()
+    assert flow.limit == 7
+
+    successes_at: dict[int, int] = {}
+    previous = flow.limit
+    for n in range(1, 20_001):
+        flow.on_success(0.01)
+        assert flow.limit <= previous + 1
+        assert flow.limit <= flow.max_concurrency
+        assert flow._limit <= flow.max_concurrency
+        if flow.limit > previous:
+            successes_at[flow.limit] = n
+        previous = flow.limit
+    assert flow.limit == 10
+    # Additive: about `limit` successes per step, not one (no slow start after a 429)...
+    assert successes_at[8] >= 5
+    # ...and much slower above the level where the 429 came (9), probing for room.
+    assert successes_at[10] - successes_at[9] > 10 * (successes_at[9] - successes_at[8])
+
+
+async def test_a_higher_limit_wakes_a_waiter() -> None:
+    flow = make_flow(FakeClock(), max_concurrency=5)
+    assert flow.limit == 2
+    await flow.acquire()
+    await flow.acquire()
+    waiter = asyncio.create_task(flow.acquire())
+    await settle()
+    assert not waiter.done()
+    flow.on_success(0.01)  # 2 -> 3: room for the waiter without a release
+    await settle()
+    assert waiter.done()
+    await waiter
+    assert flow.in_flight == 3
+    for _ in range(3):
+        flow.release()
+
+
+async def test_non_adaptive_limit_stays_fixed() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=5, adaptive=False, min_pause=0.5)
+    for _ in range(5):
+        await flow.acquire()
+    flow.on_throttled(flow.epoch)
+    flow.on_throttled(flow.epoch)
+    assert flow.limit == 5
+    assert flow.throttled == 2
+    for _ in range(5):
+        flow.release()
+    # The pause (and its doubling) still applies without adaptation.
+    assert await pause_after(flow, clock) == pytest.approx(1.0)
+    for _ in range(100):
+        flow.on_success(0.01)
+    assert flow.limit == 5
+
+
+# -- the 429 pause --------------------------------------------------------------
+
+
+async def test_429_makes_every_later_acquire_wait_out_the_pause() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, adaptive=False, min_pause=0.5)
+    await flow.acquire()
+    await flow.acquire()
+    flow.on_throttled(flow.epoch)
+    resume_at = clock.t + 0.5
+    flow.release()
+    flow.release()
+    assert clock.sleeps == []
+
+    await flow.acquire()
+    assert clock.sleeps == [0.5]
+    assert clock.now() >= resume_at
+
+    done_at: list[float] = []
+
+    async def worker() -> None:
+        await flow.acquire()
+        done_at.append(clock.now())
+
+    # Every acquire after the pause was set, including concurrent ones, returns
+    # only once the clock reaches the resume time.
+    clock.t = resume_at - 0.25
+    await asyncio.gather(*(worker() for _ in range(3)))
+    assert clock.sleeps[1] == pytest.approx(0.25)
+    assert all(t >= resume_at for t in done_at)
+    for _ in range(4):
+        flow.release()
+
+    # After the pause, no more sleeping.
+    n = len(clock.sleeps)
+    await flow.acquire()
+    flow.release()
+    assert len(clock.sleeps) == n
+
+
+async def test_pause_that_starts_while_queued_is_waited_out() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=1, adaptive=False, min_pause=0.5)
+    await flow.acquire()
+    waiter = asyncio.create_task(flow.acquire())
+    await settle()
+    flow.on_throttled(flow.epoch)
+    resume_at = clock.t + 0.5
+    flow.release()
+    await waiter
+    assert clock.sleeps == [0.5]
+    assert clock.now() >= resume_at
+    flow.release()
+
+
+async def test_consecutive_429s_double_the_pause_up_to_max_pause() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, min_pause=0.5, max_pause=3.0)
+    pauses = []
+    for _ in range(6):
+        await flow.acquire()
+        flow.on_throttled(flow.epoch)  # a new epoch each time, no success between
+        flow.release()
+        pauses.append(await pause_after(flow, clock))
+    assert pauses == pytest.approx([0.5, 1.0, 2.0, 3.0, 3.0, 3.0])
+
+
+async def test_a_success_resets_the_doubling() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, min_pause=0.5, max_pause=60.0)
+    for _ in range(3):
+        await flow.acquire()
+        flow.on_throttled(flow.epoch)
+        flow.release()
+    assert await pause_after(flow, clock) == pytest.approx(2.0)
+    flow.on_success(0.0)
+    await flow.acquire()
+    flow.on_throttled(flow.epoch)
+    flow.release()
+    assert await pause_after(flow, clock) == pytest.approx(0.5)
+
+
+async def test_stale_429_does_not_double_the_pause() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, min_pause=0.5)
+    await flow.acquire()
+    await flow.acquire()
+    old = flow.epoch
+    flow.on_throttled(old)
+    flow.on_throttled(old)  # the other request of the same burst
+    flow.release()
+    flow.release()
+    assert flow.epoch == old + 1
+    assert flow.throttled == 2
+    assert await pause_after(flow, clock) == pytest.approx(0.5)
+
+
+async def test_pause_grows_with_the_observed_latency() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, min_pause=0.005)
+    flow.on_success(2.0)
+    flow.on_throttled(flow.epoch)
+    assert await pause_after(flow, clock) == pytest.approx(2.0)
+
+
+async def test_server_wait_extends_the_pause() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, min_pause=0.5, max_pause=60.0)
+    flow.on_throttled(flow.epoch, 7.0)
+    assert await pause_after(flow, clock) == pytest.approx(7.0)
+
+
+async def test_short_server_wait_does_not_shorten_the_pause() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, min_pause=0.5)
+    flow.on_throttled(flow.epoch, 0.1)
+    assert await pause_after(flow, clock) == pytest.approx(0.5)
+
+
+async def test_server_wait_is_capped_at_max_pause() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, min_pause=0.5, max_pause=10.0)
+    flow.on_throttled(flow.epoch, 1e6)
+    assert await pause_after(flow, clock) == pytest.approx(10.0)
+
+
+async def test_a_later_shorter_pause_does_not_cut_a_longer_one() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, min_pause=0.5)
+    old = flow.epoch
+    flow.on_throttled(old, 5.0)
+    flow.on_throttled(old)  # stale, would ask for 0.5 s only
+    assert await pause_after(flow, clock) == pytest.approx(5.0)
+
+
+# -- rate limit ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(50.0, 1), (1000.0, 1), (10.0, 5), (0.5, 2)])
+def test_rate_limiter_never_allows_more_than_the_burst(rate: float, burst: int) -> None:
+    flow = FlowControl(rate_limit=rate, rate_burst=burst)
+    limiter = flow._limiter
+    assert limiter is not None
+    assert flow.rate_limit == rate
+    # A bucket of `burst` draining at `rate` per second: at most `burst` at once,
+    # and `rate` per second over time.
+    assert limiter.max_rate == burst
+    assert limiter.time_period == pytest.approx(burst / rate)
+    assert limiter.max_rate / limiter.time_period == pytest.approx(rate)
+
+
+async def test_rate_limit_spaces_requests_out() -> None:
+    # The only real wait in this file: 50 requests at 1000/s take about 49 ms.
+    flow = FlowControl(max_concurrency=5, adaptive=False, rate_limit=1000.0)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for _ in range(50):
+        await flow.acquire()
+        flow.release()
+    elapsed = loop.time() - start
+    assert 0.04 <= elapsed < 2.0
+    assert flow.in_flight == 0
+
+
+# -- RetryPolicy -----------------------------------------------------------------
+
+
+def test_retry_policy_defaults() -> None:
+    policy = RetryPolicy()
+    assert policy.max_attempts == 5
+    assert policy.base_delay == 0.5
+    assert policy.max_delay == 30.0
+    assert policy.deadline == 300.0
+    assert {429, 500, 502, 503, 504} == RETRY_STATUSES
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"max_attempts": -1}, "max_attempts"),
+        ({"max_attempts": 2.5}, "max_attempts"),
+        ({"base_delay": -0.1}, "base_delay"),
+        ({"base_delay": 5.0, "max_delay": 1.0}, "base_delay"),
+        ({"deadline": 0}, "deadline"),
+        ({"deadline": -10.0}, "deadline"),
+    ],
+)
+def test_retry_policy_validation(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_retry_policy_accepts_edge_values() -> None:
+    assert RetryPolicy(max_attempts=1).max_attempts == 1
+    assert RetryPolicy(deadline=None).deadline is None
+    assert RetryPolicy(base_delay=0.0, max_delay=0.0).backoff(3, random.Random(1)) == 0.0
+
+
+@settings(max_examples=50)
+@given(
+    attempt=st.integers(min_value=1, max_value=10_000),
+    seed=st.integers(min_value=0, max_value=2**32),
+    base=st.floats(min_value=0.0, max_value=10.0),
+    extra=st.floats(min_value=0.0, max_value=100.0),
+)
+def test_backoff_is_full_jitter_within_the_ceiling(
+    attempt: int, seed: int, base: float, extra: float
+) -> None:
+    policy = RetryPolicy(base_delay=base, max_delay=base + extra)
+    ceiling = min(policy.max_delay, base * 2 ** min(attempt - 1, 64))
+    delay = policy.backoff(attempt, random.Random(seed))
+    assert 0.0 <= delay <= ceiling
+
+
+def test_backoff_spreads_over_the_whole_range() -> None:
+    policy = RetryPolicy(base_delay=0.5, max_delay=30.0)
+    rng = random.Random(1234)
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (6, 16.0), (7, 30.0), (50, 30.0)]:
+        delays = [policy.backoff(attempt, rng) for _ in range(500)]
+        assert all(0.0 <= d <= ceiling for d in delays)
+        assert min(delays) < 0.1 * ceiling
+        assert max(delays) > 0.9 * ceiling
+
+
+def test_backoff_is_reproducible_with_a_seed() -> None:
+    policy = RetryPolicy()
+    a = [policy.backoff(n, random.Random(7)) for n in range(1, 20)]
+    b = [policy.backoff(n, random.Random(7)) for n in range(1, 20)]
+    assert a == b
+
+
+@pytest.mark.parametrize("attempt", [64, 1_000, 10**9, 10**18])
+def test_backoff_is_capped_for_huge_attempts(attempt: int) -> None:
+    rng = random.Random(0)
+    assert 0.0 <= RetryPolicy(max_delay=30.0).backoff(attempt, rng) <= 30.0
+    unbounded = RetryPolicy(max_delay=math.inf).backoff(attempt, rng)
+    assert unbounded >= 0.0
+    assert math.isfinite(unbounded)
+
+
+# -- retry_after ------------------------------------------------------------------
+
+NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("120", 120.0), ("0", 0.0), ("1.5", 1.5), ("-3", 0.0)]
+)
+def test_retry_after_seconds(value: str, expected: float) -> None:
+    assert retry_after({"Retry-After": value}, NOW) == expected
+
+
+def test_retry_after_http_date() -> None:
+    later = datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=30)
+    assert retry_after({"Retry-After": format_datetime(later, usegmt=True)}, NOW) == (
+        pytest.approx(30.0)
+    )
+    earlier = datetime.fromtimestamp(NOW, UTC) - timedelta(seconds=30)
+    assert retry_after({"Retry-After": format_datetime(earlier, usegmt=True)}, NOW) == 0.0
+    assert retry_after({"Retry-After": "Wed, 01 May 2024 12:01:00 GMT"}, NOW) == (
+        pytest.approx(60.0)
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (str(int(NOW) + 45), 45.0),  # epoch seconds
+        (str((int(NOW) + 45) * 1000), 45.0),  # epoch milliseconds
+        ("45", 45.0),  # seconds from now
+        ("0.25", 0.25),
+        (str(int(NOW) - 100), 0.0),  # already past
+        (str((int(NOW) - 100) * 1000), 0.0),
+    ],
+)
+def test_retry_after_x_ratelimit_reset(value: str, expected: float) -> None:
+    assert retry_after({"X-RATELIMIT-RESET": value}, NOW) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Content-Type": "application/json"},
+        {"Retry-After": "soon"},
+        {"Retry-After": ""},
+        {"Retry-After": "Wed, 99 Foo 2024 nonsense"},
+        {"X-RATELIMIT-RESET": "tomorrow"},
+        {"X-RATELIMIT-RESET": ""},
+    ],
+)
+def test_retry_after_garbage_is_none(headers: dict[str, str]) -> None:
+    assert retry_after(headers, NOW) is None
+
+
+@pytest.mark.parametrize("value", ["inf", "1e400", "nan"])
+@pytest.mark.parametrize("name", ["Retry-After", "X-RATELIMIT-RESET"])
+def test_retry_after_non_finite_is_none(name: str, value: str) -> None:
+    # float() accepts these, but they are no number of seconds to wait: an infinite
+    # delay would make a retry loop with deadline=None sleep forever.
+    assert retry_after({name: value}, NOW) is None
+
+
+def test_retry_after_wins_over_x_ratelimit_reset() -> None:
+    headers = {"Retry-After": "3", "X-RATELIMIT-RESET": "60"}
+    assert retry_after(headers, NOW) == 3.0
+
+
+@pytest.mark.parametrize("name", ["Retry-After", "retry-after", "RETRY-AFTER", "rEtRy-AfTeR"])
+def test_retry_after_header_name_is_case_insensitive(name: str) -> None:
+    assert retry_after({name: "9"}, NOW) == 9.0
+    assert retry_after(CIMultiDict({name: "9"}), NOW) == 9.0
+
+
+@pytest.mark.parametrize("name", ["X-RATELIMIT-RESET", "x-ratelimit-reset", "X-RateLimit-Reset"])
+def test_x_ratelimit_reset_name_is_case_insensitive(name: str) -> None:
+    assert retry_after({name: "12"}, NOW) == 12.0
+    assert retry_after(CIMultiDict({name: "12"}), NOW) == 12.0

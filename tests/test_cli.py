@@ -306,3 +306,55 @@ def test_help_lists_every_command() -> None:
     text = build_parser().format_help()
     for command in ("lock", "unlock", "update", "status", "demo", "fake-server"):
         assert command in text
+
+
+async def test_refresh_token_credentials_and_token_store_reuse(tmp_path: Path) -> None:
+    from zoho_locking.testing import FakeAccounts
+
+    crm = FakeCRM(default_token=False)
+    ids = crm.add_records("Deals", 5)
+    accounts = FakeAccounts()
+    store = tmp_path / "token.json"
+    async with FakeServer(crm, accounts=accounts) as server:
+        env = cli_env(
+            ZOHO_CLIENT_ID=accounts.client_id,
+            ZOHO_CLIENT_SECRET=accounts.client_secret,
+            ZOHO_REFRESH_TOKEN=accounts.refresh_token,
+            ZOHO_ACCOUNTS_URL=server.url,
+            ZOHO_TOKEN_STORE=str(store),
+        )
+        stdin = "\n".join(ids).encode()
+        # No --api-domain: the token answer names it.
+        first = await run_cli("lock", "--module", "Deals", "--reason", "r", "-v", env=env,
+                              stdin=stdin)
+        second = await run_cli("unlock", "--module", "Deals", "-v", env=env, stdin=stdin)
+    assert (first.code, second.code) == (0, 0), first.stderr + second.stderr
+    assert crm.locks("Deals") == {}
+    assert accounts.mints == 1  # the second run reused the stored token
+    assert oct(store.stat().st_mode & 0o777) == "0o600"
+    text = first.stderr + first.stdout + second.stderr + second.stdout + store.read_text()
+    for secret in (accounts.client_secret, accounts.refresh_token):
+        assert secret not in text
+
+
+async def test_refused_credentials_exit_2_before_sending(tmp_path: Path) -> None:
+    from zoho_locking.testing import FakeAccounts
+
+    crm = FakeCRM(default_token=False)
+    crm.add_records("Deals", 2)
+    accounts = FakeAccounts()
+    async with FakeServer(crm, accounts=accounts) as server:
+        result = await run_cli(
+            "lock", "--module", "Deals", "--reason", "r",
+            env=cli_env(
+                ZOHO_CLIENT_ID=accounts.client_id,
+                ZOHO_CLIENT_SECRET="wrong-secret-value",
+                ZOHO_REFRESH_TOKEN=accounts.refresh_token,
+                ZOHO_ACCOUNTS_URL=server.url,
+            ),
+            stdin=b"5843104000001000001\n",
+        )
+    assert result.code == 2, result
+    assert "INVALID_CLIENT" in result.stderr or "invalid_client" in result.stderr
+    assert "wrong-secret-value" not in result.stderr
+    assert crm.requests == []

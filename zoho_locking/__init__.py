@@ -7,7 +7,7 @@
     ...         await client.unlock("Deals", "5843104000001068086", lock.id)
 """
 
-from .auth import StaticToken, TokenProvider
+from .auth import RefreshTokenAuth, StaticToken, TokenProvider
 from .client import LockingClient
 from .datacentres import DATA_CENTRES, DataCentre
 from .errors import (
@@ -24,6 +24,7 @@ from .errors import (
 from .flow import RetryPolicy
 from .models import ActionResult, LockedFor, LockInfo, LockSource, ModuleRef, UserRef
 from .report import BulkReport, Outcome
+from .tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
 from .transport import AiohttpTransport, MockTransport, Response, Transport
 
 __version__ = "0.1.0.dev0"
@@ -34,21 +35,26 @@ __all__ = [
     "ApiError",
     "AuthError",
     "BulkReport",
+    "CachedToken",
     "DATA_CENTRES",
     "DataCentre",
+    "FileTokenStore",
     "LockInfo",
     "LockSource",
     "LockedFor",
     "LockingClient",
+    "MemoryTokenStore",
     "MockTransport",
     "ModuleRef",
     "OAuthError",
     "Outcome",
+    "RefreshTokenAuth",
     "RequestTimeout",
     "Response",
     "RetryPolicy",
     "StaticToken",
     "TokenProvider",
+    "TokenStore",
     "Transport",
     "TransportError",
     "UncertainOutcome",

@@ -20,7 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from . import protocol
-from .auth import TokenProvider
+from .auth import RefreshTokenAuth, StaticToken, TokenProvider
 from .client import LockingClient
 from .datacentres import check_base_url, data_centre
 from .demo import run_demo
@@ -30,6 +30,7 @@ from .idsource import count_ids, read_ids
 from .report import BulkReport
 from .testing.__main__ import build_parser as build_fake_server_parser
 from .testing.__main__ import run as run_fake_server
+from .tokenstore import FileTokenStore
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main", "run"]
 
@@ -182,8 +183,6 @@ def _api_domain(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
 
 
 def _auth(args: argparse.Namespace, env: Mapping[str, str]) -> TokenProvider:
-    from .auth import StaticToken
-
     token = env.get("ZOHO_ACCESS_TOKEN")
     refresh = [env.get(name) for name in _REFRESH_VARS]
     if token and any(refresh):
@@ -205,9 +204,6 @@ _REFRESH_VARS = ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
 
 
 def _refresh_auth(args: argparse.Namespace, env: Mapping[str, str]) -> TokenProvider:
-    from .auth import RefreshTokenAuth
-    from .tokenstore import FileTokenStore
-
     accounts_url = env.get("ZOHO_ACCOUNTS_URL") or None
     dc = args.dc or env.get("ZOHO_DC") or None
     if accounts_url is None and dc is None:
@@ -286,7 +282,7 @@ def _print_status_rows(report: BulkReport) -> None:
 async def _run_bulk(
     args: argparse.Namespace,
     auth: TokenProvider,
-    api_domain: str,
+    api_domain: str | None,
     items: Iterable[Any],
     report: BulkReport,
 ) -> None:
@@ -327,9 +323,6 @@ async def _run_bulk(
                 await client.get_many(args.module, items, **options)
     finally:
         bar.close()
-        aclose = getattr(auth, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 def _bulk(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -342,10 +335,9 @@ def _bulk(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.dry_run:
         return _dry_run(args, api_domain)
     auth = _auth(args, env)
-    if api_domain is None:
-        api_domain = getattr(auth, "api_domain", None)
-        if api_domain is None:
-            raise UsageError("set --api-domain or --dc (or ZOHO_API_DOMAIN / ZOHO_DC)")
+    if api_domain is None and isinstance(auth, StaticToken):
+        # Only a refresh-token answer names the org's API domain.
+        raise UsageError("set --api-domain or --dc (or ZOHO_API_DOMAIN / ZOHO_DC)")
     if args.verbose:
         logging.basicConfig(format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
         logging.getLogger("zoho_locking").setLevel(logging.DEBUG)

@@ -108,7 +108,14 @@ class LockingClient:
         rng: random.Random | None = None,
     ) -> None:
         self._auth = _pick_auth(access_token, auth)
-        self.api_domain = _pick_domain(api_domain, dc, allow_insecure_http)
+        self._allow_insecure_http = allow_insecure_http
+        # With neither api_domain nor dc, a provider that learns the domain from
+        # the accounts server (RefreshTokenAuth) supplies it at the first call.
+        self.api_domain: str | None = (
+            None
+            if api_domain is None and dc is None and hasattr(self._auth, "api_domain")
+            else _pick_domain(api_domain, dc, allow_insecure_http)
+        )
         if not isinstance(api_version, str) or not _VERSION_RE.fullmatch(api_version):
             raise ValidationError(
                 f"api_version must look like 'v8', got {api_version!r}", field="api_version"
@@ -132,7 +139,9 @@ class LockingClient:
         self._transport: Transport = transport or AiohttpTransport(
             session, timeout=timeout, connect_timeout=connect_timeout, pool_size=max_concurrency
         )
-        self._api_root = f"{self.api_domain}/crm/{api_version}"
+        self._api_root: str | None = (
+            f"{self.api_domain}/crm/{api_version}" if self.api_domain is not None else None
+        )
         self._closed = False
 
     def __repr__(self) -> str:
@@ -154,10 +163,16 @@ class LockingClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (if the client created it)."""
+        """Close the connection pool (if the client created it) and the token provider's."""
         if not self._closed:
             self._closed = True
-            await self._transport.aclose()
+            try:
+                await self._transport.aclose()
+            finally:
+                # RefreshTokenAuth owns an HTTP session; it reopens one if used again.
+                closer = getattr(self._auth, "aclose", None)
+                if closer is not None:
+                    await closer()
 
     # -- the five calls ----------------------------------------------------
 
@@ -179,7 +194,7 @@ class LockingClient:
     ) -> list[LockInfo]:
         """Return the record's locks: ``[]`` when it is not locked."""
         request = protocol.build_get_locks(
-            self._api_root,
+            await self._root(),
             protocol.validate_module(module),
             protocol.validate_id(record_id),
             fields,
@@ -191,7 +206,7 @@ class LockingClient:
     ) -> LockInfo:
         """Return one lock of a record by its locking id."""
         request = protocol.build_get_lock(
-            self._api_root,
+            await self._root(),
             protocol.validate_module(module),
             protocol.validate_id(record_id),
             protocol.validate_id(locking_id, "locking_id"),
@@ -305,11 +320,11 @@ class LockingClient:
     # -- the calls on validated input, shared with the bulk engine ----------
 
     async def _get_locks(self, module: str, record_id: str, tally: Tally) -> list[LockInfo]:
-        request = protocol.build_get_locks(self._api_root, module, record_id)
+        request = protocol.build_get_locks(await self._root(), module, record_id)
         return await self._call(request, protocol.parse_locks, tally)
 
     async def _lock(self, module: str, record_id: str, reason: str, tally: Tally) -> ActionResult:
-        request = protocol.build_lock(self._api_root, module, record_id, reason)
+        request = protocol.build_lock(await self._root(), module, record_id, reason)
         try:
             return await self._call(request, protocol.parse_action, tally)
         except (ApiError, TransportError) as exc:
@@ -330,13 +345,15 @@ class LockingClient:
         self, module: str, record_id: str, locking_id: str, reason: str, tally: Tally
     ) -> ActionResult:
         # PUT is idempotent: a retry after a lost answer sets the same reason again.
-        request = protocol.build_update(self._api_root, module, record_id, locking_id, reason)
+        request = protocol.build_update(
+            await self._root(), module, record_id, locking_id, reason
+        )
         return await self._call(request, protocol.parse_action, tally)
 
     async def _unlock(
         self, module: str, record_id: str, locking_id: str, tally: Tally
     ) -> ActionResult:
-        request = protocol.build_unlock(self._api_root, module, record_id, locking_id)
+        request = protocol.build_unlock(await self._root(), module, record_id, locking_id)
         try:
             return await self._call(request, protocol.parse_action, tally)
         except (ApiError, TransportError) as exc:
@@ -373,6 +390,22 @@ class LockingClient:
             ) from None
 
     # -- plumbing ----------------------------------------------------------
+
+    async def _root(self) -> str:
+        """Return ``{api_domain}/crm/{version}``, asking the token provider for the domain once."""
+        if self._api_root is None:
+            await self._auth.get_token()
+            domain = getattr(self._auth, "api_domain", None)
+            if not isinstance(domain, str):
+                raise ValidationError(
+                    "the accounts server named no api_domain; pass api_domain or dc",
+                    field="api_domain",
+                )
+            self.api_domain = check_base_url(
+                domain, what="api_domain", allow_insecure_http=self._allow_insecure_http
+            )
+            self._api_root = f"{self.api_domain}/crm/{self.api_version}"
+        return self._api_root
 
     async def _call(self, request: Request, parse: Parser[T], tally: Tally) -> T:
         response = await self._exchange(request, tally)

@@ -16,17 +16,20 @@ latency, a concurrency limit and injectable `Faults`::
 
 pytest users get the ``fake_crm`` and ``fake_server`` fixtures with
 ``pytest_plugins = ["zoho_locking.testing.plugin"]``. Run it standalone with
-``python -m zoho_locking.testing --help``.
+``python -m zoho_locking.testing --help``. `FakeAccounts` adds Zoho's OAuth
+token endpoint: ``FakeServer(crm, accounts=FakeAccounts(token_life=1.0))``.
 """
 
 from __future__ import annotations
 
 from ._faults import Faults
 from ._wire import FakeAnswer, FakeLock, RecordedRequest
+from .accounts import FakeAccounts, TokenRequest
 from .fakecrm import FakeCRM, FakeModule
 from .server import FakeServer
 
 __all__ = [
+    "FakeAccounts",
     "FakeAnswer",
     "FakeCRM",
     "FakeLock",
@@ -34,4 +37,5 @@ __all__ = [
     "FakeServer",
     "Faults",
     "RecordedRequest",
+    "TokenRequest",
 ]

@@ -15,6 +15,7 @@ from types import TracebackType
 from aiohttp import web
 
 from ._wire import FakeAnswer, canned
+from .accounts import TOKEN_PATH, FakeAccounts
 from .fakecrm import FakeCRM
 
 __all__ = ["FakeServer", "serve_forever"]
@@ -26,6 +27,12 @@ class FakeServer:
     ``latency`` (seconds) and ``concurrency_limit`` (requests in flight; ``None``:
     no limit) may be changed while it runs. A request counts as in flight from
     its arrival to its answer, latency included.
+
+    With *accounts* (a `FakeAccounts`), the server also answers the OAuth
+    token endpoint ``POST /oauth/v2/token``, so ``url`` serves as the
+    accounts URL too. Token requests have their own latency and are not
+    counted in ``arrivals`` or the concurrency limit: at Zoho they go to
+    another server.
     """
 
     def __init__(
@@ -37,8 +44,10 @@ class FakeServer:
         latency: float = 0.0,
         concurrency_limit: int | None = None,
         shutdown_timeout: float = 1.0,
+        accounts: FakeAccounts | None = None,
     ) -> None:
         self.crm = crm if crm is not None else FakeCRM()
+        self.accounts = accounts
         self.host = host
         self.latency = latency
         self.concurrency_limit = concurrency_limit
@@ -118,6 +127,8 @@ class FakeServer:
         return best
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.accounts is not None and request.path == TOKEN_PATH:
+            return await self._handle_accounts(self.accounts, request)
         self.arrivals.append(asyncio.get_running_loop().time())
         limit = self.concurrency_limit
         if limit is not None and self.in_flight >= limit:
@@ -138,6 +149,19 @@ class FakeServer:
         finally:
             self.in_flight -= 1
         return _drop(request) if answer.drop else _response(answer)
+
+    async def _handle_accounts(
+        self, accounts: FakeAccounts, request: web.Request
+    ) -> web.StreamResponse:
+        body = await request.read()
+        if accounts.latency > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), accounts.latency)
+        if self._closing.is_set():
+            return _drop(request)
+        query = {key: request.query[key] for key in request.query}
+        answer = accounts.handle(self.crm, request.method, query, body, api_domain=self.url)
+        return _response(answer)
 
 
 def _drop(request: web.Request) -> web.Response:

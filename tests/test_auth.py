@@ -679,3 +679,19 @@ async def test_client_closes_the_provider(server: FakeServer, accounts: FakeAcco
 def test_static_token_still_needs_a_domain() -> None:
     with pytest.raises(ValidationError, match="api_domain"):
         LockingClient(access_token="t")
+
+
+async def test_refused_credentials_are_not_asked_again(
+    server: FakeServer, accounts: FakeAccounts
+) -> None:
+    # 50 workers on a revoked refresh token: one accounts request, not one per worker.
+    async with make_auth(server, accounts) as auth:
+        token = await auth.get_token()
+        accounts.revoke_refresh_token()
+        before = len(accounts.requests)
+        results = await asyncio.gather(
+            *(auth.refresh(token) for _ in range(50)), return_exceptions=True
+        )
+        again = await asyncio.gather(*(auth.get_token() for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(r, OAuthError) and r.code == "INVALID_CODE" for r in results + again)
+    assert len(accounts.requests) - before == 1

@@ -38,6 +38,10 @@ _DEFAULT_LIFETIME = 3600.0
 #: After a failed refresh ahead of expiry, keep using the old token this long
 #: before asking again, so a refusing accounts server is not asked per request.
 _EARLY_RETRY_DELAY = 10.0
+#: Answers that mean the credentials themselves are wrong or revoked.
+_PERMANENT_REFUSALS = frozenset(
+    {"INVALID_CLIENT", "INVALID_CLIENT_SECRET", "INVALID_CODE", "UNAUTHORIZED_CLIENT"}
+)
 _THROTTLE_TEXT = (
     "the Zoho accounts server is refusing token requests: too many requests "
     "(Zoho allows 10 access-token requests per 10 minutes). Not retried: wait a few "
@@ -181,6 +185,7 @@ class RefreshTokenAuth:
         self._generation = 0
         self._last_error: OAuthError | None = None
         self._throttled_until = -math.inf
+        self._refused: OAuthError | None = None  # a refusal no retry can fix
         self._early_retry_at = -math.inf
         #: Requests sent to the accounts server by this provider.
         self.mint_requests = 0
@@ -319,6 +324,14 @@ class RefreshTokenAuth:
     async def _mint(self) -> CachedToken:
         """Ask the accounts server for a new access token (one request, no retries)."""
         now = self._clock()
+        if self._refused is not None:
+            # Bad credentials do not mend themselves mid-run: every worker asking again
+            # would spend Zoho's 10 token requests per 10 minutes for nothing.
+            raise OAuthError(
+                self._refused.code,
+                f"{self._refused.message} (refused earlier; not asking again)",
+                http_status=self._refused.http_status,
+            )
         if now < self._throttled_until:
             raise OAuthError(
                 "THROTTLED",
@@ -356,15 +369,22 @@ class RefreshTokenAuth:
                 f"could not reach the accounts server {self.accounts_url}: "
                 f"{self._scrub(_describe(exc))}",
             ) from None
+        refused: OAuthError | None = None
         try:
             token = parse_token_answer(
                 status, body, now=now, allow_insecure_http=self._allow_insecure_http
             )
         except OAuthError as exc:
-            if exc.code == "THROTTLED":
+            refused = exc
+        if refused is not None:
+            # Zoho's texts should not echo what we sent, but make sure; and raise outside
+            # the except block, so the unscrubbed original is not kept as __context__.
+            error = OAuthError(refused.code, self._scrub(refused.message), http_status=status)
+            if refused.code == "THROTTLED":
                 self._throttled_until = self._clock() + self.throttle_cooldown
-            # Zoho's texts should not echo what we sent, but make sure.
-            raise OAuthError(exc.code, self._scrub(exc.message), http_status=status) from None
+            elif refused.code in _PERMANENT_REFUSALS:
+                self._refused = error
+            raise error
         _log.info("minted an access token at %s (valid %gs)", self.accounts_url, token.lifetime)
         return token
 

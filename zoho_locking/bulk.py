@@ -11,6 +11,7 @@ failures and skips only. Each worker turns one record into exactly one
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -95,7 +96,7 @@ class _Run:
         self.done = 0
         self.latency = _Histogram()
         self.seen = IdSet()
-        self.seen_other: set[str] = set()  # ids too odd for IdSet; they fail validation
+        self.seen_other: set[bytes] = set()  # ids too odd for IdSet; they fail validation
         self.in_flight: dict[asyncio.Task[Any], str] = {}
         handlers = {
             "lock": self._lock,
@@ -124,6 +125,8 @@ class _Run:
     def _accept(self, raw: object) -> tuple[str, str | None] | None:
         """Validate one input item; report it at once if it is bad or seen before."""
         locking_id: str | None = None
+        raw_lock: object = None
+        paired = isinstance(raw, tuple)
         if isinstance(raw, tuple):
             if len(raw) != 2 or self.operation not in ("unlock", "update"):
                 self._reject(
@@ -131,11 +134,6 @@ class _Run:
                 )
                 return None
             raw, raw_lock = raw
-            try:
-                locking_id = protocol.validate_id(raw_lock, "locking_id")
-            except ValidationError as exc:
-                self._reject(raw, exc.message)
-                return None
         try:
             record_id = protocol.validate_id(raw)
         except ValidationError as exc:
@@ -144,6 +142,13 @@ class _Run:
         if not self._first_time(record_id):
             self.report.duplicates += 1
             return None
+        if paired:
+            try:
+                locking_id = protocol.validate_id(raw_lock, "locking_id")
+            except ValidationError as exc:
+                # The record id is good and now seen: reported once, under its own id.
+                self.finish(Outcome(record_id, FAILED, "VALIDATION_ERROR", exc.message))
+                return None
         earlier = self.state.finished.get(record_id)
         if earlier is not None:
             self.report.resumed += 1
@@ -153,13 +158,15 @@ class _Run:
         return record_id, locking_id
 
     def _reject(self, raw: object, message: str) -> None:
-        shown = raw if isinstance(raw, str) else repr(raw)
-        if len(shown) > 64:
-            shown = shown[:64] + "..."
-        if shown in self.seen_other:
+        text = raw if isinstance(raw, str) else repr(raw)
+        # Duplicates by the whole item (a digest keeps memory small), not by its display:
+        # two bad lines that share their first 64 characters are two bad lines.
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if key in self.seen_other:
             self.report.duplicates += 1
             return
-        self.seen_other.add(shown)
+        self.seen_other.add(key)
+        shown = text if len(text) <= 64 else text[:64] + "..."
         self.finish(Outcome(shown, FAILED, "VALIDATION_ERROR", message))
 
     async def feed(

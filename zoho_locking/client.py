@@ -393,6 +393,9 @@ class LockingClient:
 
     async def _root(self) -> str:
         """Return ``{api_domain}/crm/{version}``, asking the token provider for the domain once."""
+        if self._closed:
+            # Before the provider is asked: it would mint a token and open a session.
+            raise ZohoLockingError("this LockingClient is closed; create a new one")
         if self._api_root is None:
             await self._auth.get_token()
             domain = getattr(self._auth, "api_domain", None)
@@ -426,6 +429,10 @@ class LockingClient:
         attempt = 0
         while True:
             await flow.acquire()
+            if self._closed:
+                # Closed while this request waited or backed off: stop, do not retry.
+                flow.release()
+                raise ZohoLockingError("this LockingClient is closed; create a new one")
             epoch, sent_at = flow.epoch, flow.now()
             attempt += 1
             tally.attempts += 1

@@ -67,7 +67,15 @@ def check_base_url(url: str, *, what: str, allow_insecure_http: bool = False) ->
     if not isinstance(url, str) or not url.strip():
         raise ValidationError(f"{what} must be a non-empty URL", field=what)
     url = url.strip().rstrip("/")
-    parts = urlsplit(url)
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValidationError(
+            f"{what} must not contain spaces or control characters, got {url!r}", field=what
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
+    except ValueError as exc:
+        raise ValidationError(f"{what} {url!r} is not a valid URL: {exc}", field=what) from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValidationError(
             f"{what} must look like https://host, got {url!r}", field=what

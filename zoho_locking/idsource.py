@@ -69,14 +69,27 @@ def _csv(
             raise ValidationError(
                 f"{path} has no column {column!r} (columns: {shown})", field="id_column"
             )
-    return _rows(stream, reader, id_column, locking_id_column)
+    return _rows(stream, reader, path, id_column, locking_id_column)
 
 
 def _rows(
-    stream: IO[str], reader: csv.DictReader[str], id_column: str, locking_id_column: str | None
+    stream: IO[str],
+    reader: csv.DictReader[str],
+    path: str,
+    id_column: str,
+    locking_id_column: str | None,
 ) -> Iterator[Item]:
     with stream:
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # One unreadable row is one bad record (reported), not the end of the run.
+                bad = f"<{path} line {reader.line_num}: {exc}>"
+                yield bad if locking_id_column is None else (bad, "")
+                continue
             record_id = (row.get(id_column) or "").strip()
             if not record_id:
                 continue

@@ -91,7 +91,8 @@ def validate_module(module: object) -> str:
             "(ASCII letters, digits and underscores, starting with a letter)",
             field="module",
         )
-    return module
+    # An exact str: a subclass may format itself as something else in the URL.
+    return str.__str__(module)
 
 
 def validate_id(value: object, what: str = "record_id") -> str:
@@ -114,7 +115,8 @@ def validate_id(value: object, what: str = "record_id") -> str:
             f"{what} {shown!r} is not a Zoho id (a positive 64-bit integer in decimal digits)",
             field=what,
         )
-    return text
+    # An exact str: a subclass may format itself as something else in the URL.
+    return str.__str__(text)
 
 
 def validate_reason(reason: object) -> str:
@@ -130,7 +132,7 @@ def validate_reason(reason: object) -> str:
             f"reason is {len(reason)} characters long; Zoho allows at most {MAX_REASON_LENGTH}",
             field="reason",
         )
-    return reason
+    return str.__str__(reason)
 
 
 def authorization(access_token: str) -> dict[str, str]:

@@ -62,8 +62,12 @@ class AiohttpTransport:
         self._owns_session = session is None
         self._session = session
         self._pool_size = pool_size
+        self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            # A request racing aclose() must not open a new session that nobody closes.
+            raise TransportError("the transport is closed", maybe_sent=False)
         if self._session is None:
             # Created on first use so that it binds to the running loop.
             connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300)
@@ -105,6 +109,7 @@ class AiohttpTransport:
 
     async def aclose(self) -> None:
         """Close the session if this transport created it."""
+        self._closed = True
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None

@@ -1,9 +1,11 @@
-"""A compact set of 64-bit ids: about 16 bytes an id, where a Python set of str takes ~100.
+"""A compact set of 64-bit ids: 8 to 16 bytes an id, where a Python set of str takes ~100.
 
 Bulk runs over millions of ids must remember which ids they have seen (to
 process duplicates once) without their memory growing like a ``set[str]``.
-Open addressing with linear probing over one ``array('q')``; 0 marks an empty
-slot, which is safe because Zoho ids are positive.
+Open addressing with linear probing over ``array('q')`` tables; 0 marks an
+empty slot, which is safe because Zoho ids are positive. The ids are spread
+over 64 shards that grow one at a time, so a resize holds one small table
+twice, never the whole set.
 """
 
 from __future__ import annotations
@@ -14,30 +16,40 @@ __all__ = ["IdSet"]
 
 _MULTIPLIER = 0x9E3779B97F4A7C15  # Fibonacci hashing spreads sequential ids evenly
 _MASK64 = (1 << 64) - 1
+_SHARD_BITS = 6
+_SHARDS = 1 << _SHARD_BITS
+
+
+class _Shard:
+    __slots__ = ("count", "mask", "shift", "slots")
+
+    def __init__(self, bits: int) -> None:
+        self.slots = array("q", [0]) * (1 << bits)
+        self.mask = (1 << bits) - 1
+        # The shard index takes the hash's low bits; the slot index its high bits.
+        self.shift = 64 - bits
+        self.count = 0
 
 
 class IdSet:
     """A set of positive integers below 2**63."""
 
-    __slots__ = ("_count", "_mask", "_shift", "_slots")
+    __slots__ = ("_count", "_shards")
 
-    def __init__(self, capacity_bits: int = 10) -> None:
-        self._slots = array("q", [0]) * (1 << capacity_bits)
-        self._mask = (1 << capacity_bits) - 1
-        self._shift = 64 - capacity_bits
+    def __init__(self, capacity_bits: int = 4) -> None:
+        self._shards = [_Shard(capacity_bits) for _ in range(_SHARDS)]
         self._count = 0
 
     def __len__(self) -> int:
         return self._count
 
-    def _index(self, value: int) -> int:
-        return ((value * _MULTIPLIER) & _MASK64) >> self._shift
-
     def __contains__(self, value: object) -> bool:
         if not isinstance(value, int) or value <= 0:
             return False
-        slots, mask = self._slots, self._mask
-        i = self._index(value)
+        hashed = (value * _MULTIPLIER) & _MASK64
+        shard = self._shards[hashed & (_SHARDS - 1)]
+        slots, mask = shard.slots, shard.mask
+        i = hashed >> shard.shift
         while True:
             current = slots[i]
             if current == value:
@@ -50,27 +62,39 @@ class IdSet:
         """Add *value*; return False if it was already present."""
         if value <= 0:
             raise ValueError("IdSet holds positive integers only")
-        slots, mask = self._slots, self._mask
-        i = self._index(value)
-        while True:
-            current = slots[i]
-            if current == value:
-                return False
-            if current == 0:
-                slots[i] = value
-                self._count += 1
-                if self._count * 10 > len(slots) * 7:
-                    self._grow()
-                return True
-            i = (i + 1) & mask
+        hashed = (value * _MULTIPLIER) & _MASK64
+        shard = self._shards[hashed & (_SHARDS - 1)]
+        if not _insert(shard, value, hashed):
+            return False
+        self._count += 1
+        if shard.count * 10 > len(shard.slots) * 7:
+            self._grow(shard)
+        return True
 
-    def _grow(self) -> None:
-        old = self._slots
-        bits = 64 - self._shift + 1
-        self._slots = array("q", [0]) * (1 << bits)
-        self._mask = (1 << bits) - 1
-        self._shift = 64 - bits
-        self._count = 0
+    @staticmethod
+    def _grow(shard: _Shard) -> None:
+        old = shard.slots
+        bigger = _Shard(64 - shard.shift + 1)
         for value in old:
             if value:
-                self.add(value)
+                _insert(bigger, value, (value * _MULTIPLIER) & _MASK64)
+        shard.slots, shard.mask, shard.shift, shard.count = (
+            bigger.slots,
+            bigger.mask,
+            bigger.shift,
+            bigger.count,
+        )
+
+
+def _insert(shard: _Shard, value: int, hashed: int) -> bool:
+    slots, mask = shard.slots, shard.mask
+    i = hashed >> shard.shift
+    while True:
+        current = slots[i]
+        if current == value:
+            return False
+        if current == 0:
+            slots[i] = value
+            shard.count += 1
+            return True
+        i = (i + 1) & mask

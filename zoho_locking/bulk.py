@@ -1,8 +1,8 @@
 """The bulk engine: many records, a fixed pool of workers, one report.
 
-Input is consumed lazily, from any iterable or async iterable, by one feeder
-that validates and de-duplicates ids and hands them to a fixed pool of worker
-tasks through a small queue. Memory therefore stays flat however long the
+Input is consumed lazily, from any iterable or async iterable, by a fixed
+pool of worker tasks that each take the next id straight from the input,
+validate and de-duplicate it, and process it. Memory therefore stays flat however long the
 input is: a compact `IdSet` remembers what was seen, and the report can keep
 failures and skips only. Each worker turns one record into exactly one
 `Outcome`, whatever happens, so no id is ever lost or reported twice.
@@ -13,7 +13,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import protocol
@@ -33,7 +40,6 @@ BulkItem: TypeAlias = str | int | tuple[str | int, str | int]
 #: Called after each record with (records done, total if known, the live report).
 Progress: TypeAlias = Callable[[int, int | None, BulkReport], None]
 
-_STOP = object()
 _OPERATIONS = ("lock", "unlock", "update", "get")
 
 
@@ -98,6 +104,8 @@ class _Run:
         self.seen = IdSet()
         self.seen_other: set[bytes] = set()  # ids too odd for IdSet; they fail validation
         self.in_flight: dict[asyncio.Task[Any], str] = {}
+        self.reading = asyncio.Lock()
+        self.exhausted = False
         handlers = {
             "lock": self._lock,
             "unlock": self._unlock,
@@ -169,29 +177,46 @@ class _Run:
         shown = text if len(text) <= 64 else text[:64] + "..."
         self.finish(Outcome(shown, FAILED, "VALIDATION_ERROR", message))
 
-    async def feed(
-        self, items: Iterable[BulkItem] | AsyncIterable[BulkItem], queue: asyncio.Queue[Any]
-    ) -> None:
-        if isinstance(items, AsyncIterable):
-            async for raw in items:
-                accepted = self._accept(raw)
-                if accepted is not None:
-                    await queue.put(accepted)
-        else:
-            for raw in items:
-                accepted = self._accept(raw)
-                if accepted is not None:
-                    await queue.put(accepted)
+    def take(self, items: Iterator[BulkItem]) -> tuple[str, str | None] | None:
+        """The next accepted item of a plain iterator, or None when it is exhausted.
 
-    async def work(self, queue: asyncio.Queue[Any]) -> None:
+        Workers call this directly, with no queue between them and the input: a
+        synchronous ``next`` cannot interleave with another task's, and it saves
+        two task switches per record.
+        """
+        for raw in items:
+            accepted = self._accept(raw)
+            if accepted is not None:
+                return accepted
+        return None
+
+    async def take_async(self, items: AsyncIterator[BulkItem]) -> tuple[str, str | None] | None:
+        """The next accepted item of an async iterator; one reader at a time."""
+        async with self.reading:
+            while not self.exhausted:
+                try:
+                    raw = await anext(items)
+                except StopAsyncIteration:
+                    self.exhausted = True
+                    break
+                accepted = self._accept(raw)
+                if accepted is not None:
+                    return accepted
+        return None
+
+    async def work(self, items: Iterator[BulkItem] | AsyncIterator[BulkItem]) -> None:
         from .client import Tally
 
         clock = self.client.flow.now
         task = asyncio.current_task()
         assert task is not None
+        sync = isinstance(items, Iterator)
         while True:
-            item = await queue.get()
-            if item is _STOP:
+            if sync:
+                item = self.take(items)  # type: ignore[arg-type]
+            else:
+                item = await self.take_async(items)  # type: ignore[arg-type]
+            if item is None:
                 return
             record_id, locking_id = item
             self.in_flight[task] = record_id
@@ -369,14 +394,11 @@ async def run_bulk(
     state = journal.open(resume=resume) if journal is not None else JournalState()
     run = _Run(client, operation, module, reason, report, journal, state, progress, total)
     count = workers or client.flow.max_concurrency
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=count * 2)
+    source = aiter(items) if isinstance(items, AsyncIterable) else iter(items)
     clock = client.flow.now
     started = clock()
-    pool = [asyncio.create_task(run.work(queue)) for _ in range(count)]
+    pool = [asyncio.create_task(run.work(source)) for _ in range(count)]
     try:
-        await run.feed(items, queue)
-        for _ in pool:
-            await queue.put(_STOP)
         await asyncio.gather(*pool)
     except BaseException:
         # Cancelled (or the input itself raised): stop taking ids, cancel what is in

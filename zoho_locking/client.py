@@ -194,19 +194,17 @@ class LockingClient:
     ) -> list[LockInfo]:
         """Return the record's locks: ``[]`` when it is not locked."""
         request = protocol.build_get_locks(
-            await self._root(),
+            self._api_root or await self._root(),
             protocol.validate_module(module),
             protocol.validate_id(record_id),
             fields,
         )
         return await self._call(request, protocol.parse_locks, Tally())
 
-    async def get_lock(
-        self, module: str, record_id: str | int, locking_id: str | int
-    ) -> LockInfo:
+    async def get_lock(self, module: str, record_id: str | int, locking_id: str | int) -> LockInfo:
         """Return one lock of a record by its locking id."""
         request = protocol.build_get_lock(
-            await self._root(),
+            self._api_root or await self._root(),
             protocol.validate_module(module),
             protocol.validate_id(record_id),
             protocol.validate_id(locking_id, "locking_id"),
@@ -320,11 +318,13 @@ class LockingClient:
     # -- the calls on validated input, shared with the bulk engine ----------
 
     async def _get_locks(self, module: str, record_id: str, tally: Tally) -> list[LockInfo]:
-        request = protocol.build_get_locks(await self._root(), module, record_id)
+        request = protocol.build_get_locks(self._api_root or await self._root(), module, record_id)
         return await self._call(request, protocol.parse_locks, tally)
 
     async def _lock(self, module: str, record_id: str, reason: str, tally: Tally) -> ActionResult:
-        request = protocol.build_lock(await self._root(), module, record_id, reason)
+        request = protocol.build_lock(
+            self._api_root or await self._root(), module, record_id, reason
+        )
         try:
             return await self._call(request, protocol.parse_action, tally)
         except (ApiError, TransportError) as exc:
@@ -346,14 +346,16 @@ class LockingClient:
     ) -> ActionResult:
         # PUT is idempotent: a retry after a lost answer sets the same reason again.
         request = protocol.build_update(
-            await self._root(), module, record_id, locking_id, reason
+            self._api_root or await self._root(), module, record_id, locking_id, reason
         )
         return await self._call(request, protocol.parse_action, tally)
 
     async def _unlock(
         self, module: str, record_id: str, locking_id: str, tally: Tally
     ) -> ActionResult:
-        request = protocol.build_unlock(await self._root(), module, record_id, locking_id)
+        request = protocol.build_unlock(
+            self._api_root or await self._root(), module, record_id, locking_id
+        )
         try:
             return await self._call(request, protocol.parse_action, tally)
         except (ApiError, TransportError) as exc:
@@ -483,8 +485,10 @@ class LockingClient:
             if attempt >= policy.max_attempts:
                 break
             # After a 429 the shared pause is the wait; otherwise back off with jitter.
-            delay = 0.0 if response is not None and response.status == 429 else (
-                policy.backoff(attempt, self._rng)
+            delay = (
+                0.0
+                if response is not None and response.status == 429
+                else (policy.backoff(attempt, self._rng))
             )
             if response is not None:
                 asked = retry_after(response.headers, time.time())

@@ -38,6 +38,9 @@ __all__ = ["RETRY_STATUSES", "Clock", "FlowControl", "RetryPolicy", "Sleep", "re
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
+# One second and a little more: what the server sees also carries transit jitter.
+_WINDOW = 1.005
+
 #: HTTP statuses worth another attempt: throttling and server or proxy faults.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -151,11 +154,15 @@ class FlowControl:
         self.max_pause = max_pause
         self._clock = clock
         self.sleep: Sleep = sleep or asyncio.sleep
-        # A bucket of size `rate_burst` draining at `rate_limit` per second: with the
-        # default burst of 1 requests are evenly spaced, so no window exceeds the rate.
-        self._limiter = (
-            AsyncLimiter(rate_burst, rate_burst / rate_limit) if rate_limit else None
-        )
+        # A bucket `rate_burst + 1` deep draining at `rate_limit` per second spaces
+        # requests evenly; the extra place lets a late timer catch up, and the send
+        # log below keeps every one-second window within the rate all the same.
+        depth = rate_burst + 1
+        self._limiter = AsyncLimiter(depth, depth / rate_limit) if rate_limit else None
+        # The send log spans one second, or one request's share of time if longer.
+        rate = rate_limit or 1.0
+        self._window = _WINDOW * max(1.0, 1.0 / rate)
+        self._sent: deque[float] = deque(maxlen=max(1, math.floor(rate * max(1.0, 1.0 / rate))))
         self.rate_limit = rate_limit
         # Slow start, as TCP does: begin low and add one per success until the first
         # 429 (or the cap), so a cap above the org's limit costs no opening burst.
@@ -199,7 +206,8 @@ class FlowControl:
 
     async def acquire(self) -> None:
         """Wait for a pause to end, a free in-flight slot, and the rate limiter."""
-        await self._wait_out_pause()
+        if self._resume_at > self.now():
+            await self._wait_out_pause()
         if self._in_flight >= self.limit or self._waiters:
             future = asyncio.get_running_loop().create_future()
             self._waiters.append(future)
@@ -214,17 +222,39 @@ class FlowControl:
                     # A release may already have dropped this cancelled waiter.
                     self._waiters.remove(future)
                 raise
+            # A pause may have started while we queued for a slot.
+            waited = True
         else:
             self._in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            waited = False
+        if self._in_flight > self.peak_in_flight:
+            self.peak_in_flight = self._in_flight
+        if not waited and self._limiter is None:
+            return  # the common case: no awaits at all
         try:
-            # A pause may have started while we queued for a slot.
-            await self._wait_out_pause()
+            if waited and self._resume_at > self.now():
+                await self._wait_out_pause()
             if self._limiter is not None:
                 await self._limiter.acquire()
+                await self._respect_window()
         except BaseException:
             self.release()
             raise
+
+    async def _respect_window(self) -> None:
+        """Never let more than the rate through in any one-second window.
+
+        The leaky bucket keeps requests evenly spaced and, being two deep,
+        makes up for a timer that fired late; this log of the last second's
+        sends stops that catching-up from ever crowding a window.
+        """
+        sent = self._sent
+        while len(sent) == sent.maxlen:
+            wait = sent[0] + self._window - self.now()
+            if wait <= 0:
+                break
+            await self.sleep(wait)
+        sent.append(self.now())
 
     def release(self) -> None:
         """Give back the slot taken by `acquire`."""

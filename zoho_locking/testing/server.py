@@ -8,9 +8,9 @@ the CRM (Zoho refuses such requests before doing any work).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
@@ -64,6 +64,7 @@ class FakeServer:
         self._runner: web.AppRunner | None = None
         # Set by close() so that requests sleeping out their latency give up at once.
         self._closing = asyncio.Event()
+        self._closing_waiter: asyncio.Future[Any] | None = None
 
     @property
     def port(self) -> int:
@@ -103,6 +104,9 @@ class FakeServer:
         if runner is not None:
             self._closing.set()
             await runner.cleanup()
+        waiter, self._closing_waiter = self._closing_waiter, None
+        if waiter is not None:
+            await waiter  # done already: the event is set
 
     async def __aenter__(self) -> FakeServer:
         await self.start()
@@ -129,7 +133,9 @@ class FakeServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if self.accounts is not None and request.path == TOKEN_PATH:
             return await self._handle_accounts(self.accounts, request)
-        self.arrivals.append(asyncio.get_running_loop().time())
+        loop = asyncio.get_running_loop()
+        arrival = loop.time()
+        self.arrivals.append(arrival)
         limit = self.concurrency_limit
         if limit is not None and self.in_flight >= limit:
             self.too_many_requests += 1
@@ -138,9 +144,9 @@ class FakeServer:
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             body = await request.read()
-            if self.latency > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), self.latency)
+            # Answer `latency` after the arrival, not after reading: what the server
+            # spends on its own work is part of the latency, as with a real org.
+            await self._pause(arrival + self.latency - loop.time())
             if self._closing.is_set():
                 # Shutting down: the org never sees the request, the client sees a drop.
                 return _drop(request)
@@ -150,13 +156,20 @@ class FakeServer:
             self.in_flight -= 1
         return _drop(request) if answer.drop else _response(answer)
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep *seconds*, or less if the server starts closing meanwhile."""
+        if seconds <= 0:
+            return
+        if self._closing_waiter is None or self._closing_waiter.done():
+            self._closing_waiter = asyncio.ensure_future(self._closing.wait())
+        # asyncio.wait on one shared waiter: no new task per request, as wait_for makes.
+        await asyncio.wait((self._closing_waiter,), timeout=seconds)
+
     async def _handle_accounts(
         self, accounts: FakeAccounts, request: web.Request
     ) -> web.StreamResponse:
         body = await request.read()
-        if accounts.latency > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), accounts.latency)
+        await self._pause(accounts.latency)
         if self._closing.is_set():
             return _drop(request)
         query = {key: request.query[key] for key in request.query}

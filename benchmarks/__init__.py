@@ -1,0 +1,1 @@
+"""Benchmarks of zoho-locking: run them with ``python -m benchmarks`` (see README.md)."""

@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from . import protocol
+from ._idset import IdSet
 from .auth import RefreshTokenAuth, StaticToken, TokenProvider
 from .client import LockingClient
 from .datacentres import check_base_url, data_centre
@@ -233,7 +234,7 @@ def _items(args: argparse.Namespace) -> Iterable[Any]:
 def _dry_run(args: argparse.Namespace, api_domain: str | None) -> int:
     """Validate everything and print what would be sent; send nothing."""
     valid, invalid, duplicates = 0, 0, 0
-    seen: set[str] = set()
+    seen = IdSet()  # the engine's own duplicate filter: flat memory for big files
     pairs = 0
     shown: list[str] = []
     for item in _items(args):
@@ -246,10 +247,9 @@ def _dry_run(args: argparse.Namespace, api_domain: str | None) -> int:
             invalid += 1
             print(f"invalid: {exc.message}", file=sys.stderr)
             continue
-        if record_id in seen:
+        if not seen.add(int(record_id)):
             duplicates += 1
             continue
-        seen.add(record_id)
         valid += 1
         pairs += locking_id is not None
         if len(shown) < 3:

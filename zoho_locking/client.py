@@ -143,6 +143,9 @@ class LockingClient:
             f"{self.api_domain}/crm/{api_version}" if self.api_domain is not None else None
         )
         self._closed = False
+        # The last token's header; never shown by __repr__.
+        self._auth_token: str | None = None
+        self._auth_headers: Mapping[str, str] = {}
 
     def __repr__(self) -> str:
         return f"LockingClient(api_domain={self.api_domain!r}, api_version={self.api_version!r})"
@@ -393,6 +396,12 @@ class LockingClient:
 
     # -- plumbing ----------------------------------------------------------
 
+    def _authorization(self, token: str) -> Mapping[str, str]:
+        """The ``Authorization`` header for *token*, built once per token, not per request."""
+        if token != self._auth_token:
+            self._auth_token, self._auth_headers = token, protocol.authorization(token)
+        return self._auth_headers
+
     async def _root(self) -> str:
         """Return ``{api_domain}/crm/{version}``, asking the token provider for the domain once."""
         if self._closed:
@@ -441,7 +450,7 @@ class LockingClient:
             try:
                 token = await self._auth.get_token()
                 response: Response | None = await self._transport.send(
-                    request, protocol.authorization(token)
+                    request, self._authorization(token)
                 )
                 failure: TransportError | None = None
             except TransportError as exc:

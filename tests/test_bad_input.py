@@ -12,15 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
+from helpers import TOKEN, cli_env, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +29,6 @@ from zoho_locking.report import FAILED, SKIPPED, SUCCEEDED
 from zoho_locking.testing import FakeCRM, FakeServer
 from zoho_locking.testing.inprocess import crm_transport
 
-TOKEN = FakeCRM.DEFAULT_TOKEN
 MAX_ID = 2**63 - 1
 ID = r"[1-9][0-9]{0,18}"
 WELL_FORMED = re.compile(rf"^/crm/v8/Deals/{ID}/Locking_Information__s(/{ID})?$")
@@ -474,30 +471,6 @@ def test_bulk_calls_never_send_an_invalid_module(module: str) -> None:
 # -- the command line ---------------------------------------------------------------------
 
 
-@attrs.frozen
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOHO_")}
-    env.update({"ZOHO_ACCESS_TOKEN": TOKEN, **extra})
-    return env
-
-
-async def run_cli(*args: str, stdin: bytes | None = None) -> Result:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "zoho_locking", *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env(),
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[FakeServer]:
     crm = FakeCRM()
@@ -637,7 +610,7 @@ async def test_cli_bad_flags_exit_2_and_send_nothing(
     ids_path.write_text("\n".join(server.crm.record_ids("Deals")) + "\n")
     argv = [*args, "--ids", str(ids_path), "--api-domain", server.url]
     # In a thread: the command line runs its own event loop, the fake server runs ours.
-    code = await asyncio.to_thread(cli_run, argv, cli_env())
+    code = await asyncio.to_thread(cli_run, argv, cli_env(ZOHO_ACCESS_TOKEN=TOKEN))
     err = capsys.readouterr().err
     assert code == 2, err
     assert "error:" in err

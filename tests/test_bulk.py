@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from helpers import FakeClock
 
 from zoho_locking import BulkReport, LockingClient, MockTransport, Response, RetryPolicy
 from zoho_locking.protocol import Request
@@ -18,22 +19,6 @@ from zoho_locking.testing.inprocess import crm_transport
 
 TOKEN = FakeCRM.DEFAULT_TOKEN
 FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01)
-
-
-class FakeTime:
-    """A clock and sleep for FlowControl and retries: sleeping advances time at once."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 def inprocess_client(crm: FakeCRM, **kwargs: object) -> LockingClient:
@@ -263,15 +248,15 @@ async def test_progress_callback_sees_every_record() -> None:
 async def test_a_429_pauses_every_worker() -> None:
     crm = FakeCRM()
     ids = crm.add_records("Deals", 40)
-    time = FakeTime()
+    time = FakeClock()
     inner = crm_transport(crm)
     sent: list[float] = []
     refused_at: list[float] = []
 
     async def handler(request: Request, auth: Mapping[str, str]) -> Response:
-        sent.append(time.now)
+        sent.append(time.now())
         if len(sent) == 5:
-            refused_at.append(time.now)
+            refused_at.append(time.now())
             body = b'{"code":"TOO_MANY_REQUESTS","details":{},"message":"x","status":"error"}'
             return Response(429, {}, body)
         await asyncio.sleep(0)
@@ -281,7 +266,7 @@ async def test_a_429_pauses_every_worker() -> None:
         access_token=TOKEN,
         api_domain="http://127.0.0.1:9",
         transport=MockTransport(handler),
-        clock=time.clock,
+        clock=time.now,
         sleep=time.sleep,
         max_concurrency=8,
     ) as client:
@@ -295,11 +280,11 @@ async def test_a_429_pauses_every_worker() -> None:
 
 
 async def test_sustained_429s_slow_down_instead_of_storming() -> None:
-    time = FakeTime()
+    time = FakeClock()
     sent: list[float] = []
 
     def handler(request: Request, auth: Mapping[str, str]) -> Response:
-        sent.append(time.now)
+        sent.append(time.now())
         body = b'{"code":"TOO_MANY_REQUESTS","details":{},"message":"x","status":"error"}'
         return Response(429, {}, body)
 
@@ -308,7 +293,7 @@ async def test_sustained_429s_slow_down_instead_of_storming() -> None:
         access_token=TOKEN,
         api_domain="http://127.0.0.1:9",
         transport=MockTransport(handler),
-        clock=time.clock,
+        clock=time.now,
         sleep=time.sleep,
         max_concurrency=20,
         retry=RetryPolicy(max_attempts=3, deadline=None),

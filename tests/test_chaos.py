@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from test_cli import outcomes_in, run_cli, start_cli, wait_for_lines
+from helpers import outcomes_in, run_cli, start_cli, wait_for_lines
 
 from zoho_locking import BulkReport, LockingClient, RefreshTokenAuth, RetryPolicy
 from zoho_locking.report import FAILED, SKIPPED, SUCCEEDED

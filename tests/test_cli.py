@@ -3,57 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import attrs
 import pytest
+from helpers import TOKEN, cli_env, run_cli, start_cli, wait_for_lines
 
 from zoho_locking import BulkReport
 from zoho_locking.testing import FakeCRM, FakeServer
 
-TOKEN = FakeCRM.DEFAULT_TOKEN
 TOKEN_ENV = {"ZOHO_ACCESS_TOKEN": TOKEN}
-
-
-@attrs.frozen
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOHO_")}
-    env.update(extra)
-    return env
-
-
-async def start_cli(
-    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
-) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "zoho_locking",
-        *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env if env is not None else cli_env(ZOHO_ACCESS_TOKEN=TOKEN),
-    )
-
-
-async def run_cli(
-    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
-) -> Result:
-    process = await start_cli(*args, env=env, stdin=stdin)
-    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), err.decode())
 
 
 @pytest.fixture
@@ -219,20 +180,6 @@ async def test_verbose_logs_requests_but_no_token(server: FakeServer) -> None:
     assert result.code == 0, result.stderr
     assert "POST" in result.stderr and ids[0] in result.stderr
     assert "verysecret" not in result.stderr + result.stdout
-
-
-def outcomes_in(path: Path) -> int:
-    return path.read_text().count('"status"') if path.exists() else 0
-
-
-async def wait_for_lines(path: Path, count: int, within: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if outcomes_in(path) >= count:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{path} never reached {count} outcomes")
 
 
 async def test_ctrl_c_exits_130_with_partial_report(tmp_path: Path) -> None:

@@ -13,28 +13,13 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from helpers import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from zoho_locking.errors import ValidationError
 from zoho_locking.flow import RETRY_STATUSES, FlowControl, RetryPolicy, retry_after
-
-
-class FakeClock:
-    """A clock and sleep for FlowControl: sleeping advances the time at once."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.t = start
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-        await asyncio.sleep(0)
 
 
 async def settle(rounds: int = 5) -> None:

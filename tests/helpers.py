@@ -1,0 +1,81 @@
+"""Helpers shared by the test modules: a fake clock, and running the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import attrs
+
+from zoho_locking.testing import FakeCRM
+
+TOKEN = FakeCRM.DEFAULT_TOKEN
+
+
+class FakeClock:
+    """A clock and sleep for flow control and retries: sleeping advances the time at once."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+        await asyncio.sleep(0)
+
+
+@attrs.frozen
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOHO_")}
+    env.update(extra)
+    return env
+
+
+async def start_cli(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "zoho_locking",
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env if env is not None else cli_env(ZOHO_ACCESS_TOKEN=TOKEN),
+    )
+
+
+async def run_cli(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> Result:
+    process = await start_cli(*args, env=env, stdin=stdin)
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), err.decode())
+
+
+def outcomes_in(path: Path) -> int:
+    return path.read_text().count('"status"') if path.exists() else 0
+
+
+async def wait_for_lines(path: Path, count: int, within: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if outcomes_in(path) >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{path} never reached {count} outcomes")

@@ -123,6 +123,26 @@ def _cpu() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
+def _loop_result(
+    statuses: collections.Counter[int],
+    elapsed: float,
+    cpu: tuple[float, float],
+    stats: dict[str, Any],
+) -> dict[str, Any]:
+    """The figures of a hand-written loop (one request per record)."""
+    requests = sum(statuses.values())
+    return {
+        "records": requests,
+        "statuses": {str(key): value for key, value in statuses.items()},
+        "requests": requests,
+        "elapsed_s": round(elapsed, 3),
+        "records_per_s": round(requests / elapsed, 1),
+        "requests_per_s": round(requests / elapsed, 1),
+        **_cpu_fields(cpu, elapsed, requests),
+        "server": _server_view(stats),
+    }
+
+
 def _cpu_fields(before: tuple[float, float], elapsed: float, requests: int) -> dict[str, Any]:
     user, system = (after - start for after, start in zip(_cpu(), before, strict=True))
     return {
@@ -257,18 +277,7 @@ async def run_raw(
         work = timed_worker if timings else worker
         await asyncio.gather(*(work(session) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    stats = await server.stats()
-    requests = sum(statuses.values())
-    result: dict[str, Any] = {
-        "records": requests,
-        "statuses": {str(key): value for key, value in statuses.items()},
-        "requests": requests,
-        "elapsed_s": round(elapsed, 3),
-        "records_per_s": round(requests / elapsed, 1),
-        "requests_per_s": round(requests / elapsed, 1),
-        **_cpu_fields(cpu, elapsed, requests),
-        "server": _server_view(stats),
-    }
+    result = _loop_result(statuses, elapsed, cpu, await server.stats())
     if durations:
         cuts = statistics.quantiles(durations, n=100)
         result["latency_ms"] = {
@@ -309,18 +318,7 @@ async def run_transport(server: ServerProcess, count: int, *, concurrency: int) 
         elapsed = time.perf_counter() - started
     finally:
         await transport.aclose()
-    stats = await server.stats()
-    requests = sum(statuses.values())
-    return {
-        "records": requests,
-        "statuses": {str(key): value for key, value in statuses.items()},
-        "requests": requests,
-        "elapsed_s": round(elapsed, 3),
-        "records_per_s": round(requests / elapsed, 1),
-        "requests_per_s": round(requests / elapsed, 1),
-        **_cpu_fields(cpu, elapsed, requests),
-        "server": _server_view(stats),
-    }
+    return _loop_result(statuses, elapsed, cpu, await server.stats())
 
 
 OVERHEAD_KINDS = ("raw", "transport", "library_adaptive", "library_fixed")

@@ -667,9 +667,9 @@ async def test_client_closes_the_provider(server: FakeServer, accounts: FakeAcco
     provider = make_auth(server, accounts)
     async with LockingClient(auth=provider, api_domain=server.url) as client:
         await client.get_locks("Deals", server.crm.record_ids("Deals")[0])
-        session = provider._session
+        session = provider.session
         assert session is not None and not session.closed
-    assert session.closed and provider._session is None
+    assert session.closed and provider.session is None
     # A provider shared with another client opens a new session when used again.
     async with LockingClient(auth=provider, api_domain=server.url) as client:
         await client.get_locks("Deals", server.crm.record_ids("Deals")[0])

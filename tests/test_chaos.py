@@ -35,6 +35,41 @@ def check_totals(report: BulkReport, ids: list[str]) -> None:
     assert report.by_code.get("UNCERTAIN", 0) == 0
 
 
+def assert_truth_by_kind(
+    report: BulkReport,
+    automatic: set[str],
+    denied: set[str],
+    *,
+    skip_code: str | None = None,
+    automatic_code: str | None = None,
+) -> None:
+    """Each kind of record ends as it must, or failed for a fault whose retries ran out.
+
+    Under these faults a record may honestly fail after its last retry (about 0.23**6 per
+    record): that is the truth too, as long as it is rare and says it is retryable.
+    """
+    faulted = [o for o in report.outcomes if o.status == FAILED and o.retryable]
+    assert len(faulted) <= 0.01 * report.total, faulted
+    by_id = {o.record_id: o for o in report.outcomes}
+    for record_id in automatic:
+        outcome = by_id[record_id]
+        if outcome.retryable:
+            continue
+        if skip_code is not None:
+            assert (outcome.status, outcome.code) == (SKIPPED, skip_code), outcome
+        else:
+            assert (outcome.status, outcome.code) == (FAILED, automatic_code), outcome
+    if skip_code is None:
+        return  # unlock: the other records' truth is checked against the server's state
+    for record_id in denied:
+        outcome = by_id[record_id]
+        assert outcome.retryable or outcome.code == "NO_PERMISSION", outcome
+    # Nothing but faults keeps an ordinary record from being locked.
+    for outcome in report.outcomes:
+        if outcome.record_id not in automatic and outcome.record_id not in denied:
+            assert outcome.status == SUCCEEDED or outcome.retryable, outcome
+
+
 async def test_chaos_lock_then_unlock_tells_the_truth() -> None:
     crm, ids, automatic, denied = chaos_org()
     crm.faults = Faults(
@@ -74,11 +109,13 @@ async def test_chaos_lock_then_unlock_tells_the_truth() -> None:
             assert lock.source == "Manual" and lock.reason == "chaos"
         elif outcome.status == SKIPPED:
             assert outcome.record_id in automatic and lock is not None, outcome
+            assert outcome.code == "ALREADY_LOCKED" and lock.id == outcome.locking_id
         else:
-            # Failed: the record holds no lock of ours.
+            # Failed: the record holds no lock of ours, and the code says why.
             assert lock is None or lock.source == "Automatic", outcome
-    assert locked.skipped == len(automatic)
-    assert locked.by_code["NO_PERMISSION"] == len(denied)
+            expected = "NO_PERMISSION" if outcome.record_id in denied else None
+            assert outcome.code == expected or outcome.retryable, outcome
+    assert_truth_by_kind(locked, automatic, denied, skip_code="ALREADY_LOCKED")
     # One write per record we report locked: nothing was ever locked twice.
     assert writes_after_lock == locked.succeeded
 
@@ -90,7 +127,7 @@ async def test_chaos_lock_then_unlock_tells_the_truth() -> None:
             assert lock is None, outcome
         else:
             assert lock is not None, outcome
-    assert unlocked.by_code["NOT_ALLOWED"] == len(automatic)
+    assert_truth_by_kind(unlocked, automatic, denied, automatic_code="NOT_ALLOWED")
     assert set(final) == automatic | {o.record_id for o in unlocked.outcomes if o.status == FAILED}
 
 

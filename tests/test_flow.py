@@ -1,4 +1,4 @@
-"""FlowControl (AIMD gate, shared 429 pause, rate limit), RetryPolicy and retry_after.
+"""FlowControl, the in-process Flow: AIMD gate, shared 429 pause, rate limit, feedback.
 
 Nothing here sleeps for real except one tiny rate-limit check (~50 ms): the gate
 gets a fake clock whose sleep advances time at once.
@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 
 import pytest
 from helpers import FakeClock
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from multidict import CIMultiDict
 
 from zoho_locking.errors import ValidationError
-from zoho_locking.flow import RETRY_STATUSES, FlowControl, RetryPolicy, retry_after
+from zoho_locking.flow import Flow, FlowControl
 
 
 async def settle(rounds: int = 5) -> None:
@@ -43,7 +37,7 @@ async def pause_after(flow: FlowControl, clock: FakeClock) -> float:
     """Acquire once, return how long that acquire slept (then release)."""
     before = len(clock.sleeps)
     await flow.acquire()
-    flow.release()
+    flow.release_slot()
     return sum(clock.sleeps[before:])
 
 
@@ -115,13 +109,13 @@ async def test_acquire_up_to_limit_then_wait_for_release() -> None:
     assert not fourth.done()
     assert flow.in_flight == 3
 
-    flow.release()
+    flow.release_slot()
     await settle()
     assert fourth.done()
     await fourth
     assert flow.in_flight == 3
     for _ in range(3):
-        flow.release()
+        flow.release_slot()
     assert flow.in_flight == 0
     assert clock.sleeps == []  # no pause, no sleeping
 
@@ -142,11 +136,11 @@ async def test_waiters_are_served_first_in_first_out() -> None:
     assert order == []
 
     for k in range(5):
-        flow.release()
+        flow.release_slot()
         await settle()
         assert order == list(range(k + 1))
     await asyncio.gather(*tasks)
-    flow.release()
+    flow.release_slot()
     assert flow.in_flight == 0
 
 
@@ -162,12 +156,12 @@ async def test_newcomer_does_not_overtake_a_queued_waiter() -> None:
 
     first = asyncio.create_task(worker("first"))
     await settle()
-    flow.release()  # the slot goes to "first", not to whoever comes next
+    flow.release_slot()  # the slot goes to "first", not to whoever comes next
     late = asyncio.create_task(worker("late"))
     await settle()
     assert order == ["first"]
     assert flow.in_flight == 2
-    flow.release()
+    flow.release_slot()
     await settle()
     assert order == ["first", "late"]
     await asyncio.gather(first, late)
@@ -183,10 +177,10 @@ async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
         await waiter
     assert flow.in_flight == 1
     assert not flow._waiters
-    flow.release()
+    flow.release_slot()
     assert flow.in_flight == 0
     await asyncio.wait_for(flow.acquire(), 1)  # the slot is free again
-    flow.release()
+    flow.release_slot()
     assert flow.in_flight == 0
 
 
@@ -197,7 +191,7 @@ async def test_waiter_cancelled_after_being_handed_a_slot_passes_it_on() -> None
     await settle()
     nxt = asyncio.create_task(flow.acquire())
     await settle()
-    flow.release()  # hands the slot to `doomed`...
+    flow.release_slot()  # hands the slot to `doomed`...
     doomed.cancel()  # ...which is cancelled before it runs
     with pytest.raises(asyncio.CancelledError):
         await doomed
@@ -205,7 +199,7 @@ async def test_waiter_cancelled_after_being_handed_a_slot_passes_it_on() -> None
     assert nxt.done()  # the slot went on to the next waiter
     await nxt
     assert flow.in_flight == 1
-    flow.release()
+    flow.release_slot()
     assert flow.in_flight == 0
 
 
@@ -218,7 +212,7 @@ async def test_waiter_cancelled_then_release_before_it_runs_raises_cancelled() -
     waiter = asyncio.create_task(flow.acquire())
     await settle()
     waiter.cancel()
-    flow.release()
+    flow.release_slot()
     with pytest.raises(asyncio.CancelledError):
         await waiter
     assert flow.in_flight == 0
@@ -239,7 +233,7 @@ async def test_cancel_while_waiting_out_a_pause_releases_the_slot() -> None:
     waiter = asyncio.create_task(flow.acquire())  # queued for the slot
     await settle()
     flow.on_throttled(flow.epoch)
-    flow.release()  # the waiter gets the slot, then waits out the pause
+    flow.release_slot()  # the waiter gets the slot, then waits out the pause
     await asyncio.wait_for(blocked.wait(), 1)
     assert flow.in_flight == 1
     waiter.cancel()
@@ -268,7 +262,7 @@ async def test_many_workers_never_exceed_the_limit() -> None:
             await flow.acquire()
             seen.append(flow.in_flight)
             await asyncio.sleep(0)
-            flow.release()
+            flow.release_slot()
 
     await asyncio.gather(*(worker() for _ in range(10)))
     assert max(seen) == 4
@@ -282,11 +276,11 @@ async def test_peak_in_flight() -> None:
         await flow.acquire()
     assert flow.peak_in_flight == 3
     for _ in range(3):
-        flow.release()
+        flow.release_slot()
     await flow.acquire()
     assert flow.in_flight == 1
     assert flow.peak_in_flight == 3
-    flow.release()
+    flow.release_slot()
 
 
 # -- AIMD ---------------------------------------------------------------------
@@ -323,7 +317,7 @@ async def test_429_cuts_the_limit_once_per_epoch() -> None:
     assert flow.limit == int(0.8 * 0.8 * 9)
     assert flow.epoch == old + 2
     for _ in range(10):
-        flow.release()
+        flow.release_slot()
 
 
 @pytest.mark.parametrize(("in_flight", "expected"), [(4, 2), (3, 1), (2, 1), (1, 1)])
@@ -335,7 +329,7 @@ async def test_cut_is_from_what_the_server_took(in_flight: int, expected: int) -
     flow.on_throttled(flow.epoch)
     assert flow.limit == expected  # ~0.8 x min(limit, in_flight - 1), at least 1
     for _ in range(in_flight):
-        flow.release()
+        flow.release_slot()
 
 
 async def test_cut_limit_holds_back_acquires_until_in_flight_drops() -> None:
@@ -347,16 +341,16 @@ async def test_cut_limit_holds_back_acquires_until_in_flight_drops() -> None:
     assert flow.limit == 7
     waiter = asyncio.create_task(flow.acquire())
     for _ in range(3):
-        flow.release()
+        flow.release_slot()
         await settle()
         assert not waiter.done()  # 9, 8, 7 in flight: not below the limit yet
-    flow.release()
+    flow.release_slot()
     await settle()
     assert waiter.done()
     await waiter
     assert flow.in_flight == 7
     for _ in range(7):
-        flow.release()
+        flow.release_slot()
 
 
 async def test_limit_recovers_additively_and_never_passes_the_cap() -> None:
@@ -366,7 +360,7 @@ async def test_limit_recovers_additively_and_never_passes_the_cap() -> None:
         await flow.acquire()
     flow.on_throttled(flow.epoch)
     for _ in range(10):
-        flow.release()
+        flow.release_slot()
     assert flow.limit == 7
 
     successes_at: dict[int, int] = {}
@@ -400,7 +394,7 @@ async def test_a_higher_limit_wakes_a_waiter() -> None:
     await waiter
     assert flow.in_flight == 3
     for _ in range(3):
-        flow.release()
+        flow.release_slot()
 
 
 async def test_non_adaptive_limit_stays_fixed() -> None:
@@ -413,7 +407,7 @@ async def test_non_adaptive_limit_stays_fixed() -> None:
     assert flow.limit == 5
     assert flow.throttled == 2
     for _ in range(5):
-        flow.release()
+        flow.release_slot()
     # The pause (and its doubling) still applies without adaptation.
     assert await pause_after(flow, clock) == pytest.approx(1.0)
     for _ in range(100):
@@ -431,8 +425,8 @@ async def test_429_makes_every_later_acquire_wait_out_the_pause() -> None:
     await flow.acquire()
     flow.on_throttled(flow.epoch)
     resume_at = clock.t + 0.5
-    flow.release()
-    flow.release()
+    flow.release_slot()
+    flow.release_slot()
     assert clock.sleeps == []
 
     await flow.acquire()
@@ -452,12 +446,12 @@ async def test_429_makes_every_later_acquire_wait_out_the_pause() -> None:
     assert clock.sleeps[1] == pytest.approx(0.25)
     assert all(t >= resume_at for t in done_at)
     for _ in range(4):
-        flow.release()
+        flow.release_slot()
 
     # After the pause, no more sleeping.
     n = len(clock.sleeps)
     await flow.acquire()
-    flow.release()
+    flow.release_slot()
     assert len(clock.sleeps) == n
 
 
@@ -469,11 +463,11 @@ async def test_pause_that_starts_while_queued_is_waited_out() -> None:
     await settle()
     flow.on_throttled(flow.epoch)
     resume_at = clock.t + 0.5
-    flow.release()
+    flow.release_slot()
     await waiter
     assert clock.sleeps == [0.5]
     assert clock.now() >= resume_at
-    flow.release()
+    flow.release_slot()
 
 
 async def test_consecutive_429s_double_the_pause_up_to_max_pause() -> None:
@@ -483,7 +477,7 @@ async def test_consecutive_429s_double_the_pause_up_to_max_pause() -> None:
     for _ in range(6):
         await flow.acquire()
         flow.on_throttled(flow.epoch)  # a new epoch each time, no success between
-        flow.release()
+        flow.release_slot()
         pauses.append(await pause_after(flow, clock))
     assert pauses == pytest.approx([0.5, 1.0, 2.0, 3.0, 3.0, 3.0])
 
@@ -494,12 +488,12 @@ async def test_a_success_resets_the_doubling() -> None:
     for _ in range(3):
         await flow.acquire()
         flow.on_throttled(flow.epoch)
-        flow.release()
+        flow.release_slot()
     assert await pause_after(flow, clock) == pytest.approx(2.0)
     flow.on_success(0.0)
     await flow.acquire()
     flow.on_throttled(flow.epoch)
-    flow.release()
+    flow.release_slot()
     assert await pause_after(flow, clock) == pytest.approx(0.5)
 
 
@@ -511,8 +505,8 @@ async def test_stale_429_does_not_double_the_pause() -> None:
     old = flow.epoch
     flow.on_throttled(old)
     flow.on_throttled(old)  # the other request of the same burst
-    flow.release()
-    flow.release()
+    flow.release_slot()
+    flow.release_slot()
     assert flow.epoch == old + 1
     assert flow.throttled == 2
     assert await pause_after(flow, clock) == pytest.approx(0.5)
@@ -576,7 +570,7 @@ async def test_rate_limit_never_exceeds_the_rate_in_any_window(
     for _ in range(12):
         await flow.acquire()
         sends.append(clock.now())
-        flow.release()
+        flow.release_slot()
     for i, start in enumerate(sends):
         in_window = [t for t in sends[i:] if t < start + window]
         assert len(in_window) <= expected, (start, sends)
@@ -591,165 +585,44 @@ async def test_rate_limit_spaces_requests_out() -> None:
     start = loop.time()
     for _ in range(50):
         await flow.acquire()
-        flow.release()
+        flow.release_slot()
     elapsed = loop.time() - start
     assert 0.04 <= elapsed < 2.0
     assert flow.in_flight == 0
 
 
-# -- RetryPolicy -----------------------------------------------------------------
+# -- the Flow interface -----------------------------------------------------------
 
 
-def test_retry_policy_defaults() -> None:
-    policy = RetryPolicy()
-    assert policy.max_attempts == 5
-    assert policy.base_delay == 0.5
-    assert policy.max_delay == 30.0
-    assert policy.deadline == 300.0
-    assert {429, 500, 502, 503, 504} == RETRY_STATUSES
+def test_flow_control_is_a_flow() -> None:
+    assert isinstance(FlowControl(), Flow)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "field"),
-    [
-        ({"max_attempts": 0}, "max_attempts"),
-        ({"max_attempts": -1}, "max_attempts"),
-        ({"max_attempts": 2.5}, "max_attempts"),
-        ({"base_delay": -0.1}, "base_delay"),
-        ({"base_delay": 5.0, "max_delay": 1.0}, "base_delay"),
-        ({"deadline": 0}, "deadline"),
-        ({"deadline": -10.0}, "deadline"),
-    ],
-)
-def test_retry_policy_validation(kwargs: dict[str, object], field: str) -> None:
-    with pytest.raises(ValidationError) as info:
-        RetryPolicy(**kwargs)  # type: ignore[arg-type]
-    assert info.value.field == field
+async def test_release_with_a_429_pauses_and_cuts_like_on_throttled() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=10)
+    climb_to_max(flow)
+    permits = [await flow.acquire() for _ in range(10)]
+    await flow.release(permits[0], 429, server_wait=2.0)
+    assert flow.throttled == 1
+    assert flow.limit == 7  # cut from the 9 the server took, by a fifth
+    assert flow.in_flight == 9
+    # A second 429 from the same epoch is stale: it does not cut again.
+    await flow.release(permits[1], 429)
+    assert flow.limit == 7 and flow.throttled == 2
+    for permit in permits[2:]:
+        await flow.release(permit, 200)
+    assert flow.in_flight == 0
+    assert await pause_after(flow, clock) >= 2.0 - 1e-9
 
 
-def test_retry_policy_accepts_edge_values() -> None:
-    assert RetryPolicy(max_attempts=1).max_attempts == 1
-    assert RetryPolicy(deadline=None).deadline is None
-    assert RetryPolicy(base_delay=0.0, max_delay=0.0).backoff(3, random.Random(1)) == 0.0
-
-
-@settings(max_examples=50)
-@given(
-    attempt=st.integers(min_value=1, max_value=10_000),
-    seed=st.integers(min_value=0, max_value=2**32),
-    base=st.floats(min_value=0.0, max_value=10.0),
-    extra=st.floats(min_value=0.0, max_value=100.0),
-)
-def test_backoff_is_full_jitter_within_the_ceiling(
-    attempt: int, seed: int, base: float, extra: float
-) -> None:
-    policy = RetryPolicy(base_delay=base, max_delay=base + extra)
-    ceiling = min(policy.max_delay, base * 2 ** min(attempt - 1, 64))
-    delay = policy.backoff(attempt, random.Random(seed))
-    assert 0.0 <= delay <= ceiling
-
-
-def test_backoff_spreads_over_the_whole_range() -> None:
-    policy = RetryPolicy(base_delay=0.5, max_delay=30.0)
-    rng = random.Random(1234)
-    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (6, 16.0), (7, 30.0), (50, 30.0)]:
-        delays = [policy.backoff(attempt, rng) for _ in range(500)]
-        assert all(0.0 <= d <= ceiling for d in delays)
-        assert min(delays) < 0.1 * ceiling
-        assert max(delays) > 0.9 * ceiling
-
-
-def test_backoff_is_reproducible_with_a_seed() -> None:
-    policy = RetryPolicy()
-    a = [policy.backoff(n, random.Random(7)) for n in range(1, 20)]
-    b = [policy.backoff(n, random.Random(7)) for n in range(1, 20)]
-    assert a == b
-
-
-@pytest.mark.parametrize("attempt", [64, 1_000, 10**9, 10**18])
-def test_backoff_is_capped_for_huge_attempts(attempt: int) -> None:
-    rng = random.Random(0)
-    assert 0.0 <= RetryPolicy(max_delay=30.0).backoff(attempt, rng) <= 30.0
-    unbounded = RetryPolicy(max_delay=math.inf).backoff(attempt, rng)
-    assert unbounded >= 0.0
-    assert math.isfinite(unbounded)
-
-
-# -- retry_after ------------------------------------------------------------------
-
-NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC).timestamp()
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"), [("120", 120.0), ("0", 0.0), ("1.5", 1.5), ("-3", 0.0)]
-)
-def test_retry_after_seconds(value: str, expected: float) -> None:
-    assert retry_after({"Retry-After": value}, NOW) == expected
-
-
-def test_retry_after_http_date() -> None:
-    later = datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=30)
-    assert retry_after({"Retry-After": format_datetime(later, usegmt=True)}, NOW) == (
-        pytest.approx(30.0)
-    )
-    earlier = datetime.fromtimestamp(NOW, UTC) - timedelta(seconds=30)
-    assert retry_after({"Retry-After": format_datetime(earlier, usegmt=True)}, NOW) == 0.0
-    assert retry_after({"Retry-After": "Wed, 01 May 2024 12:01:00 GMT"}, NOW) == (
-        pytest.approx(60.0)
-    )
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (str(int(NOW) + 45), 45.0),  # epoch seconds
-        (str((int(NOW) + 45) * 1000), 45.0),  # epoch milliseconds
-        ("45", 45.0),  # seconds from now
-        ("0.25", 0.25),
-        (str(int(NOW) - 100), 0.0),  # already past
-        (str((int(NOW) - 100) * 1000), 0.0),
-    ],
-)
-def test_retry_after_x_ratelimit_reset(value: str, expected: float) -> None:
-    assert retry_after({"X-RATELIMIT-RESET": value}, NOW) == pytest.approx(expected)
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {"Content-Type": "application/json"},
-        {"Retry-After": "soon"},
-        {"Retry-After": ""},
-        {"Retry-After": "Wed, 99 Foo 2024 nonsense"},
-        {"X-RATELIMIT-RESET": "tomorrow"},
-        {"X-RATELIMIT-RESET": ""},
-    ],
-)
-def test_retry_after_garbage_is_none(headers: dict[str, str]) -> None:
-    assert retry_after(headers, NOW) is None
-
-
-@pytest.mark.parametrize("value", ["inf", "1e400", "nan"])
-@pytest.mark.parametrize("name", ["Retry-After", "X-RATELIMIT-RESET"])
-def test_retry_after_non_finite_is_none(name: str, value: str) -> None:
-    # float() accepts these, but they are no number of seconds to wait: an infinite
-    # delay would make a retry loop with deadline=None sleep forever.
-    assert retry_after({name: value}, NOW) is None
-
-
-def test_retry_after_wins_over_x_ratelimit_reset() -> None:
-    headers = {"Retry-After": "3", "X-RATELIMIT-RESET": "60"}
-    assert retry_after(headers, NOW) == 3.0
-
-
-@pytest.mark.parametrize("name", ["Retry-After", "retry-after", "RETRY-AFTER", "rEtRy-AfTeR"])
-def test_retry_after_header_name_is_case_insensitive(name: str) -> None:
-    assert retry_after({name: "9"}, NOW) == 9.0
-    assert retry_after(CIMultiDict({name: "9"}), NOW) == 9.0
-
-
-@pytest.mark.parametrize("name", ["X-RATELIMIT-RESET", "x-ratelimit-reset", "X-RateLimit-Reset"])
-def test_x_ratelimit_reset_name_is_case_insensitive(name: str) -> None:
-    assert retry_after({name: "12"}, NOW) == 12.0
-    assert retry_after(CIMultiDict({name: "12"}), NOW) == 12.0
+async def test_release_with_an_answer_adapts_up_and_without_one_learns_nothing() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=10)
+    assert flow.limit == 2
+    permit = await flow.acquire()
+    await flow.release(permit, None)  # no answer: not a success
+    assert flow.limit == 2 and flow.in_flight == 0
+    permit = await flow.acquire()
+    await flow.release(permit, 500)  # an answer, even an error, says the server took it
+    assert flow.limit == 3 and flow.in_flight == 0

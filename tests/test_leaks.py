@@ -81,13 +81,13 @@ def crm() -> FakeCRM:
 
 
 def session_of(client: LockingClient) -> aiohttp.ClientSession:
-    session = client._transport._session  # type: ignore[attr-defined]
+    session = client.transport.session  # type: ignore[attr-defined]
     assert isinstance(session, aiohttp.ClientSession)
     return session
 
 
 def assert_closed(client: LockingClient, session: aiohttp.ClientSession) -> None:
-    assert client._transport._session is None  # type: ignore[attr-defined]
+    assert client.transport.session is None  # type: ignore[attr-defined]
     assert session.closed
     assert session.connector is None or session.connector.closed
 
@@ -223,10 +223,10 @@ async def test_refresh_token_auth_session_closes_with_the_client(
         auth = refresh_auth(server, accounts)
         async with LockingClient(auth=auth, max_concurrency=4) as client:
             report = await client.lock_many("Deals", ids, reason="r")
-            auth_session = auth._session
+            auth_session = auth.session
             assert isinstance(auth_session, aiohttp.ClientSession)
             session = session_of(client)
-        assert auth._session is None and auth_session.closed
+        assert auth.session is None and auth_session.closed
         assert_closed(client, session)
     assert report.succeeded == len(ids) and accounts.mints >= 2  # refreshed mid-run
     del client, session, auth, auth_session
@@ -247,7 +247,7 @@ async def test_a_closed_client_opens_nothing(
             await client.get_locks("Deals", record)
         with pytest.raises(ZohoLockingError, match="closed"):
             await client.lock("Deals", record, reason="r")
-        assert auth._session is None, "a closed client made its provider open a session"
+        assert auth.session is None, "a closed client made its provider open a session"
         assert accounts.requests == [], "a closed client asked for a token"
     assert crm.requests == []
     del client, auth

@@ -235,7 +235,7 @@ async def test_reprs_show_no_secret(
         async with LockingClient(access_token=token, api_domain=server.url) as static_client:
             objects = [
                 client, auth, static, cached, file_store, memory, auth.store, static_client,
-                static_client._auth, result, *locks, *requests,
+                static_client.auth, result, *locks, *requests,
             ]  # fmt: skip
             texts = list(shown(*objects))
     secrets = secrets_of(accounts, minted)

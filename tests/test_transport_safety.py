@@ -57,7 +57,7 @@ def assert_verifies(ssl_setting: object) -> None:
 
 async def test_default_session_verifies_tls() -> None:
     async with LockingClient(access_token=TOKEN, dc="eu") as client:
-        session = client._transport._get_session()  # type: ignore[attr-defined]
+        session = client.transport.get_session()  # type: ignore[attr-defined]
         assert isinstance(session, aiohttp.ClientSession)
         connector = session.connector
         assert isinstance(connector, aiohttp.TCPConnector)
@@ -75,7 +75,7 @@ async def test_accounts_session_verifies_tls() -> None:
         with pytest.raises(OAuthError) as caught:
             await auth.get_token()
         assert caught.value.code == "TRANSPORT_ERROR"
-        session = auth._session
+        session = auth.session
         assert isinstance(session, aiohttp.ClientSession)
         assert isinstance(session.connector, aiohttp.TCPConnector)
         assert_verifies(session.connector._ssl)

@@ -21,9 +21,10 @@ from .errors import (
     ValidationError,
     ZohoLockingError,
 )
-from .flow import RetryPolicy
+from .flow import Flow, FlowControl, Permit
 from .models import ActionResult, LockedFor, LockInfo, LockSource, ModuleRef, UserRef
 from .report import BulkReport, Outcome
+from .retry import RetryPolicy
 from .tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
 from .transport import AiohttpTransport, MockTransport, Response, Transport
 
@@ -39,6 +40,8 @@ __all__ = [
     "DATA_CENTRES",
     "DataCentre",
     "FileTokenStore",
+    "Flow",
+    "FlowControl",
     "LockInfo",
     "LockSource",
     "LockedFor",
@@ -48,6 +51,7 @@ __all__ = [
     "ModuleRef",
     "OAuthError",
     "Outcome",
+    "Permit",
     "RefreshTokenAuth",
     "RequestTimeout",
     "Response",

@@ -26,9 +26,9 @@ from .client import LockingClient
 from .datacentres import check_base_url, data_centre
 from .demo import run_demo
 from .errors import ValidationError, ZohoLockingError
-from .flow import RetryPolicy
 from .idsource import count_ids, read_ids
 from .report import BulkReport
+from .retry import RetryPolicy
 from .testing.__main__ import build_parser as build_fake_server_parser
 from .testing.__main__ import run as run_fake_server
 from .tokenstore import FileTokenStore

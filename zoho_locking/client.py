@@ -1,46 +1,35 @@
-"""`LockingClient`: the async session manager and the five single-record calls."""
+"""`LockingClient`: the public facade that wires the layers together.
+
+It validates arguments, builds the transport, flow control, `Exchange` and
+`Operations` once, and hands each call to them: the single-record calls to
+`Operations`, the bulk calls to the bulk engine. It holds no protocol or retry
+logic of its own.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 import random
-import re
-import time
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable
 from types import TracebackType
-from typing import Self, TypedDict, TypeVar, Unpack
+from typing import Self, TypedDict, Unpack
 
 import aiohttp
-import attrs
 
 from . import protocol
 from .auth import StaticToken, TokenProvider
 from .bulk import BulkItem, Progress, run_bulk
 from .datacentres import check_base_url, data_centre
-from .errors import (
-    ApiError,
-    TransportError,
-    UncertainOutcome,
-    ValidationError,
-    ZohoLockingError,
-)
-from .flow import RETRY_STATUSES, Clock, FlowControl, RetryPolicy, Sleep, retry_after
-from .journal import Journal
-from .models import ActionResult, LockInfo, LockSource
-from .protocol import Request
+from .errors import ValidationError, ZohoLockingError
+from .exchange import Exchange, Tally
+from .flow import Clock, Flow, FlowControl, Sleep
+from .models import ActionResult, LockInfo
+from .operations import Operations
 from .report import BulkReport
-from .transport import AiohttpTransport, Response, Transport
+from .retry import RetryPolicy
+from .transport import AiohttpTransport, Transport
 
-__all__ = ["LockingClient"]
-
-T = TypeVar("T")
-Parser = Callable[[int, Mapping[str, str], bytes], T]
-
-_VERSION_RE = re.compile(r"v[0-9]{1,2}")
-_log = logging.getLogger("zoho_locking")
-# Rounds of reads (each with its own retries) spent settling a doubtful write.
-_SETTLE_ROUNDS = 3
+__all__ = ["BulkOptions", "LockingClient"]
 
 
 class BulkOptions(TypedDict, total=False):
@@ -51,18 +40,6 @@ class BulkOptions(TypedDict, total=False):
     resume: bool
     progress: Progress | None
     report: BulkReport | None
-
-
-@attrs.define(slots=True)
-class Tally:
-    """What happened while one logical request was sent: attempts, retries, doubts."""
-
-    attempts: int = 0
-    retries: int = 0
-    throttled: int = 0
-    #: An earlier attempt of this write may have been applied by the server
-    #: (its answer was lost or was a 5xx), so a refusal now may be our own doing.
-    maybe_applied: bool = False
 
 
 class LockingClient:
@@ -83,7 +60,9 @@ class LockingClient:
     server answers 429, raised again as it recovers), at most *rate_limit*
     requests per second if set, and retries per *retry* (a `RetryPolicy`) for
     connection errors, timeouts, 429 and 5xx answers. *clock*, *sleep* and
-    *rng* exist so tests can run retries without waiting.
+    *rng* exist so tests can run retries without waiting. Pass *flow* (any
+    `Flow`) to share one budget with other clients instead; *max_concurrency*,
+    *rate_limit*, *adaptive_concurrency*, *clock* and *sleep* then go unused.
     """
 
     def __init__(
@@ -102,50 +81,45 @@ class LockingClient:
         max_concurrency: int = 10,
         rate_limit: float | None = None,
         adaptive_concurrency: bool = True,
+        flow: Flow | None = None,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self._auth = _pick_auth(access_token, auth)
-        self._allow_insecure_http = allow_insecure_http
+        resolved_auth = _pick_auth(access_token, auth)
         # With neither api_domain nor dc, a provider that learns the domain from
         # the accounts server (RefreshTokenAuth) supplies it at the first call.
-        self.api_domain: str | None = (
+        domain = (
             None
-            if api_domain is None and dc is None and hasattr(self._auth, "api_domain")
+            if api_domain is None and dc is None and hasattr(resolved_auth, "api_domain")
             else _pick_domain(api_domain, dc, allow_insecure_http)
         )
-        if not isinstance(api_version, str) or not _VERSION_RE.fullmatch(api_version):
-            raise ValidationError(
-                f"api_version must look like 'v8', got {api_version!r}", field="api_version"
-            )
-        self.api_version = api_version
-        for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
-            if value is not None and not (isinstance(value, int | float) and value > 0):
-                raise ValidationError(f"{name} must be a positive number or None", field=name)
-        if transport is not None and session is not None:
-            raise ValidationError("pass either session or transport, not both", field="transport")
-        self.flow = FlowControl(
-            max_concurrency=max_concurrency,
-            rate_limit=rate_limit,
-            adaptive=adaptive_concurrency,
-            clock=clock,
-            sleep=sleep,
+        self.flow: Flow = _pick_flow(
+            flow, max_concurrency, rate_limit, adaptive_concurrency, clock, sleep
         )
         self.retry = retry if retry is not None else RetryPolicy()
-        self._sleep = self.flow.sleep
-        self._rng = rng or random.Random()
-        self._transport: Transport = transport or AiohttpTransport(
-            session, timeout=timeout, connect_timeout=connect_timeout, pool_size=max_concurrency
+        self._exchange = Exchange(
+            transport=_pick_transport(
+                transport, session, timeout, connect_timeout, self.flow.max_concurrency
+            ),
+            auth=resolved_auth,
+            flow=self.flow,
+            retry=self.retry,
+            rng=rng or random.Random(),
+            api_domain=domain,
+            api_version=api_version,
+            allow_insecure_http=allow_insecure_http,
         )
-        self._api_root: str | None = (
-            f"{self.api_domain}/crm/{api_version}" if self.api_domain is not None else None
-        )
-        self._closed = False
-        # The last token's header; never shown by __repr__.
-        self._auth_token: str | None = None
-        self._auth_headers: Mapping[str, str] = {}
+        self._ops = Operations(self._exchange)
+        #: The transport every request goes through, and the token provider.
+        self.transport, self.auth = self._exchange.transport, resolved_auth
+        self.api_version = api_version
+
+    @property
+    def api_domain(self) -> str | None:
+        """The CRM API domain; ``None`` until a `RefreshTokenAuth` names it."""
+        return self._exchange.api_domain
 
     def __repr__(self) -> str:
         return f"LockingClient(api_domain={self.api_domain!r}, api_version={self.api_version!r})"
@@ -153,7 +127,7 @@ class LockingClient:
     # -- lifecycle ---------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._closed:
+        if self._exchange.closed:
             raise ZohoLockingError("this LockingClient is closed; create a new one")
         return self
 
@@ -167,25 +141,14 @@ class LockingClient:
 
     async def aclose(self) -> None:
         """Close the connection pool (if the client created it) and the token provider's."""
-        if not self._closed:
-            self._closed = True
-            try:
-                await self._transport.aclose()
-            finally:
-                # RefreshTokenAuth owns an HTTP session; it reopens one if used again.
-                closer = getattr(self._auth, "aclose", None)
-                if closer is not None:
-                    await closer()
+        await self._exchange.aclose()
 
     # -- the five calls ----------------------------------------------------
 
     async def lock(self, module: str, record_id: str | int, *, reason: str) -> ActionResult:
         """Lock a record; the result's ``id`` is the new locking id."""
-        return await self._lock(
-            protocol.validate_module(module),
-            protocol.validate_id(record_id),
-            protocol.validate_reason(reason),
-            Tally(),
+        return await self._ops.lock(
+            *_record(module, record_id), protocol.validate_reason(reason), Tally()
         )
 
     async def get_locks(
@@ -196,46 +159,25 @@ class LockingClient:
         fields: Iterable[str] = protocol.DEFAULT_FIELDS,
     ) -> list[LockInfo]:
         """Return the record's locks: ``[]`` when it is not locked."""
-        request = protocol.build_get_locks(
-            self._api_root or await self._root(),
-            protocol.validate_module(module),
-            protocol.validate_id(record_id),
-            fields,
-        )
-        return await self._call(request, protocol.parse_locks, Tally())
+        return await self._ops.get_locks(*_record(module, record_id), Tally(), fields)
 
     async def get_lock(self, module: str, record_id: str | int, locking_id: str | int) -> LockInfo:
         """Return one lock of a record by its locking id."""
-        request = protocol.build_get_lock(
-            self._api_root or await self._root(),
-            protocol.validate_module(module),
-            protocol.validate_id(record_id),
-            protocol.validate_id(locking_id, "locking_id"),
-        )
-        return await self._call(request, protocol.parse_lock, Tally())
+        return await self._ops.get_lock(*_lock_of(module, record_id, locking_id), Tally())
 
     async def update_lock(
         self, module: str, record_id: str | int, locking_id: str | int, *, reason: str
     ) -> ActionResult:
         """Change the reason of a manual lock."""
-        return await self._update(
-            protocol.validate_module(module),
-            protocol.validate_id(record_id),
-            protocol.validate_id(locking_id, "locking_id"),
-            protocol.validate_reason(reason),
-            Tally(),
+        return await self._ops.update(
+            *_lock_of(module, record_id, locking_id), protocol.validate_reason(reason), Tally()
         )
 
     async def unlock(
         self, module: str, record_id: str | int, locking_id: str | int
     ) -> ActionResult:
         """Remove a manual lock from a record."""
-        return await self._unlock(
-            protocol.validate_module(module),
-            protocol.validate_id(record_id),
-            protocol.validate_id(locking_id, "locking_id"),
-            Tally(),
-        )
+        return await self._ops.unlock(*_lock_of(module, record_id, locking_id), Tally())
 
     # -- bulk ----------------------------------------------------------------
 
@@ -256,7 +198,7 @@ class LockingClient:
         (called with done, total, report after each record), *report* (a
         `BulkReport` to fill, still yours if the call is cancelled).
         """
-        return await self._bulk("lock", module, record_ids, reason, options)
+        return await run_bulk(self._ops, "lock", module, record_ids, reason=reason, **options)
 
     async def unlock_many(
         self,
@@ -268,7 +210,7 @@ class LockingClient:
 
         Records that are not locked are ``skipped``. Options as for `lock_many`.
         """
-        return await self._bulk("unlock", module, record_ids, None, options)
+        return await run_bulk(self._ops, "unlock", module, record_ids, **options)
 
     async def update_many(
         self,
@@ -279,7 +221,7 @@ class LockingClient:
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
         """Set a new reason on every record's manual lock. Options as for `lock_many`."""
-        return await self._bulk("update", module, record_ids, reason, options)
+        return await run_bulk(self._ops, "update", module, record_ids, reason=reason, **options)
 
     async def get_many(
         self,
@@ -288,238 +230,17 @@ class LockingClient:
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
         """Read every record's locking state: code ``LOCKED`` or ``NOT_LOCKED``."""
-        return await self._bulk("get", module, record_ids, None, options)
-
-    async def _bulk(
-        self,
-        operation: str,
-        module: str,
-        items: Iterable[BulkItem] | AsyncIterable[BulkItem],
-        reason: str | None,
-        options: BulkOptions,
-    ) -> BulkReport:
-        journal_path = options.get("journal")
-        module = protocol.validate_module(module)
-        journal = (
-            Journal(journal_path, operation=operation, module=module)
-            if journal_path is not None
-            else None
-        )
-        return await run_bulk(
-            self,
-            operation,
-            module,
-            items,
-            reason=reason,
-            keep_successes=options.get("keep_successes", True),
-            journal=journal,
-            resume=options.get("resume", False),
-            progress=options.get("progress"),
-            report=options.get("report"),
-        )
-
-    # -- the calls on validated input, shared with the bulk engine ----------
-
-    async def _get_locks(self, module: str, record_id: str, tally: Tally) -> list[LockInfo]:
-        request = protocol.build_get_locks(self._api_root or await self._root(), module, record_id)
-        return await self._call(request, protocol.parse_locks, tally)
-
-    async def _lock(self, module: str, record_id: str, reason: str, tally: Tally) -> ActionResult:
-        request = protocol.build_lock(
-            self._api_root or await self._root(), module, record_id, reason
-        )
-        try:
-            return await self._call(request, protocol.parse_action, tally)
-        except (ApiError, TransportError) as exc:
-            if not tally.maybe_applied:
-                raise
-            # An earlier attempt may have landed, so "already locked" or a final
-            # fault may hide our own success: read the record and tell the truth.
-            for lock in await self._settle(exc, module, record_id, tally):
-                if lock.lock_source is LockSource.MANUAL and lock.locked_reason == reason:
-                    return ActionResult(
-                        id=lock.id,
-                        message="record added (confirmed by reading the record after a retry)",
-                        http_status=201,
-                    )
-            raise
-
-    async def _update(
-        self, module: str, record_id: str, locking_id: str, reason: str, tally: Tally
-    ) -> ActionResult:
-        # PUT is idempotent: a retry after a lost answer sets the same reason again.
-        request = protocol.build_update(
-            self._api_root or await self._root(), module, record_id, locking_id, reason
-        )
-        return await self._call(request, protocol.parse_action, tally)
-
-    async def _unlock(
-        self, module: str, record_id: str, locking_id: str, tally: Tally
-    ) -> ActionResult:
-        request = protocol.build_unlock(
-            self._api_root or await self._root(), module, record_id, locking_id
-        )
-        try:
-            return await self._call(request, protocol.parse_action, tally)
-        except (ApiError, TransportError) as exc:
-            if not tally.maybe_applied:
-                raise
-            # As for _lock: "no such lock" or a final fault may hide our own success.
-            locks = await self._settle(exc, module, record_id, tally)
-            if any(lock.id == locking_id for lock in locks):
-                raise
-            return ActionResult(
-                id=locking_id,
-                message="relation removed (confirmed by reading the record after a retry)",
-            )
-
-    async def _settle(
-        self, error: ZohoLockingError, module: str, record_id: str, tally: Tally
-    ) -> list[LockInfo]:
-        """Read the record's locks after a doubtful write.
-
-        The read gets a few rounds of retries of its own; if it still fails,
-        the write's fate is unknown and `UncertainOutcome` says so.
-        """
-        for _ in range(_SETTLE_ROUNDS - 1):
-            try:
-                return await self._get_locks(module, record_id, tally)
-            except (ApiError, TransportError):
-                continue
-        try:
-            return await self._get_locks(module, record_id, tally)
-        except (ApiError, TransportError) as exc:
-            raise UncertainOutcome(
-                f"the write may or may not have been applied ({error}); "
-                f"reading the record to find out failed too ({exc})"
-            ) from None
-
-    # -- plumbing ----------------------------------------------------------
-
-    def _authorization(self, token: str) -> Mapping[str, str]:
-        """The ``Authorization`` header for *token*, built once per token, not per request."""
-        if token != self._auth_token:
-            self._auth_token, self._auth_headers = token, protocol.authorization(token)
-        return self._auth_headers
-
-    async def _root(self) -> str:
-        """Return ``{api_domain}/crm/{version}``, asking the token provider for the domain once."""
-        if self._closed:
-            # Before the provider is asked: it would mint a token and open a session.
-            raise ZohoLockingError("this LockingClient is closed; create a new one")
-        if self._api_root is None:
-            await self._auth.get_token()
-            domain = getattr(self._auth, "api_domain", None)
-            if not isinstance(domain, str):
-                raise ValidationError(
-                    "the accounts server named no api_domain; pass api_domain or dc",
-                    field="api_domain",
-                )
-            self.api_domain = check_base_url(
-                domain, what="api_domain", allow_insecure_http=self._allow_insecure_http
-            )
-            self._api_root = f"{self.api_domain}/crm/{self.api_version}"
-        return self._api_root
-
-    async def _call(self, request: Request, parse: Parser[T], tally: Tally) -> T:
-        response = await self._exchange(request, tally)
-        return parse(response.status, response.headers, response.body)
-
-    async def _exchange(self, request: Request, tally: Tally) -> Response:
-        """Send *request* through flow control, retrying what is worth retrying.
-
-        Returns the last answer, whatever its status (the caller parses it);
-        raises `TransportError` if the last attempt got no answer at all.
-        """
-        if self._closed:
-            raise ZohoLockingError("this LockingClient is closed; create a new one")
-        flow, policy = self.flow, self.retry
-        is_write = request.method != "GET"
-        started = flow.now()
-        refreshed = False
-        attempt = 0
-        while True:
-            await flow.acquire()
-            if self._closed:
-                # Closed while this request waited or backed off: stop, do not retry.
-                flow.release()
-                raise ZohoLockingError("this LockingClient is closed; create a new one")
-            epoch, sent_at = flow.epoch, flow.now()
-            attempt += 1
-            tally.attempts += 1
-            try:
-                token = await self._auth.get_token()
-                response: Response | None = await self._transport.send(
-                    request, self._authorization(token)
-                )
-                failure: TransportError | None = None
-            except TransportError as exc:
-                response, failure = None, exc
-            except BaseException:
-                flow.release()
-                raise
-            if _log.isEnabledFor(logging.DEBUG):
-                # The URL holds ids only; the token travels in a header never logged.
-                _log.debug(
-                    "%s %s -> %s in %.1f ms (attempt %d)",
-                    request.method,
-                    request.url,
-                    response.status if response is not None else failure,
-                    (flow.now() - sent_at) * 1000,
-                    attempt,
-                )
-            if response is not None and response.status == 429:
-                tally.throttled += 1
-                flow.on_throttled(epoch, retry_after(response.headers, time.time()))
-            elif response is not None:
-                flow.on_success(flow.now() - sent_at)
-            flow.release()
-
-            if response is not None:
-                if response.status == 401 and not refreshed and _is_invalid_token(response):
-                    refreshed = True
-                    if await self._auth.refresh(token) is not None:
-                        attempt -= 1  # a fresh token is a new start, not a retry
-                        continue
-                    return response
-                if response.status not in RETRY_STATUSES:
-                    return response
-                # 429 and 503 mean refused before any work; 500, 502 and 504 may
-                # come after the write was applied behind the proxy.
-                if is_write and response.status not in (429, 503):
-                    tally.maybe_applied = True
-            elif is_write and failure is not None and failure.maybe_sent:
-                tally.maybe_applied = True
-
-            if attempt >= policy.max_attempts:
-                break
-            # After a 429 the shared pause is the wait; otherwise back off with jitter.
-            delay = (
-                0.0
-                if response is not None and response.status == 429
-                else (policy.backoff(attempt, self._rng))
-            )
-            if response is not None:
-                asked = retry_after(response.headers, time.time())
-                if asked is not None:
-                    delay = max(delay, asked)
-            if policy.deadline is not None and flow.now() + delay - started > policy.deadline:
-                break
-            tally.retries += 1
-            if delay > 0:
-                await self._sleep(delay)
-        if response is not None:
-            return response
-        assert failure is not None
-        raise failure
+        return await run_bulk(self._ops, "get", module, record_ids, **options)
 
 
-def _is_invalid_token(response: Response) -> bool:
-    try:
-        protocol.decipher(response.status, response.headers, response.body)
-    except ApiError as exc:
-        return exc.code == "INVALID_TOKEN"
-    return False
+def _record(module: str, record_id: str | int) -> tuple[str, str]:
+    """Validate a module name and a record id, in that order."""
+    return protocol.validate_module(module), protocol.validate_id(record_id)
+
+
+def _lock_of(module: str, record_id: str | int, locking_id: object) -> tuple[str, str, str]:
+    """Validate a module name, a record id and a locking id, in that order."""
+    return (*_record(module, record_id), protocol.validate_id(locking_id, "locking_id"))
 
 
 def _pick_auth(access_token: str | None, auth: TokenProvider | None) -> TokenProvider:
@@ -546,4 +267,44 @@ def _pick_domain(api_domain: str | None, dc: str | None, allow_insecure_http: bo
         return data_centre(dc).api_domain
     raise ValidationError(
         "pass api_domain (e.g. https://www.zohoapis.com) or dc (e.g. 'us')", field="api_domain"
+    )
+
+
+def _pick_flow(
+    flow: Flow | None,
+    max_concurrency: int,
+    rate_limit: float | None,
+    adaptive: bool,
+    clock: Clock | None,
+    sleep: Sleep | None,
+) -> Flow:
+    if flow is None:
+        return FlowControl(
+            max_concurrency=max_concurrency,
+            rate_limit=rate_limit,
+            adaptive=adaptive,
+            clock=clock,
+            sleep=sleep,
+        )
+    if not isinstance(flow, Flow):
+        raise ValidationError(
+            "flow must provide acquire(), release(), now() and sleep (see Flow)", field="flow"
+        )
+    return flow
+
+
+def _pick_transport(
+    transport: Transport | None,
+    session: aiohttp.ClientSession | None,
+    timeout: float | None,
+    connect_timeout: float | None,
+    pool_size: int,
+) -> Transport:
+    for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
+        if value is not None and not (isinstance(value, int | float) and value > 0):
+            raise ValidationError(f"{name} must be a positive number or None", field=name)
+    if transport is not None and session is not None:
+        raise ValidationError("pass either session or transport, not both", field="transport")
+    return transport or AiohttpTransport(
+        session, timeout=timeout, connect_timeout=connect_timeout, pool_size=pool_size
     )

@@ -31,6 +31,7 @@ __all__ = [
     "UnexpectedResponse",
     "ValidationError",
     "ZohoLockingError",
+    "describe",
 ]
 
 
@@ -133,3 +134,9 @@ class OAuthError(ZohoLockingError):
         self.code = code
         self.message = message
         self.http_status = http_status
+
+
+def describe(exc: BaseException) -> str:
+    """``TypeName: text`` of another library's exception, for our own messages."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

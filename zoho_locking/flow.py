@@ -14,26 +14,26 @@
   got it; consecutive 429s double the pause, so a server that keeps refusing
   sees fewer requests, never a storm.
 
-`RetryPolicy` says which failures are retried and how long to wait (exponential
-backoff with full jitter). Clock, sleep and randomness are injectable so tests
-never sleep for real.
+`Flow` is the one small interface the exchange talks to: `acquire` a permit
+before sending, `release` it with the answer's status after. `FlowControl` is
+the in-process implementation; another (shared by many processes) can plug in
+behind the same two calls without touching any caller. Clock and sleep are
+injectable so tests never sleep for real.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from email.utils import parsedate_to_datetime
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
-import attrs
 from aiolimiter import AsyncLimiter
 
 from .errors import ValidationError
 
-__all__ = ["RETRY_STATUSES", "Clock", "FlowControl", "RetryPolicy", "Sleep", "retry_after"]
+__all__ = ["Clock", "Flow", "FlowControl", "Permit", "Sleep"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -41,84 +41,72 @@ Sleep = Callable[[float], Awaitable[None]]
 # One second and a little more: what the server sees also carries transit jitter.
 _WINDOW = 1.005
 
-#: HTTP statuses worth another attempt: throttling and server or proxy faults.
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-@attrs.frozen(slots=True)
-class RetryPolicy:
-    """How often and how patiently to retry one request.
+class Permit:
+    """Leave to send one request, handed out by `Flow.acquire`.
 
-    *max_attempts* caps the attempts of one request (1 = no retries);
-    *deadline* caps the seconds from its first attempt to its last; the delay
-    before attempt ``n+1`` is drawn uniformly from ``[0, min(max_delay,
-    base_delay * 2**(n-1))]`` ("full jitter"), or the server's ``Retry-After``
-    when it sends one.
+    *epoch* tells a flow whether a 429 answers a request sent before or after
+    its last cut; *sent_at* is when the permit was granted (the flow's clock);
+    *lease* names the permit where a flow shares permits between processes.
     """
 
-    max_attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    deadline: float | None = 300.0
+    __slots__ = ("epoch", "lease", "sent_at")
 
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ValidationError("max_attempts must be an integer >= 1", field="max_attempts")
-        # Written so that NaN fails too; max_delay may be inf (no cap but the doubling's).
-        if not (0 <= self.base_delay < math.inf and self.base_delay <= self.max_delay):
-            raise ValidationError(
-                "need 0 <= base_delay <= max_delay, base_delay finite", field="base_delay"
-            )
-        if self.deadline is not None and not 0 < self.deadline < math.inf:
-            raise ValidationError("deadline must be positive or None", field="deadline")
+    def __init__(self, epoch: int, sent_at: float, lease: str | None = None) -> None:
+        self.epoch = epoch
+        self.sent_at = sent_at
+        self.lease = lease
 
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait after failed attempt number *attempt* (1-based)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 32))
-        return rng.uniform(0, ceiling)
+    def __repr__(self) -> str:
+        return f"Permit(epoch={self.epoch}, sent_at={self.sent_at:.3f}, lease={self.lease!r})"
 
 
-def retry_after(headers: Mapping[str, str], now_epoch: float) -> float | None:
-    """Seconds the server asks us to wait, from ``Retry-After`` or ``X-RATELIMIT-RESET``.
+@runtime_checkable
+class Flow(Protocol):
+    """What the exchange needs from flow control: permits, a clock, a sleep.
 
-    Unreadable or non-finite values are ignored (``None``), never obeyed.
+    Every request waits in `acquire` (pauses after a 429, the in-flight limit,
+    the rate limit) and hands its permit back with `release`, saying how the
+    server answered: an HTTP status, or ``None`` when no answer came. That
+    feedback is all an implementation learns from, to adapt its limit.
     """
-    value = _header(headers, "retry-after")
-    if value is not None:
-        seconds = _number(value)
-        if seconds is None:
-            try:
-                seconds = parsedate_to_datetime(value).timestamp() - now_epoch
-            except (TypeError, ValueError, IndexError, OverflowError):
-                seconds = None
-        if seconds is not None:
-            return max(0.0, seconds)
-    value = _header(headers, "x-ratelimit-reset")
-    reset = _number(value) if value is not None else None
-    if reset is None:
-        return None
-    # Zoho documents no unit; large values are epoch seconds or milliseconds.
-    if reset > 1e11:
-        reset /= 1000.0
-    return max(0.0, reset - now_epoch) if reset > 1e9 else max(0.0, reset)
+
+    #: The most requests one client may have in flight; also its worker count.
+    max_concurrency: int
+    #: How the exchange waits between attempts (injectable in tests).
+    sleep: Sleep
+
+    def now(self) -> float:
+        """The flow's clock, in seconds."""
+        ...
+
+    async def acquire(self) -> Permit:
+        """Wait until a request may be sent; return its permit."""
+        ...
+
+    async def release(
+        self, permit: Permit, status: int | None, *, server_wait: float | None = None
+    ) -> None:
+        """Give *permit* back: the answer's HTTP *status* (``None`` for no answer).
+
+        *server_wait* is how long the server asked us to wait, if it did.
+        """
+        ...
 
 
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None and not hasattr(headers, "getall"):
-        # Plain dicts are case-sensitive; aiohttp's CIMultiDict is not.
-        for key, item in headers.items():
-            if key.lower() == name:
-                return item
-    return value
+def _check_arguments(
+    max_concurrency: int, rate_limit: float | None, rate_burst: int, min_pause: float,
+    max_pause: float,
+) -> None:  # fmt: skip
+    if not isinstance(max_concurrency, int) or max_concurrency < 1:
+        raise ValidationError("max_concurrency must be an integer >= 1", field="max_concurrency")
+    if rate_limit is not None and not rate_limit > 0:
+        raise ValidationError("rate_limit must be positive or None", field="rate_limit")
+    if not 0 <= min_pause <= max_pause < math.inf:
+        raise ValidationError("need 0 <= min_pause <= max_pause, both finite", field="max_pause")
+    if not isinstance(rate_burst, int) or rate_burst < 1:
+        raise ValidationError("rate_burst must be an integer >= 1", field="rate_burst")
 
 
 class FlowControl:
@@ -136,18 +124,7 @@ class FlowControl:
         clock: Clock | None = None,
         sleep: Sleep | None = None,
     ) -> None:
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ValidationError(
-                "max_concurrency must be an integer >= 1", field="max_concurrency"
-            )
-        if rate_limit is not None and not rate_limit > 0:
-            raise ValidationError("rate_limit must be positive or None", field="rate_limit")
-        if not 0 <= min_pause <= max_pause < math.inf:
-            raise ValidationError(
-                "need 0 <= min_pause <= max_pause, both finite", field="max_pause"
-            )
-        if not isinstance(rate_burst, int) or rate_burst < 1:
-            raise ValidationError("rate_burst must be an integer >= 1", field="rate_burst")
+        _check_arguments(max_concurrency, rate_limit, rate_burst, min_pause, max_pause)
         self.max_concurrency = max_concurrency
         self.adaptive = adaptive
         self.min_pause = min_pause
@@ -204,7 +181,7 @@ class FlowControl:
 
     # -- the gate ----------------------------------------------------------
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> Permit:
         """Wait for a pause to end, a free in-flight slot, and the rate limiter."""
         if self._resume_at > self.now():
             await self._wait_out_pause()
@@ -230,7 +207,7 @@ class FlowControl:
         if self._in_flight > self.peak_in_flight:
             self.peak_in_flight = self._in_flight
         if not waited and self._limiter is None:
-            return  # the common case: no awaits at all
+            return Permit(self._epoch, self.now())  # the common case: no awaits at all
         try:
             if waited and self._resume_at > self.now():
                 await self._wait_out_pause()
@@ -238,8 +215,9 @@ class FlowControl:
                 await self._limiter.acquire()
                 await self._respect_window()
         except BaseException:
-            self.release()
+            self.release_slot()
             raise
+        return Permit(self._epoch, self.now())
 
     async def _respect_window(self) -> None:
         """Never let more than the rate through in any one-second window.
@@ -256,8 +234,18 @@ class FlowControl:
             await self.sleep(wait)
         sent.append(self.now())
 
-    def release(self) -> None:
-        """Give back the slot taken by `acquire`."""
+    async def release(
+        self, permit: Permit, status: int | None, *, server_wait: float | None = None
+    ) -> None:
+        """Learn from the answer (429: pause and cut; other: adapt up), then free the slot."""
+        if status == 429:
+            self.on_throttled(permit.epoch, server_wait)
+        elif status is not None:
+            self.on_success(self.now() - permit.sent_at)
+        self.release_slot()
+
+    def release_slot(self) -> None:
+        """Give back the slot taken by `acquire`, learning nothing."""
         self._in_flight -= 1
         self._wake()
 

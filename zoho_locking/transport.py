@@ -16,7 +16,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from .errors import RequestTimeout, TransportError
+from .errors import RequestTimeout, TransportError, describe
 from .protocol import Request
 
 __all__ = ["AiohttpTransport", "MockTransport", "Response", "Transport"]
@@ -64,7 +64,13 @@ class AiohttpTransport:
         self._pool_size = pool_size
         self._closed = False
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The session requests go through; ``None`` before the first one (or after closing)."""
+        return self._session
+
+    def get_session(self) -> aiohttp.ClientSession:
+        """The session requests go through, created on first use."""
         if self._closed:
             # A request racing aclose() must not open a new session that nobody closes.
             raise TransportError("the transport is closed", maybe_sent=False)
@@ -82,7 +88,7 @@ class AiohttpTransport:
 
     async def send(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
         """Send *request* and read the whole answer."""
-        session = self._get_session()
+        session = self.get_session()
         headers = {**request.headers, **auth_headers} if request.headers else auth_headers
         try:
             async with session.request(
@@ -102,10 +108,10 @@ class AiohttpTransport:
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise TransportError(
-                f"{request.method} could not connect: {_describe(exc)}", maybe_sent=False
+                f"{request.method} could not connect: {describe(exc)}", maybe_sent=False
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(f"{request.method} failed: {_describe(exc)}") from None
+            raise TransportError(f"{request.method} failed: {describe(exc)}") from None
 
     async def aclose(self) -> None:
         """Close the session if this transport created it."""
@@ -113,11 +119,6 @@ class AiohttpTransport:
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 Handler = Callable[[Request, Mapping[str, str]], "Response | Awaitable[Response]"]

@@ -1,4 +1,8 @@
-"""Fault injection for the fake CRM: seeded, so every run fails the same way."""
+"""Fault injection for the fake CRM: seeded, so every run fails the same way.
+
+`Faults` picks a fault by name and `fault_answer` says what the client sees;
+`FakeCRM.handle` applies them in front of the org.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ import random
 
 import attrs
 
-__all__ = ["Faults"]
+from ._wire import FakeAnswer, canned, empty_answer, html_answer
+
+__all__ = ["Faults", "fault_answer"]
 
 _WRITES = frozenset({"POST", "PUT", "DELETE"})
+_DROP = FakeAnswer(0, drop=True)
 
 
 def _rate(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -70,3 +77,14 @@ class Faults:
         if self._hit(self.applied_500_rate):
             return "applied_500"
         return None
+
+
+def fault_answer(fault: str) -> FakeAnswer:
+    """Return what the client sees instead of an answer when *fault* strikes."""
+    if fault in ("drop", "applied_drop"):
+        return _DROP
+    if fault == "html_502":
+        return html_answer(502)
+    if fault == "empty_503":
+        return empty_answer(503)
+    return canned("internal")

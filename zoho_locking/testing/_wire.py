@@ -1,8 +1,8 @@
 """The fake server's answers: value classes and the JSON shapes Zoho sends.
 
 Every body here copies the seed documents and the facts sheet; nothing in this
-module holds state. `zoho_locking.testing.fakecrm` decides *which* answer to
-give, this module decides what it looks like on the wire.
+module holds state. The endpoints (`zoho_locking.testing.locking_endpoint`)
+decide *which* answer to give, this module decides what it looks like on the wire.
 """
 
 from __future__ import annotations

@@ -296,7 +296,7 @@ async def test_sustained_429s_slow_down_instead_of_storming() -> None:
         clock=time.now,
         sleep=time.sleep,
         max_concurrency=20,
-        retry=RetryPolicy(max_attempts=3, deadline=None),
+        retry=RetryPolicy(max_attempts=3, deadline=None, stall_timeout=None),
     ) as client:
         report = await client.lock_many("Deals", ids, reason="r")
         assert client.flow.limit == 1

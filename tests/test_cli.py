@@ -164,7 +164,7 @@ async def test_dry_run_sends_nothing(server: FakeServer, tmp_path: Path) -> None
     )
     assert result.code == 1  # invalid ids would fail
     assert "4 valid ids, 2 invalid, 1 duplicates" in result.stdout
-    assert "at least 8 requests" in result.stdout
+    assert "would cost 8 requests (API credits) if all goes well: 2 per record" in result.stdout
     assert "DELETE" in result.stdout
     assert server.crm.requests == []
 

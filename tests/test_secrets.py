@@ -33,7 +33,7 @@ from zoho_locking import (
     StaticToken,
     protocol,
 )
-from zoho_locking.report import FAILED
+from zoho_locking.report import FAILED, UNFINISHED
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 from zoho_locking.tokenstore import MemoryTokenStore
 
@@ -343,7 +343,11 @@ async def test_bulk_run_with_refreshes_logs_no_secret(
     assert "ok" in outcomes and "invalid_code" in outcomes, "refreshes were tried mid-run"
     failed_codes = {o.code for o in report.outcomes if o.status == FAILED}
     assert "NO_PERMISSION" in failed_codes
-    assert failed_codes & {"INVALID_CODE", "INVALID_TOKEN"}, report.summary()
+    # A revoked refresh token ends the whole run, and the report says why.
+    assert report.stopped is not None, report.summary()
+    assert report.stopped.code in {"INVALID_CODE", "INVALID_TOKEN"}, report.summary()
+    unfinished_codes = {o.code for o in report.outcomes if o.status == UNFINISHED}
+    assert unfinished_codes & {"INVALID_CODE", "INVALID_TOKEN"}, report.summary()
     assert "minted an access token" in caplog.text
     secrets = secrets_of(accounts, minted, FakeAccounts.REFRESH_TOKEN)
     assert_clean(caplog.text, secrets, "the log")

@@ -17,14 +17,18 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeAlias
 
+import attrs
+
 from . import protocol
-from .errors import ApiError, ValidationError, ZohoLockingError
+from .budget import RunBudget
+from .errors import ApiError, RunStopped, ValidationError, ZohoLockingError
 from .exchange import Tally
 from .flow import Clock
 from .intake import BulkItem, Intake
 from .journal import Journal, JournalState
+from .limits import is_run_wide
 from .operations import OPERATIONS, Operations, RecordJob
-from .report import FAILED, BulkReport, Outcome
+from .report import FAILED, UNFINISHED, BulkReport, Outcome
 
 __all__ = ["BulkItem", "Progress", "run_bulk"]
 
@@ -76,8 +80,10 @@ class _Run:
         progress: Progress | None,
         total: int | None,
         clock: Clock,
+        budget: RunBudget,
     ) -> None:
         self.job = job
+        self.budget = budget
         self.report = report
         self.journal = journal
         self.state = state
@@ -92,6 +98,7 @@ class _Run:
     def finish(self, outcome: Outcome) -> None:
         """Report *outcome*, journal it and tell the progress callback."""
         self.report.add(outcome)
+        self.report.credits_remaining = self.job.ops.exchange.credits_remaining
         if self.journal is not None:
             self.journal.record(outcome)
         self.done += 1
@@ -106,11 +113,11 @@ class _Run:
 
     async def work(self, items: Iterator[BulkItem] | AsyncIterator[BulkItem]) -> None:
         """Take records from *items* and process them until the input runs out."""
-        clock, intake, run = self.clock, self.intake, self.job.run
+        clock, intake, run, budget = self.clock, self.intake, self.job.run, self.budget
         task = asyncio.current_task()
         assert task is not None
         sync = isinstance(items, Iterator)
-        while True:
+        while budget.stopped is None:
             if sync:
                 item = intake.take(items)  # type: ignore[arg-type]
             else:
@@ -119,12 +126,21 @@ class _Run:
                 return
             record_id, locking_id = item
             self.in_flight[task] = record_id
-            tally = Tally(maybe_applied=record_id in self.state.intents)
+            tally = Tally(maybe_applied=record_id in self.state.intents, budget=budget)
             started = clock()
             try:
                 outcome = await run(record_id, locking_id, tally)
+            except RunStopped as exc:
+                code = "NOT_ATTEMPTED" if not tally.attempts else exc.code
+                outcome = Outcome(
+                    record_id, UNFINISHED, code, exc.message, None, None, tally.attempts
+                )
             except ZohoLockingError as exc:
                 outcome = _failure(record_id, exc, tally)
+                if is_run_wide(exc):
+                    # Every record would meet this: stop taking ids and sending.
+                    budget.stop(outcome.code, outcome.message, outcome.http_status)
+                    outcome = attrs.evolve(outcome, status=UNFINISHED)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must cost one record, never the run
@@ -134,6 +150,8 @@ class _Run:
                 )  # fmt: skip
             del self.in_flight[task]
             self.latency.add(clock() - started)
+            if tally.attempts:
+                self.report.attempted += 1
             self.report.requests += tally.attempts
             self.report.retries += tally.retries
             self.report.throttled += tally.throttled
@@ -162,6 +180,7 @@ async def run_bulk(
     progress: Progress | None = None,
     report: BulkReport | None = None,
     workers: int | None = None,
+    max_requests: int | None = None,
 ) -> BulkReport:
     """Run *operation* over every item; see `LockingClient.lock_many` and friends."""
     if operation not in OPERATIONS:
@@ -178,6 +197,7 @@ async def run_bulk(
             f"record_ids must be an iterable or async iterable, got {type(items).__name__}",
             field="record_ids",
         )
+    budget = RunBudget(max_requests)
     if report is None:
         report = BulkReport(operation, module, keep_successes=keep_successes)
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
@@ -185,7 +205,7 @@ async def run_bulk(
     state = log.open(resume=resume) if log is not None else JournalState()
     job = RecordJob(ops, operation, module, reason, log.intent if log is not None else None)
     flow = ops.exchange.flow
-    run = _Run(job, report, log, state, progress, total, flow.now)
+    run = _Run(job, report, log, state, progress, total, flow.now, budget)
     count = workers or flow.max_concurrency
     source = aiter(items) if isinstance(items, AsyncIterable) else iter(items)
     started = flow.now()
@@ -205,6 +225,12 @@ async def run_bulk(
     finally:
         report.wall_time = flow.now() - started
         report.latency_ms = run.latency.percentiles()
+        report.credits_remaining = ops.exchange.credits_remaining
+        if budget.stopped is not None:
+            report.stopped = budget.stopped
+            never_sent = sum(1 for o in report.outcomes if o.code == "NOT_ATTEMPTED")
+            unread = None if total is None else total - run.intake.read
+            report.not_attempted = None if unread is None else never_sent + unread
         if log is not None:
             log.close()
     return report

@@ -40,6 +40,7 @@ class BulkOptions(TypedDict, total=False):
     resume: bool
     progress: Progress | None
     report: BulkReport | None
+    max_requests: int | None
 
 
 class LockingClient:
@@ -196,7 +197,14 @@ class LockingClient:
         (False keeps only failures and skips, for runs of millions), *journal*
         and *resume* (a file to resume an interrupted run from), *progress*
         (called with done, total, report after each record), *report* (a
-        `BulkReport` to fill, still yours if the call is cancelled).
+        `BulkReport` to fill, still yours if the call is cancelled),
+        *max_requests* (a hard cap on the requests this call sends, retries
+        included).
+
+        A failure that no record can escape (a bad token or module, the org's
+        API credits spent, ...) stops the run: nothing more is sent, and the
+        report's ``stopped`` says why; records taken but not finished are
+        ``unfinished``, and a journaled run resumes them.
         """
         return await run_bulk(self._ops, "lock", module, record_ids, reason=reason, **options)
 

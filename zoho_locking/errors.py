@@ -6,10 +6,13 @@ The tree::
     ├── ValidationError        bad input, caught before anything is sent
     ├── ApiError               the CRM answered with an error
     │   ├── UnexpectedResponse the answer was not a Zoho envelope (HTML from a proxy, empty 503)
-    │   └── AuthError          401 that a token refresh cannot fix (scope, authentication)
+    │   ├── AuthError          401 that a token refresh cannot fix (scope, authentication)
+    │   ├── CreditsExhausted   429: the org's daily API credits are spent
+    │   └── ThrottledTooLong   nothing but 429s, anywhere, for longer than stall_timeout
     ├── TransportError         the request did not complete (connection, TLS, timeout)
     │   └── RequestTimeout     no answer within the configured timeout
     ├── UncertainOutcome       a write may or may not have landed, and reading back failed
+    ├── RunStopped             a bulk run stopped (run-wide failure, max_requests): not sent
     └── OAuthError             the accounts server refused to mint an access token
 
 No exception of aiohttp ever reaches the caller: the client converts them to
@@ -24,8 +27,11 @@ from typing import Any
 __all__ = [
     "ApiError",
     "AuthError",
+    "CreditsExhausted",
     "OAuthError",
     "RequestTimeout",
+    "RunStopped",
+    "ThrottledTooLong",
     "TransportError",
     "UncertainOutcome",
     "UnexpectedResponse",
@@ -95,6 +101,44 @@ class AuthError(ApiError):
 
     def __str__(self) -> str:
         return f"{super().__str__()} ({self.hint})"
+
+
+class CreditsExhausted(ApiError):
+    """429 because the org's daily API credits are spent: retrying within seconds cannot help.
+
+    Zoho's code is TOO_MANY_REQUESTS, as for a busy org; this one says which.
+    """
+
+    def __init__(
+        self, http_status: int, message: str, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(http_status, "CREDITS_EXHAUSTED", message, details)
+
+
+class ThrottledTooLong(ApiError):
+    """Every answer has been 429 for longer than `RetryPolicy.stall_timeout`: no recovery."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            429,
+            "THROTTLED_TOO_LONG",
+            f"every answer for {seconds:.0f}s was 429 TOO_MANY_REQUESTS, with no success "
+            "anywhere in the run; the org's credits may be spent, or another integration "
+            "holds its whole concurrency",
+        )
+
+
+class RunStopped(ZohoLockingError):
+    """A bulk run has stopped, so this request was not sent.
+
+    *code* is ``MAX_REQUESTS`` when the run's own request budget is spent, else
+    ``RUN_STOPPED`` (another record met a failure that ends the whole run).
+    """
+
+    def __init__(self, message: str, *, code: str = "RUN_STOPPED") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
 
 
 class TransportError(ZohoLockingError):

@@ -21,9 +21,18 @@ import attrs
 
 from . import protocol
 from .auth import TokenProvider
+from .budget import RunBudget
 from .datacentres import check_base_url
-from .errors import ApiError, TransportError, ValidationError, ZohoLockingError
+from .errors import (
+    ApiError,
+    RunStopped,
+    ThrottledTooLong,
+    TransportError,
+    ValidationError,
+    ZohoLockingError,
+)
 from .flow import Flow
+from .limits import credits_exhausted, credits_remaining
 from .protocol import Request
 from .retry import RETRY_STATUSES, RetryPolicy, retry_after
 from .transport import Response, Transport
@@ -48,6 +57,8 @@ class Tally:
     #: An earlier attempt of this write may have been applied by the server
     #: (its answer was lost or was a 5xx), so a refusal now may be our own doing.
     maybe_applied: bool = False
+    #: The bulk run this request belongs to: its request cap and stop switch.
+    budget: RunBudget | None = None
 
 
 class Exchange:
@@ -80,6 +91,10 @@ class Exchange:
         self.api_domain = api_domain
         self.api_version = api_version
         self.closed = False
+        #: The org's API credits left, from the last answer that said.
+        self.credits_remaining: int | None = None
+        # When the current unbroken run of 429s began (any other answer ends it).
+        self._throttled_since: float | None = None
         self._rng = rng
         self._allow_insecure_http = allow_insecure_http
         self._root = f"{api_domain}/crm/{api_version}" if api_domain is not None else None
@@ -152,6 +167,12 @@ class Exchange:
                 # Closed while this request waited or backed off: stop, do not retry.
                 await flow.release(permit, None)
                 raise ZohoLockingError(_CLOSED)
+            if tally.budget is not None:
+                try:
+                    tally.budget.admit()
+                except RunStopped:
+                    await flow.release(permit, None)
+                    raise
             attempt += 1
             tally.attempts += 1
             try:
@@ -167,15 +188,23 @@ class Exchange:
                 raise
             if response is None:
                 await flow.release(permit, None)
+            elif response.status != 429:
+                self._throttled_since = None
+                await flow.release(permit, response.status)
+                remaining = credits_remaining(response.headers)
+                if remaining is not None:
+                    self.credits_remaining = remaining
+            elif credits_exhausted(response.headers, response.body):
+                # Not a busy org, so no cooldown and no retry: the caller learns at once.
+                self.credits_remaining = 0
+                await flow.release(permit, None)
+                return response
             else:
-                status = response.status
-                if status == 429:
-                    tally.throttled += 1
-                    await flow.release(
-                        permit, 429, server_wait=retry_after(response.headers, time.time())
-                    )
-                else:
-                    await flow.release(permit, status)
+                tally.throttled += 1
+                await flow.release(
+                    permit, 429, server_wait=retry_after(response.headers, time.time())
+                )
+                self._note_throttled()
             if _log.isEnabledFor(logging.DEBUG):
                 # The URL holds ids only; the token travels in a header never logged.
                 _log.debug(
@@ -205,7 +234,7 @@ class Exchange:
 
             if attempt >= policy.max_attempts:
                 break
-            delay = self._delay(response, attempt)
+            delay = policy.delay(attempt, self._rng, response, time.time())
             if policy.deadline is not None and flow.now() + delay - started > policy.deadline:
                 break
             tally.retries += 1
@@ -216,19 +245,16 @@ class Exchange:
         assert failure is not None
         raise failure
 
-    def _delay(self, response: Response | None, attempt: int) -> float:
-        """Seconds to wait before the next attempt."""
-        # After a 429 the flow's shared pause is the wait; otherwise back off with jitter.
-        delay = (
-            0.0
-            if response is not None and response.status == 429
-            else self.retry.backoff(attempt, self._rng)
-        )
-        if response is not None:
-            asked = retry_after(response.headers, time.time())
-            if asked is not None:
-                delay = max(delay, asked)
-        return delay
+    def _note_throttled(self) -> None:
+        """Raise `ThrottledTooLong` if 429s alone have come back for over the deadline."""
+        now = self.flow.now()
+        if self._throttled_since is None:
+            self._throttled_since = now
+            return
+        waited = now - self._throttled_since
+        limit = self.retry.stall_timeout
+        if limit is not None and waited > limit:
+            raise ThrottledTooLong(waited)
 
 
 def _is_invalid_token(response: Response) -> bool:

@@ -47,9 +47,12 @@ class Intake:
         self.seen_other: set[bytes] = set()  # ids too odd for IdSet; they fail validation
         self.reading = asyncio.Lock()
         self.exhausted = False
+        #: Input items read so far, good or bad.
+        self.read = 0
 
     def accept(self, raw: object) -> Item | None:
         """Validate one input item; report it at once if it is bad or seen before."""
+        self.read += 1
         locking_id: str | None = None
         raw_lock: object = None
         paired = isinstance(raw, tuple)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from . import protocol
 from .errors import ApiError, TransportError, UncertainOutcome, ZohoLockingError
 from .exchange import Exchange, Tally
+from .limits import is_run_wide
 from .models import ActionResult, LockInfo, LockSource
 from .report import FAILED, SKIPPED, SUCCEEDED, Outcome
 
@@ -113,11 +114,15 @@ class Operations:
         for _ in range(_SETTLE_ROUNDS - 1):
             try:
                 return await self.get_locks(module, record_id, tally)
-            except (ApiError, TransportError):
+            except (ApiError, TransportError) as exc:
+                if is_run_wide(exc):
+                    raise  # no read will get through: say why, not "uncertain"
                 continue
         try:
             return await self.get_locks(module, record_id, tally)
         except (ApiError, TransportError) as exc:
+            if is_run_wide(exc):
+                raise
             raise UncertainOutcome(
                 f"the write may or may not have been applied ({error}); "
                 f"reading the record to find out failed too ({exc})"

@@ -20,7 +20,8 @@ from typing import Any
 import attrs
 
 from .converter import converter
-from .errors import ApiError, AuthError, UnexpectedResponse, ValidationError
+from .errors import ApiError, AuthError, CreditsExhausted, UnexpectedResponse, ValidationError
+from .limits import credits_exhausted
 from .models import ActionResult, LockInfo
 
 __all__ = [
@@ -228,7 +229,8 @@ def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, 
     """Turn an answer into its JSON document, or raise the error it carries.
 
     Returns ``None`` for 204 (the list GET's "not locked"). Raises `ApiError`
-    for either of Zoho's error envelopes, and `UnexpectedResponse` for
+    for either of Zoho's error envelopes (`CreditsExhausted` for a 429 that
+    means the daily credits are spent), and `UnexpectedResponse` for
     anything that is not a JSON object (proxy HTML, empty 503, junk).
     """
     if status == 204:
@@ -243,6 +245,9 @@ def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, 
     if doc.get("status") == "error" or (
         "code" in doc and "data" not in doc and doc.get("status") != "success"
     ):
+        if status == 429 and credits_exhausted(headers, body):
+            message = doc.get("message")
+            raise CreditsExhausted(status, message if isinstance(message, str) else "")
         raise _error_from(status, doc)
     data = doc.get("data")
     if isinstance(data, list) and data:

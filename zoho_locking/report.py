@@ -17,11 +17,22 @@ import attrs
 
 from .converter import converter
 
-__all__ = ["BulkReport", "Outcome", "RETRYABLE_CODES", "SUCCEEDED", "FAILED", "SKIPPED"]
+__all__ = [
+    "BulkReport",
+    "FAILED",
+    "Outcome",
+    "RETRYABLE_CODES",
+    "RunStop",
+    "SKIPPED",
+    "SUCCEEDED",
+    "UNFINISHED",
+]
 
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 SKIPPED: Final = "skipped"
+#: Taken by a run that stopped before finishing it: a later run must do it.
+UNFINISHED: Final = "unfinished"
 
 #: Failure codes that another run may well fix: faults, throttling, cancellation.
 RETRYABLE_CODES = frozenset(
@@ -56,11 +67,25 @@ _CSV_COLUMNS = (
 
 
 @attrs.frozen(slots=True)
+class RunStop:
+    """Why and when a bulk run stopped before its end (a run-wide failure)."""
+
+    #: Zoho's code (``INVALID_MODULE``, ``INVALID_TOKEN``, ...) or the client's
+    #: (``CREDITS_EXHAUSTED``, ``THROTTLED_TOO_LONG``, ``MAX_REQUESTS``).
+    code: str
+    message: str
+    http_status: int | None = None
+    #: When, as ISO 8601 in UTC.
+    at: str = ""
+
+
+@attrs.frozen(slots=True)
 class Outcome:
     """The final word on one record."""
 
     record_id: str
-    #: ``succeeded``, ``failed`` or ``skipped`` (already as the user wanted).
+    #: ``succeeded``, ``failed``, ``skipped`` (already as the user wanted), or
+    #: ``unfinished`` (the run stopped before finishing it).
     status: str
     #: ``SUCCESS``, Zoho's error code, or a client-side code such as ``TIMEOUT``.
     code: str
@@ -71,8 +96,10 @@ class Outcome:
 
     @property
     def retryable(self) -> bool:
-        """Whether this is a failure that a later run may fix."""
-        return self.status == FAILED and self.code in RETRYABLE_CODES
+        """Whether a later run should do this record: unfinished, or a failure it may fix."""
+        return self.status == UNFINISHED or (
+            self.status == FAILED and self.code in RETRYABLE_CODES
+        )
 
 
 @attrs.define(slots=True, eq=False)
@@ -100,6 +127,17 @@ class BulkReport:
     #: Record latency percentiles in milliseconds: p50, p90, p99, max.
     latency_ms: dict[str, float] = attrs.field(factory=dict)
     cancelled: bool = False
+    #: Records the run took but did not finish, because it stopped (status ``unfinished``).
+    unfinished: int = 0
+    #: Why the run stopped before its end; ``None`` if it did not.
+    stopped: RunStop | None = None
+    #: Records that had at least one request sent.
+    attempted: int = 0
+    #: Of a stopped run: records given but never sent (taken ones, plus input left
+    #: unread); ``None`` when the input's length is unknown and not all was read.
+    not_attempted: int | None = None
+    #: The org's API credits left, from the last answer that said (``None``: none did).
+    credits_remaining: int | None = None
 
     def add(self, outcome: Outcome) -> None:
         """Count *outcome* and keep it (unless it is a success and successes are not kept)."""
@@ -109,6 +147,8 @@ class BulkReport:
             self.succeeded += 1
         elif status == SKIPPED:
             self.skipped += 1
+        elif status == UNFINISHED:
+            self.unfinished += 1
         else:
             self.failed += 1
         self.by_code[outcome.code] = self.by_code.get(outcome.code, 0) + 1
@@ -125,7 +165,7 @@ class BulkReport:
         return [o.record_id for o in self.outcomes if o.status == FAILED]
 
     def retryable_ids(self) -> list[str]:
-        """Ids of the failed records worth another try (faults, throttling, cancellation)."""
+        """Ids worth another try: unfinished records, and failures a later run may fix."""
         return [o.record_id for o in self.outcomes if o.retryable]
 
     def outcome_for(self, record_id: str) -> Outcome | None:
@@ -179,6 +219,8 @@ class BulkReport:
     def summary(self) -> str:
         """A one-screen text summary."""
         partial = "  [cancelled: partial report]" if self.cancelled else ""
+        if self.stopped is not None:
+            partial = f"  [stopped: {self.stopped.code}]"
         lines = [
             f"{self.operation} {self.module}: {self.total} records in {self.wall_time:.2f} s "
             f"({self.throughput:.0f} records/s){partial}",
@@ -186,6 +228,8 @@ class BulkReport:
             f"  failed    {self.failed:>9}",
             f"  skipped   {self.skipped:>9}",
         ]
+        if self.unfinished or self.stopped is not None:
+            lines.append(f"  unfinished{self.unfinished:>9}")
         if self.by_code:
             lines.append("  by code:")
             ranked = sorted(self.by_code.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -196,6 +240,8 @@ class BulkReport:
                 label = f"({len(rest)} more codes)"
                 lines.append(f"    {label:<28} {sum(c for _, c in rest):>9}")
         extras = [f"requests {self.requests}", f"retries {self.retries}", f"429s {self.throttled}"]
+        if self.credits_remaining is not None:
+            extras.append(f"API credits left {self.credits_remaining}")
         if self.duplicates:
             extras.append(f"duplicate ids {self.duplicates}")
         if self.resumed:
@@ -207,4 +253,10 @@ class BulkReport:
                 "  latency per record: "
                 + ", ".join(f"{k} {v:.1f} ms" for k, v in lat.items())
             )
+        if self.stopped is not None:
+            stop = self.stopped
+            status = f" (HTTP {stop.http_status})" if stop.http_status is not None else ""
+            left = "unknown" if self.not_attempted is None else str(self.not_attempted)
+            lines.append(f"  stopped at {stop.at}: {stop.code}{status}: {stop.message}")
+            lines.append(f"  records never sent: {left}; rerun with the journal to finish")
         return "\n".join(lines)

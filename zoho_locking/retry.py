@@ -11,15 +11,27 @@ import math
 import random
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 import attrs
 
 from .errors import ValidationError
+from .limits import header
 
-__all__ = ["RETRY_STATUSES", "RetryPolicy", "header", "retry_after"]
+__all__ = ["RETRY_STATUSES", "RetryPolicy", "retry_after"]
 
 #: HTTP statuses worth another attempt: throttling and server or proxy faults.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class Answer(Protocol):
+    """What a retry decision looks at in an answer (a `Response` fits)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
 @attrs.frozen(slots=True)
@@ -30,13 +42,17 @@ class RetryPolicy:
     *deadline* caps the seconds from its first attempt to its last; the delay
     before attempt ``n+1`` is drawn uniformly from ``[0, min(max_delay,
     base_delay * 2**(n-1))]`` ("full jitter"), or the server's ``Retry-After``
-    when it sends one.
+    when it sends one. *stall_timeout* is how long the client keeps trying
+    while every answer, for every request, is 429: past it the org is taken
+    not to be recovering (its credits spent, its concurrency held by someone
+    else) and `ThrottledTooLong` ends the request, and a bulk run.
     """
 
     max_attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0
     deadline: float | None = 300.0
+    stall_timeout: float | None = 300.0
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
@@ -46,13 +62,30 @@ class RetryPolicy:
             raise ValidationError(
                 "need 0 <= base_delay <= max_delay, base_delay finite", field="base_delay"
             )
-        if self.deadline is not None and not 0 < self.deadline < math.inf:
-            raise ValidationError("deadline must be positive or None", field="deadline")
+        for name in ("deadline", "stall_timeout"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < math.inf:
+                raise ValidationError(f"{name} must be positive or None", field=name)
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number *attempt* (1-based)."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 32))
         return rng.uniform(0, ceiling)
+
+    def delay(
+        self, attempt: int, rng: random.Random, answer: Answer | None, now_epoch: float
+    ) -> float:
+        """Seconds to wait after failed attempt *attempt*, whose *answer* (if any) is given.
+
+        After a 429 the flow control's shared pause is the wait; otherwise back
+        off with jitter. A server that asks for longer (``Retry-After``) gets it.
+        """
+        delay = 0.0 if answer is not None and answer.status == 429 else self.backoff(attempt, rng)
+        if answer is not None:
+            asked = retry_after(answer.headers, now_epoch)
+            if asked is not None:
+                delay = max(delay, asked)
+        return delay
 
 
 def retry_after(headers: Mapping[str, str], now_epoch: float) -> float | None:
@@ -86,16 +119,3 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """The value of header *name* (lower case), whatever the case it was sent in."""
-    value = headers.get(name)
-    if value is None and not hasattr(headers, "getall"):
-        # Plain dicts are case-sensitive; aiohttp's CIMultiDict is not.
-        for key, item in headers.items():
-            if key.lower() == name:
-                return item
-    return value
-
-

@@ -25,10 +25,12 @@ from __future__ import annotations
 from ._faults import Faults
 from ._wire import FakeAnswer, FakeLock, RecordedRequest
 from .accounts import FakeAccounts, TokenRequest
+from .credits import Credits
 from .fakecrm import FakeCRM, FakeModule
 from .server import FakeServer
 
 __all__ = [
+    "Credits",
     "FakeAccounts",
     "FakeAnswer",
     "FakeCRM",

@@ -68,6 +68,13 @@ def build_parser(prog: str | None = "python -m zoho_locking.testing") -> argpars
         help="records to create (default: Deals=1000)",
     )
     parser.add_argument(
+        "--credits",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the org's daily API credits: each answered call costs one; past N, 429",
+    )
+    parser.add_argument(
         "--token-life",
         type=float,
         default=None,
@@ -89,7 +96,12 @@ def build_crm(args: argparse.Namespace) -> tuple[FakeCRM, str]:
         seed=args.seed,
     )
     # A standalone run may serve millions of requests: keep no per-request log.
-    crm = FakeCRM(faults=faults, default_token=args.token_life is None, record_requests=False)
+    crm = FakeCRM(
+        faults=faults,
+        default_token=args.token_life is None,
+        record_requests=False,
+        credits=args.credits,
+    )
     for module, count in args.records or [_records(text) for text in _DEFAULT_RECORDS]:
         crm.add_records(module, count)
     token = FakeCRM.DEFAULT_TOKEN if args.token_life is None else crm.mint_token(args.token_life)

@@ -18,8 +18,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import ClassVar
 
+import attrs
+
 from ._faults import Faults, fault_answer
 from ._wire import FakeAnswer, FakeLock, RecordedRequest
+from .credits import Credits
 from .locking_endpoint import LockingEndpoint
 from .org import ORG_TZ, STANDARD_MODULES, FakeModule, FakeOrg, LockingMode
 from .routing import Endpoint, Router
@@ -62,12 +65,15 @@ class FakeCRM:
         faults: Faults | None = None,
         default_token: bool = True,
         record_requests: bool = True,
+        credits: int | None = None,
     ) -> None:
         """Create an org with the standard modules and the custom module ``Projects``.
 
         *clock* (seconds, any epoch) decides token expiry; *now* gives the
         timestamps written into locks (default: the wall clock in `ORG_TZ`).
         ``record_requests=False`` keeps `requests` empty, for long standalone runs.
+        *credits* gives the org a daily allowance of API calls (`Credits`):
+        each answered call costs one, and every answer carries the limit headers.
         """
         #: The state: modules, records, locks, permissions and tokens.
         self.org = FakeOrg(clock=clock, now=now)
@@ -79,6 +85,8 @@ class FakeCRM:
         self.status_counts: collections.Counter[int] = collections.Counter()
         #: Successful lock, update and unlock operations, including those whose answer was lost.
         self.writes_applied = 0
+        #: The org's daily API credits; ``None``: unlimited, and no limit headers.
+        self.credits = Credits(credits) if credits is not None else None
         self._router = Router(ENDPOINTS)
         if default_token:
             self.add_token(self.DEFAULT_TOKEN)
@@ -213,8 +221,12 @@ class FakeCRM:
         fault = self.faults.before()
         if fault is not None:
             answer = fault_answer(fault)
+        elif self.credits is not None and not self.credits.spend():
+            answer = self.credits.exhausted_answer()
         else:
             answer = self._router.answer(self.org, method, path, query, headers, body)
+            if self.credits is not None:
+                answer = attrs.evolve(answer, headers={**answer.headers, **self.credits.headers()})
             if method in _WRITES and answer.status < 300:
                 self.writes_applied += 1
                 # Only applied writes lose their answer: a retry then meets the

@@ -1,0 +1,272 @@
+"""Carrying out one bulk command of the command line: credentials, ids, the run, its report.
+
+`run_command` turns parsed arguments and the environment into a `LockingClient`
+run (or a dry run), writes the report and returns the exit status; the
+parser and the entry point live in `zoho_locking.cli`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from . import protocol
+from ._idset import IdSet
+from .auth import RefreshTokenAuth, StaticToken, TokenProvider
+from .client import LockingClient
+from .datacentres import check_base_url, data_centre
+from .errors import ValidationError
+from .idsource import count_ids, read_ids
+from .report import BulkReport
+from .retry import RetryPolicy
+from .tokenstore import FileTokenStore
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_STOPPED",
+    "EXIT_USAGE",
+    "UsageError",
+    "run_command",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130
+_OPERATION = {"lock": "lock", "unlock": "unlock", "update": "update", "status": "get"}
+# Requests each record costs when all goes well (look-ups included).
+_COST = {"lock": 1, "unlock": 2, "update": 2, "status": 1}
+_METHOD = {"lock": "POST", "unlock": "DELETE", "update": "PUT", "status": "GET"}
+
+class UsageError(Exception):
+    """A bad flag, file or setting: exit 2, nothing sent."""
+
+
+# -- configuration ------------------------------------------------------------
+
+
+def _api_domain(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    domain = args.api_domain or env.get("ZOHO_API_DOMAIN") or None
+    dc = args.dc or env.get("ZOHO_DC") or None
+    if domain is not None:
+        # Plain http:// only for loopback (the fake server): never for a real org.
+        return check_base_url(domain, what="api_domain")
+    if dc is not None:
+        return data_centre(dc).api_domain
+    return None
+
+
+def _auth(args: argparse.Namespace, env: Mapping[str, str]) -> TokenProvider:
+    token = env.get("ZOHO_ACCESS_TOKEN")
+    refresh = [env.get(name) for name in _REFRESH_VARS]
+    if token and any(refresh):
+        raise UsageError("set ZOHO_ACCESS_TOKEN or the refresh-token variables, not both")
+    if token:
+        return StaticToken(token)
+    if all(refresh):
+        return _refresh_auth(args, env)
+    if any(refresh):
+        missing = [name for name, value in zip(_REFRESH_VARS, refresh, strict=True) if not value]
+        raise UsageError(f"incomplete credentials: {', '.join(missing)} not set")
+    raise UsageError(
+        "no credentials: set ZOHO_ACCESS_TOKEN, or ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and "
+        "ZOHO_REFRESH_TOKEN (see zoho-locking --help)"
+    )
+
+
+_REFRESH_VARS = ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
+
+
+def _refresh_auth(args: argparse.Namespace, env: Mapping[str, str]) -> TokenProvider:
+    accounts_url = env.get("ZOHO_ACCOUNTS_URL") or None
+    dc = args.dc or env.get("ZOHO_DC") or None
+    if accounts_url is None and dc is None:
+        raise UsageError("set ZOHO_ACCOUNTS_URL or a data centre (--dc or ZOHO_DC)")
+    store_path = env.get("ZOHO_TOKEN_STORE") or None
+    return RefreshTokenAuth(
+        client_id=env["ZOHO_CLIENT_ID"],
+        client_secret=env["ZOHO_CLIENT_SECRET"],
+        refresh_token=env["ZOHO_REFRESH_TOKEN"],
+        accounts_url=accounts_url,
+        dc=None if accounts_url is not None else dc,
+        store=FileTokenStore(store_path) if store_path else None,
+    )
+
+
+def _items(args: argparse.Namespace) -> Iterable[Any]:
+    return read_ids(
+        args.ids,
+        id_column=args.id_column,
+        locking_id_column=getattr(args, "locking_id_column", None),
+    )
+
+
+# -- running ------------------------------------------------------------------
+
+
+def _dry_run(args: argparse.Namespace, api_domain: str | None) -> int:
+    """Validate everything and print what would be sent; send nothing."""
+    valid, invalid, duplicates = 0, 0, 0
+    seen = IdSet()  # the engine's own duplicate filter: flat memory for big files
+    pairs = 0
+    shown: list[str] = []
+    for item in _items(args):
+        record_id, locking_id = item if isinstance(item, tuple) else (item, None)
+        try:
+            record_id = protocol.validate_id(record_id)
+            if locking_id is not None:
+                protocol.validate_id(locking_id, "locking_id")
+        except ValidationError as exc:
+            invalid += 1
+            print(f"invalid: {exc.message}", file=sys.stderr)
+            continue
+        if not seen.add(int(record_id)):
+            duplicates += 1
+            continue
+        valid += 1
+        pairs += locking_id is not None
+        if len(shown) < 3:
+            suffix = f"/{locking_id}" if locking_id else ""
+            shown.append(
+                f"  {_METHOD[args.command]} {api_domain or '{api_domain}'}/crm/{args.api_version}/"
+                f"{args.module}/{record_id}/{protocol.LOCKING_MODULE}{suffix}"
+            )
+    cost = valid * _COST[args.command] - pairs
+    print(f"dry run: {args.command} {args.module}, nothing sent")
+    print(f"  {valid} valid ids, {invalid} invalid, {duplicates} duplicates")
+    print(f"  would cost {cost} requests (API credits) if all goes well: {_cost_rule(args)}")
+    if args.max_requests is not None and cost > args.max_requests:
+        print(f"  --max-requests {args.max_requests} stops the run before its end")
+    print("  for example:")
+    print("\n".join(shown) if shown else "  (none)")
+    return EXIT_FAILED if invalid else EXIT_OK
+
+
+def _cost_rule(args: argparse.Namespace) -> str:
+    """How many requests each record costs, in words."""
+    if args.command in ("lock", "status"):
+        return "1 per record"
+    if getattr(args, "locking_id_column", None):
+        return "1 per record (locking ids given)"
+    return "2 per record (a GET to find each lock, then the write)"
+
+
+def _write_report(report: BulkReport, path: str) -> None:
+    target = Path(path)
+    text = report.to_csv() if target.suffix.lower() == ".csv" else report.to_json(indent=2)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def _print_status_rows(report: BulkReport) -> None:
+    for o in report.outcomes:
+        print(f"{o.record_id}\t{o.status}\t{o.code}\t{o.locking_id or ''}\t{o.message}")
+
+
+async def _run_bulk(
+    args: argparse.Namespace,
+    auth: TokenProvider,
+    api_domain: str | None,
+    items: Iterable[Any],
+    report: BulkReport,
+) -> None:
+    total = None if args.quiet else count_ids(args.ids, id_column=args.id_column)
+    show_bar = not args.quiet and sys.stderr.isatty()
+    bar = tqdm(total=total, unit="rec", file=sys.stderr, disable=not show_bar, leave=False)
+
+    def progress(done: int, _total: int | None, live: BulkReport) -> None:
+        bar.update(1)
+        if done % 200 == 0:
+            status = {"ok": live.succeeded, "failed": live.failed, "skipped": live.skipped}
+            if live.credits_remaining is not None:
+                status["credits"] = live.credits_remaining
+            bar.set_postfix(status)
+
+    options: dict[str, Any] = {
+        "journal": args.journal,
+        "resume": args.resume,
+        "progress": progress,
+        "report": report,
+        "max_requests": args.max_requests,
+    }
+    try:
+        async with LockingClient(
+            auth=auth,
+            api_domain=api_domain,
+            api_version=args.api_version,
+            timeout=args.timeout,
+            max_concurrency=args.concurrency,
+            rate_limit=args.rate,
+            retry=RetryPolicy(max_attempts=args.max_attempts),
+        ) as client:
+            # A token the accounts server refuses is a configuration error: find out
+            # before the first record, so that nothing is sent and nothing is reported.
+            await auth.get_token()
+            if args.command in ("lock", "update"):
+                call = client.lock_many if args.command == "lock" else client.update_many
+                await call(args.module, items, reason=args.reason, **options)
+            elif args.command == "unlock":
+                await client.unlock_many(args.module, items, **options)
+            else:
+                await client.get_many(args.module, items, **options)
+    finally:
+        bar.close()
+
+
+def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Carry out the bulk command *args* describe; return the exit status."""
+    if args.resume and not args.journal:
+        raise UsageError("--resume needs --journal")
+    protocol.validate_module(args.module)
+    if args.command in ("lock", "update"):
+        protocol.validate_reason(args.reason)
+    api_domain = _api_domain(args, env)
+    if args.dry_run:
+        return _dry_run(args, api_domain)
+    auth = _auth(args, env)
+    if api_domain is None and isinstance(auth, StaticToken):
+        # Only a refresh-token answer names the org's API domain.
+        raise UsageError("set --api-domain or --dc (or ZOHO_API_DOMAIN / ZOHO_DC)")
+    if args.verbose:
+        logging.basicConfig(format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+        logging.getLogger("zoho_locking").setLevel(logging.DEBUG)
+    # Opened last: a missing file or CSV column is a usage error, and nothing is left open.
+    items = _items(args)
+    report = BulkReport(_OPERATION[args.command], args.module)
+    interrupted = False
+    try:
+        asyncio.run(_run_bulk(args, auth, api_domain, items, report))
+    except KeyboardInterrupt:
+        interrupted = True
+    if args.report:
+        _write_report(report, args.report)
+    if args.command == "status":
+        _print_status_rows(report)
+    if not args.quiet or interrupted:
+        print(report.summary(), file=sys.stderr)
+    if interrupted:
+        print("interrupted: journal flushed, partial report written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if report.stopped is not None:
+        stop = report.stopped
+        status = f" (HTTP {stop.http_status})" if stop.http_status is not None else ""
+        resume = "rerun with --resume" if args.journal else "rerun with --journal and --resume"
+        print(
+            f"zoho-locking {args.command}: run stopped: {stop.code}{status}: {stop.message}; "
+            f"nothing more was sent; fix the cause and {resume}",
+            file=sys.stderr,
+        )
+        return EXIT_STOPPED
+    return EXIT_FAILED if report.failed else EXIT_OK

@@ -24,7 +24,7 @@ from .auth import RefreshTokenAuth, StaticToken, TokenProvider
 from .client import LockingClient
 from .datacentres import check_base_url, data_centre
 from .errors import ValidationError
-from .idsource import count_ids, read_ids
+from .idsource import SizedIds, count_ids, read_ids
 from .report import BulkReport
 from .retry import RetryPolicy
 from .tokenstore import FileTokenStore
@@ -182,7 +182,7 @@ async def _run_bulk(
     items: Iterable[Any],
     report: BulkReport,
 ) -> None:
-    total = None if args.quiet else count_ids(args.ids, id_column=args.id_column)
+    total = len(items) if isinstance(items, SizedIds) else None
     show_bar = not args.quiet and sys.stderr.isatty()
     bar = tqdm(total=total, unit="rec", file=sys.stderr, disable=not show_bar, leave=False)
 
@@ -243,7 +243,10 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         logging.basicConfig(format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
         logging.getLogger("zoho_locking").setLevel(logging.DEBUG)
     # Opened last: a missing file or CSV column is a usage error, and nothing is left open.
-    items = _items(args)
+    items: Iterable[Any] = _items(args)
+    total = count_ids(args.ids, id_column=args.id_column)
+    if total is not None:
+        items = SizedIds(items, total)
     report = BulkReport(_OPERATION[args.command], args.module)
     interrupted = False
     try:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 from .errors import ValidationError
 
-__all__ = ["count_ids", "read_ids"]
+__all__ = ["SizedIds", "count_ids", "read_ids"]
 
 Item = str | tuple[str, str]
 
@@ -104,3 +104,23 @@ def count_ids(path: str, *, id_column: str | None = None) -> int | None:
     if path == "-":
         return None
     return sum(1 for _ in read_ids(path, id_column=id_column))
+
+
+class SizedIds:
+    """Ids read lazily from a file, with their count known beforehand (see `count_ids`).
+
+    The bulk engine takes the length for its progress total, and a run that
+    stops early can say how many ids it never read.
+    """
+
+    __slots__ = ("_items", "_total")
+
+    def __init__(self, items: Iterable[Item], total: int) -> None:
+        self._items = items
+        self._total = total
+
+    def __len__(self) -> int:
+        return self._total
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self._items)

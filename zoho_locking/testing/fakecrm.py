@@ -184,9 +184,13 @@ class FakeCRM:
         *,
         expires_at: float | None = None,
         scopes: frozenset[str] | None = None,
+        user_active: bool = True,
     ) -> None:
-        """Accept *token* until ``clock() >= expires_at`` with *scopes* (``None``: all)."""
-        self.org.tokens.add(token, expires_at=expires_at, scopes=scopes)
+        """Accept *token* until ``clock() >= expires_at`` with *scopes* (``None``: all).
+
+        ``user_active=False``: the token of a deactivated user (401 AUTHENTICATION_FAILURE).
+        """
+        self.org.tokens.add(token, expires_at=expires_at, scopes=scopes, user_active=user_active)
 
     def mint_token(self, lifetime: float, scopes: frozenset[str] | None = None) -> str:
         """Create and return a fresh random token that expires *lifetime* seconds from now."""

@@ -98,6 +98,8 @@ def authenticate(tokens: Tokens, headers: Mapping[str, str]) -> AccessToken:
     found = tokens.valid(token)
     if found is None:
         raise Rejected.named("bad_token")
+    if not found.user_active:
+        raise Rejected.named("no_auth")
     return found
 
 

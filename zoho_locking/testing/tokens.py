@@ -18,6 +18,8 @@ class AccessToken:
     expires_at: float | None
     #: The OAuth scopes granted; ``None``: every scope.
     scopes: frozenset[str] | None
+    #: ``False``: the token's user was deactivated (401 AUTHENTICATION_FAILURE).
+    user_active: bool = True
 
 
 class Tokens:
@@ -34,9 +36,14 @@ class Tokens:
         *,
         expires_at: float | None = None,
         scopes: frozenset[str] | None = None,
+        user_active: bool = True,
     ) -> None:
-        """Accept *token* until ``clock() >= expires_at`` with *scopes* (``None``: all)."""
-        self._tokens[token] = AccessToken(expires_at, scopes)
+        """Accept *token* until ``clock() >= expires_at`` with *scopes* (``None``: all).
+
+        ``user_active=False`` makes it the token of a deactivated user: known, but
+        answered 401 AUTHENTICATION_FAILURE.
+        """
+        self._tokens[token] = AccessToken(expires_at, scopes, user_active)
 
     def mint(self, lifetime: float, scopes: frozenset[str] | None = None) -> str:
         """Create and return a fresh random token that expires *lifetime* seconds from now."""

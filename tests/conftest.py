@@ -1,1 +1,1 @@
-pytest_plugins = ["zoho_locking.testing.plugin"]
+pytest_plugins = ["zoho_locking.testing.plugin", "redis_server"]

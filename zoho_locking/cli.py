@@ -54,6 +54,7 @@ credentials (environment only):
   ZOHO_REFRESH_TOKEN                     (plus ZOHO_ACCOUNTS_URL, or the data centre)
   ZOHO_TOKEN_STORE                       optional file caching the access token (mode 0600)
   ZOHO_API_DOMAIN, ZOHO_DC               defaults for --api-domain and --dc
+  ZOHO_REDIS_URL                         default for --redis-url (may hold a password)
 
 exit status: 0 no record failed, 1 some record failed, 2 usage or configuration
 error (nothing sent), 3 run stopped: nothing more was sent (bad token or module,
@@ -132,6 +133,15 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
     )
     sub.add_argument(
         "--dry-run", action="store_true", help="validate the input and show the cost; send nothing"
+    )
+    sub.add_argument(
+        "--redis-url", metavar="URL",
+        help="share one org budget with other processes through this Redis "
+        "(default: ZOHO_REDIS_URL; needs zoho-locking[redis])",
+    )
+    sub.add_argument(
+        "--budget-key", metavar="KEY",
+        help="the budget's name in Redis (default: derived from the API domain and client id)",
     )
     sub.add_argument("--api-domain", metavar="URL", help="e.g. https://www.zohoapis.eu")
     sub.add_argument("--dc", metavar="NAME", help="data centre: us, eu, in, au, jp, ca, cn, sa")

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -28,6 +28,9 @@ from .idsource import SizedIds, count_ids, read_ids
 from .report import BulkReport
 from .retry import RetryPolicy
 from .tokenstore import FileTokenStore
+
+if TYPE_CHECKING:
+    from .redisflow import RedisFlow
 
 __all__ = [
     "EXIT_FAILED",
@@ -175,13 +178,35 @@ def _print_status_rows(report: BulkReport) -> None:
         print(f"{o.record_id}\t{o.status}\t{o.code}\t{o.locking_id or ''}\t{o.message}")
 
 
+def _shared_flow(
+    args: argparse.Namespace, env: Mapping[str, str], api_domain: str | None
+) -> RedisFlow | None:
+    """The Redis budget shared with other processes, if --redis-url or ZOHO_REDIS_URL names one."""
+    url = args.redis_url or env.get("ZOHO_REDIS_URL") or None
+    if url is None:
+        return None
+    try:
+        from .redisflow import RedisFlow, budget_key
+    except ImportError:
+        raise UsageError(
+            "--redis-url needs the redis extra: pip install 'zoho-locking[redis]'"
+        ) from None
+    where = api_domain or env.get("ZOHO_ACCOUNTS_URL") or args.dc or env.get("ZOHO_DC") or ""
+    key = args.budget_key or budget_key(where, env.get("ZOHO_CLIENT_ID"))
+    return RedisFlow.from_url(
+        url, key=key, max_concurrency=args.concurrency, rate_limit=args.rate
+    )
+
+
 async def _run_bulk(
     args: argparse.Namespace,
+    env: Mapping[str, str],
     auth: TokenProvider,
     api_domain: str | None,
     items: Iterable[Any],
     report: BulkReport,
 ) -> None:
+    flow = _shared_flow(args, env, api_domain)
     total = len(items) if isinstance(items, SizedIds) else None
     show_bar = not args.quiet and sys.stderr.isatty()
     bar = tqdm(total=total, unit="rec", file=sys.stderr, disable=not show_bar, leave=False)
@@ -209,6 +234,7 @@ async def _run_bulk(
             timeout=args.timeout,
             max_concurrency=args.concurrency,
             rate_limit=args.rate,
+            flow=flow,
             retry=RetryPolicy(max_attempts=args.max_attempts),
         ) as client:
             # A token the accounts server refuses is a configuration error: find out
@@ -223,6 +249,8 @@ async def _run_bulk(
                 await client.get_many(args.module, items, **options)
     finally:
         bar.close()
+        if flow is not None:
+            await flow.aclose()
 
 
 def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -250,7 +278,7 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     report = BulkReport(_OPERATION[args.command], args.module)
     interrupted = False
     try:
-        asyncio.run(_run_bulk(args, auth, api_domain, items, report))
+        asyncio.run(_run_bulk(args, env, auth, api_domain, items, report))
     except KeyboardInterrupt:
         interrupted = True
     if args.report:

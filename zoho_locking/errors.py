@@ -13,6 +13,7 @@ The tree::
     │   └── RequestTimeout     no answer within the configured timeout
     ├── UncertainOutcome       a write may or may not have landed, and reading back failed
     ├── RunStopped             a bulk run stopped (run-wide failure, max_requests): not sent
+    ├── FlowUnavailable        the shared budget (Redis) was unreachable for too long
     └── OAuthError             the accounts server refused to mint an access token
 
 No exception of aiohttp ever reaches the caller: the client converts them to
@@ -28,6 +29,7 @@ __all__ = [
     "ApiError",
     "AuthError",
     "CreditsExhausted",
+    "FlowUnavailable",
     "OAuthError",
     "RequestTimeout",
     "RunStopped",
@@ -139,6 +141,16 @@ class RunStopped(ZohoLockingError):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class FlowUnavailable(ZohoLockingError):
+    """The budget shared with other processes (Redis) stayed unreachable: nothing was sent."""
+
+    code = "FLOW_UNAVAILABLE"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class TransportError(ZohoLockingError):

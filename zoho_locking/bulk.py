@@ -181,6 +181,7 @@ async def run_bulk(
     report: BulkReport | None = None,
     workers: int | None = None,
     max_requests: int | None = None,
+    any_lock: bool = False,
 ) -> BulkReport:
     """Run *operation* over every item; see `LockingClient.lock_many` and friends."""
     if operation not in OPERATIONS:
@@ -203,7 +204,9 @@ async def run_bulk(
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     log = Journal(journal, operation=operation, module=module) if journal is not None else None
     state = log.open(resume=resume) if log is not None else JournalState()
-    job = RecordJob(ops, operation, module, reason, log.intent if log is not None else None)
+    job = RecordJob(
+        ops, operation, module, reason, log.intent if log is not None else None, any_lock
+    )
     flow = ops.exchange.flow
     run = _Run(job, report, log, state, progress, total, flow.now, budget)
     count = workers or flow.max_concurrency

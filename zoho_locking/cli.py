@@ -91,7 +91,11 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
         epilog=_CREDENTIALS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub.add_argument("--module", required=True, help="module API name, e.g. Deals")
+    from_report = name in ("unlock", "update")
+    sub.add_argument(
+        "--module", required=not from_report,
+        help="module API name, e.g. Deals" + (" (default: the report's)" if from_report else ""),
+    )
     sub.add_argument(
         "--ids",
         default="-",
@@ -99,7 +103,17 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
         help="file of record ids, one per line ('#' comments allowed); '-' or absent: stdin",
     )
     sub.add_argument("--id-column", metavar="NAME", help="read --ids as CSV, ids in this column")
-    if name in ("unlock", "update"):
+    if from_report:
+        sub.add_argument(
+            "--from-report", metavar="PATH",
+            help="the locks a previous run made (its JSON --report or --journal): "
+            "one request per record, no look-up",
+        )
+        sub.add_argument(
+            "--any-lock", action="store_true",
+            help="when a record was locked anew since, act on its current lock "
+            "(default: leave it alone, LOCK_CHANGED)",
+        )
         sub.add_argument(
             "--locking-id-column",
             metavar="NAME",

@@ -41,6 +41,7 @@ class BulkOptions(TypedDict, total=False):
     progress: Progress | None
     report: BulkReport | None
     max_requests: int | None
+    any_lock: bool
 
 
 class LockingClient:
@@ -216,7 +217,10 @@ class LockingClient:
     ) -> BulkReport:
         """Unlock every record (looking up each lock, unless given ``(record_id, locking_id)``).
 
-        Records that are not locked are ``skipped``. Options as for `lock_many`.
+        Records that are not locked are ``skipped``. Pairs from a previous run
+        (``report.locks()``) cost one request per record; a record locked anew
+        since is left alone (``LOCK_CHANGED``) unless *any_lock* is set. Options
+        as for `lock_many`.
         """
         return await run_bulk(self._ops, "unlock", module, record_ids, **options)
 

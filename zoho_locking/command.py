@@ -25,6 +25,7 @@ from .client import LockingClient
 from .datacentres import check_base_url, data_centre
 from .errors import ValidationError
 from .idsource import SizedIds, count_ids, read_ids
+from .previous import read_locks
 from .report import BulkReport
 from .retry import RetryPolicy
 from .tokenstore import FileTokenStore
@@ -107,7 +108,29 @@ def _refresh_auth(args: argparse.Namespace, env: Mapping[str, str]) -> TokenProv
     )
 
 
+def _from_report(args: argparse.Namespace) -> None:
+    """Read --from-report into ``args.locks`` (and the module, unless given), or refuse it."""
+    args.locks = None
+    path = getattr(args, "from_report", None)
+    if path is None:
+        if args.module is None:
+            raise UsageError("--module is required (or --from-report)")
+        return
+    if args.ids != "-" or args.id_column:
+        raise UsageError("--from-report replaces --ids and --id-column: give one or the other")
+    previous = read_locks(path)
+    if args.module is None:
+        args.module = previous.module
+    elif args.module.lower() != previous.module.lower():
+        raise UsageError(
+            f"--module {args.module} but {path} is a report of {previous.module}"
+        )
+    args.locks = previous.locks
+
+
 def _items(args: argparse.Namespace) -> Iterable[Any]:
+    if args.locks is not None:
+        return args.locks  # type: ignore[no-any-return]
     return read_ids(
         args.ids,
         id_column=args.id_column,
@@ -149,6 +172,11 @@ def _dry_run(args: argparse.Namespace, api_domain: str | None) -> int:
     print(f"dry run: {args.command} {args.module}, nothing sent")
     print(f"  {valid} valid ids, {invalid} invalid, {duplicates} duplicates")
     print(f"  would cost {cost} requests (API credits) if all goes well: {_cost_rule(args)}")
+    if args.command in ("unlock", "update"):
+        print(
+            f"  by record id alone: {2 * valid} requests (2 per record); with locking ids "
+            f"(--from-report or --locking-id-column): {valid} (1 per record)"
+        )
     if args.max_requests is not None and cost > args.max_requests:
         print(f"  --max-requests {args.max_requests} stops the run before its end")
     print("  for example:")
@@ -160,7 +188,7 @@ def _cost_rule(args: argparse.Namespace) -> str:
     """How many requests each record costs, in words."""
     if args.command in ("lock", "status"):
         return "1 per record"
-    if getattr(args, "locking_id_column", None):
+    if getattr(args, "locking_id_column", None) or args.locks is not None:
         return "1 per record (locking ids given)"
     return "2 per record (a GET to find each lock, then the write)"
 
@@ -226,6 +254,8 @@ async def _run_bulk(
         "report": report,
         "max_requests": args.max_requests,
     }
+    if args.command in ("unlock", "update"):
+        options["any_lock"] = args.any_lock
     try:
         async with LockingClient(
             auth=auth,
@@ -257,6 +287,7 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Carry out the bulk command *args* describe; return the exit status."""
     if args.resume and not args.journal:
         raise UsageError("--resume needs --journal")
+    _from_report(args)
     protocol.validate_module(args.module)
     if args.command in ("lock", "update"):
         protocol.validate_reason(args.reason)
@@ -272,9 +303,10 @@ def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         logging.getLogger("zoho_locking").setLevel(logging.DEBUG)
     # Opened last: a missing file or CSV column is a usage error, and nothing is left open.
     items: Iterable[Any] = _items(args)
-    total = count_ids(args.ids, id_column=args.id_column)
-    if total is not None:
-        items = SizedIds(items, total)
+    if args.locks is None:
+        total = count_ids(args.ids, id_column=args.id_column)
+        if total is not None:
+            items = SizedIds(items, total)
     report = BulkReport(_OPERATION[args.command], args.module)
     interrupted = False
     try:

@@ -147,6 +147,12 @@ class RecordJob:
     raises the `ZohoLockingError` that failed it otherwise (the engine decides
     what a failure means for the run). *before_write* is called just before a
     lock or unlock is sent, so a journal can note the intent.
+
+    Given a locking id that is no longer the record's lock (a stale report),
+    unlock and update read the record once: no lock any more is ``NOT_LOCKED``;
+    another lock (someone unlocked and locked it again) is left alone and
+    reported ``LOCK_CHANGED`` with its locking id, unless *any_lock* asks to act
+    on whatever manual lock is there. Someone else's lock is never removed by default.
     """
 
     def __init__(
@@ -156,8 +162,10 @@ class RecordJob:
         module: str,
         reason: str | None = None,
         before_write: Callable[[str, str], None] | None = None,
+        any_lock: bool = False,
     ) -> None:
         self.ops = ops
+        self.any_lock = any_lock
         self.operation = operation
         self.module = module
         self.reason = reason
@@ -226,13 +234,11 @@ class RecordJob:
         except ApiError as exc:
             if exc.code != "INVALID_DATA" or locking_id is None:
                 raise
-            # A given locking id that does not exist: is the record unlocked already?
-            if await self.ops.get_locks(self.module, record_id, tally):
-                raise
-            return Outcome(
-                record_id, SKIPPED, "NOT_LOCKED", "record is not locked",
-                exc.http_status, None, tally.attempts,
-            )  # fmt: skip
+            # The given locking id is gone: is the record unlocked, or locked anew?
+            current = await self._current(record_id, locking_id, exc, tally)
+            if isinstance(current, Outcome):
+                return current
+            result = await self.ops.unlock(self.module, record_id, current, tally)
         return _done(record_id, result, tally)
 
     async def _update(self, record_id: str, locking_id: str | None, tally: Tally) -> Outcome:
@@ -240,8 +246,39 @@ class RecordJob:
         found = await self._find_manual(record_id, locking_id, tally)
         if isinstance(found, Outcome):
             return found
-        result = await self.ops.update(self.module, record_id, found, self.reason, tally)
+        try:
+            result = await self.ops.update(self.module, record_id, found, self.reason, tally)
+        except ApiError as exc:
+            if exc.code != "INVALID_DATA" or locking_id is None:
+                raise
+            current = await self._current(record_id, locking_id, exc, tally)
+            if isinstance(current, Outcome):
+                return current
+            result = await self.ops.update(self.module, record_id, current, self.reason, tally)
         return _done(record_id, result, tally)
+
+    async def _current(
+        self, record_id: str, stale: str, refusal: ApiError, tally: Tally
+    ) -> str | Outcome:
+        """After *stale* was refused: the lock to act on (*any_lock*), or the final word."""
+        locks = await self.ops.get_locks(self.module, record_id, tally)
+        if not locks:
+            status = SKIPPED if self.operation == "unlock" else FAILED
+            return Outcome(
+                record_id, status, "NOT_LOCKED", "record is not locked",
+                refusal.http_status, None, tally.attempts,
+            )  # fmt: skip
+        if any(lock.id == stale for lock in locks):
+            raise refusal  # the lock is there after all: the refusal is about something else
+        manual = [lock for lock in locks if lock.lock_source is not LockSource.AUTOMATIC]
+        if self.any_lock and manual:
+            return manual[0].id
+        return Outcome(
+            record_id, FAILED, "LOCK_CHANGED",
+            f"the record is now locked by another lock ({_source(locks[0])}, locking id "
+            f"{locks[0].id}), not {stale}; left alone (any_lock acts on whatever lock is there)",
+            refusal.http_status, locks[0].id, tally.attempts,
+        )  # fmt: skip
 
     async def _get(self, record_id: str, _: str | None, tally: Tally) -> Outcome:
         locks = await self.ops.get_locks(self.module, record_id, tally)

@@ -16,6 +16,7 @@ from typing import IO, Any, Final
 import attrs
 
 from .converter import converter
+from .errors import ValidationError
 
 __all__ = [
     "BulkReport",
@@ -52,6 +53,8 @@ RETRYABLE_CODES = frozenset(
     }
 )
 
+# Outcomes whose locking id names a lock that the record held at the end.
+_LOCK_CODES = frozenset({"SUCCESS", "LOCKED"})
 # Codes listed one per line in summary(); the rest share a line, to fit one screen.
 _SUMMARY_CODES = 12
 
@@ -168,6 +171,27 @@ class BulkReport:
         """Ids worth another try: unfinished records, and failures a later run may fix."""
         return [o.record_id for o in self.outcomes if o.retryable]
 
+    def locks(self) -> list[tuple[str, str]]:
+        """``(record_id, locking_id)`` of each lock this run made, changed or found.
+
+        From a lock report, the locks it made; from an update report, the locks it
+        re-reasoned; from a status (get) report, the locks it saw. Hand them to
+        `LockingClient.unlock_many` or `update_many`: one request per record, no
+        look-up. Records that were already locked by someone else are left out.
+        """
+        if self.operation == "unlock":
+            raise ValidationError("an unlock report holds no locks", field="report")
+        if not self.keep_successes:
+            raise ValidationError(
+                "this report kept no successes (keep_successes=False): it holds no locking ids",
+                field="report",
+            )
+        return [
+            (o.record_id, o.locking_id)
+            for o in self.outcomes
+            if o.status == SUCCEEDED and o.locking_id and o.code in _LOCK_CODES
+        ]
+
     def outcome_for(self, record_id: str) -> Outcome | None:
         """The kept outcome of *record_id*, if any."""
         return next((o for o in self.outcomes if o.record_id == record_id), None)
@@ -239,7 +263,12 @@ class BulkReport:
                 rest = ranked[_SUMMARY_CODES:]
                 label = f"({len(rest)} more codes)"
                 lines.append(f"    {label:<28} {sum(c for _, c in rest):>9}")
-        extras = [f"requests {self.requests}", f"retries {self.retries}", f"429s {self.throttled}"]
+        per_record = f" ({self.requests / self.total:.2f} per record)" if self.total else ""
+        extras = [
+            f"requests {self.requests}{per_record}",
+            f"retries {self.retries}",
+            f"429s {self.throttled}",
+        ]
         if self.credits_remaining is not None:
             extras.append(f"API credits left {self.credits_remaining}")
         if self.duplicates:

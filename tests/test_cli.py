@@ -243,8 +243,10 @@ async def test_demo_runs() -> None:
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, err.decode()
     text = out.decode()
-    assert "lock Deals: 300 records" in text and "unlock Deals: 300 records" in text
-    assert "ALREADY_LOCKED" in text and "NOT_ALLOWED" in text
+    assert "lock Deals: 300 records" in text and "ALREADY_LOCKED" in text
+    # It unlocks what it locked (not the rule's 25, not the 10 denied), one request each.
+    assert "unlock Deals: 265 records" in text and "requests 265 (1.00 per record)" in text
+    assert "Requests per record: lock 1.08, unlock 1.00" in text
 
 
 def test_help_lists_every_command() -> None:

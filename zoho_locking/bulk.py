@@ -98,11 +98,12 @@ class _Run:
     def finish(self, outcome: Outcome) -> None:
         """Report *outcome*, journal it and tell the progress callback."""
         self.report.add(outcome)
-        self.report.credits_remaining = self.job.ops.exchange.credits_remaining
         if self.journal is not None:
             self.journal.record(outcome)
         self.done += 1
         if self.progress is not None:
+            # Kept live for the progress bar; the report gets the last figure at the end.
+            self.report.credits_remaining = self.job.ops.exchange.credits_remaining
             self.progress(self.done, self.total, self.report)
 
     def resumed(self, earlier: Outcome) -> None:

@@ -97,7 +97,8 @@ class Exchange:
         self._throttled_since: float | None = None
         self._rng = rng
         self._allow_insecure_http = allow_insecure_http
-        self._root = f"{api_domain}/crm/{api_version}" if api_domain is not None else None
+        #: ``{api_domain}/crm/{version}`` once known (see `api_root`).
+        self.root = f"{api_domain}/crm/{api_version}" if api_domain is not None else None
         # The last token's header, built once per token rather than once per request.
         self._auth_token: str | None = None
         self._auth_headers: Mapping[str, str] = {}
@@ -120,8 +121,8 @@ class Exchange:
 
     async def api_root(self) -> str:
         """Return ``{api_domain}/crm/{version}``, asking the token provider for the domain once."""
-        if self._root is not None:
-            return self._root
+        if self.root is not None:
+            return self.root
         if self.closed:
             # Before the provider is asked: it would mint a token and open a session.
             raise ZohoLockingError(_CLOSED)
@@ -135,8 +136,8 @@ class Exchange:
         self.api_domain = check_base_url(
             domain, what="api_domain", allow_insecure_http=self._allow_insecure_http
         )
-        self._root = f"{self.api_domain}/crm/{self.api_version}"
-        return self._root
+        self.root = f"{self.api_domain}/crm/{self.api_version}"
+        return self.root
 
     async def call(self, request: Request, parse: Parser[T], tally: Tally) -> T:
         """Send *request* and parse its final answer with *parse*."""
@@ -191,9 +192,10 @@ class Exchange:
             elif response.status != 429:
                 self._throttled_since = None
                 await flow.release(permit, response.status)
-                remaining = credits_remaining(response.headers)
-                if remaining is not None:
-                    self.credits_remaining = remaining
+                if response.headers:
+                    remaining = credits_remaining(response.headers)
+                    if remaining is not None:
+                        self.credits_remaining = remaining
             elif credits_exhausted(response.headers, response.body):
                 # Not a busy org, so no cooldown and no retry: the caller learns at once.
                 self.credits_remaining = 0

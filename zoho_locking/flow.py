@@ -242,7 +242,8 @@ class FlowControl:
             self.on_throttled(permit.epoch, server_wait)
         elif status is not None:
             self.on_success(self.now() - permit.sent_at)
-        self.release_slot()
+        self._in_flight -= 1  # as release_slot(), without the extra call on every request
+        self._wake()
 
     def release_slot(self) -> None:
         """Give back the slot taken by `acquire`, learning nothing."""

@@ -64,8 +64,13 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 def credits_remaining(headers: Mapping[str, str]) -> int | None:
     """The API credits the org has left, if the answer says; ``None`` when it does not."""
-    for name in CREDITS_HEADERS:
-        value = header(headers, name)
+    if hasattr(headers, "getall"):
+        # aiohttp's CIMultiDict: case-insensitive look-ups, no scan.
+        values = [headers.get(name) for name in CREDITS_HEADERS]
+    else:
+        found = {key.lower(): value for key, value in headers.items()}
+        values = [found.get(name) for name in CREDITS_HEADERS]
+    for value in values:
         if value is not None:
             try:
                 return max(0, int(value.strip()))

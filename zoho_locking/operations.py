@@ -42,7 +42,7 @@ class Operations:
         fields: Iterable[str] = protocol.DEFAULT_FIELDS,
     ) -> list[LockInfo]:
         """The record's locks; ``[]`` when it is not locked."""
-        root = await self.exchange.api_root()
+        root = self.exchange.root or await self.exchange.api_root()
         request = protocol.build_get_locks(root, module, record_id, fields)
         return await self.exchange.call(request, protocol.parse_locks, tally)
 
@@ -50,13 +50,13 @@ class Operations:
         self, module: str, record_id: str, locking_id: str, tally: Tally
     ) -> LockInfo:
         """One lock of the record, by its locking id."""
-        root = await self.exchange.api_root()
+        root = self.exchange.root or await self.exchange.api_root()
         request = protocol.build_get_lock(root, module, record_id, locking_id)
         return await self.exchange.call(request, protocol.parse_lock, tally)
 
     async def lock(self, module: str, record_id: str, reason: str, tally: Tally) -> ActionResult:
         """Lock the record; a doubtful refusal is settled by reading the record."""
-        root = await self.exchange.api_root()
+        root = self.exchange.root or await self.exchange.api_root()
         request = protocol.build_lock(root, module, record_id, reason)
         try:
             return await self.exchange.call(request, protocol.parse_action, tally)
@@ -79,7 +79,7 @@ class Operations:
     ) -> ActionResult:
         """Set a new reason on the lock."""
         # PUT is idempotent: a retry after a lost answer sets the same reason again.
-        root = await self.exchange.api_root()
+        root = self.exchange.root or await self.exchange.api_root()
         request = protocol.build_update(root, module, record_id, locking_id, reason)
         return await self.exchange.call(request, protocol.parse_action, tally)
 
@@ -87,7 +87,7 @@ class Operations:
         self, module: str, record_id: str, locking_id: str, tally: Tally
     ) -> ActionResult:
         """Remove the lock; a doubtful refusal is settled by reading the record."""
-        root = await self.exchange.api_root()
+        root = self.exchange.root or await self.exchange.api_root()
         request = protocol.build_unlock(root, module, record_id, locking_id)
         try:
             return await self.exchange.call(request, protocol.parse_action, tally)

@@ -263,3 +263,29 @@ async def test_a_redis_cluster_shares_the_budget_too(redis_cluster: object) -> N
             await flow.aclose()
     assert [r.succeeded for r in reports] == [100, 100]
     assert set(crm.locks("Deals")) == set(ids)
+
+
+async def test_a_rate_limit_is_shared_by_every_process(redis_url: str) -> None:
+    crm = FakeCRM()
+    ids = crm.add_records("Deals", 60)
+    flows = [RedisFlow.from_url(redis_url, key="rated", rate_limit=20) for _ in range(2)]
+    try:
+        async with FakeServer(crm) as server:
+            async with (
+                LockingClient(access_token=TOKEN, api_domain=server.url, flow=flows[0]) as a,
+                LockingClient(access_token=TOKEN, api_domain=server.url, flow=flows[1]) as b,
+            ):
+                started = time.monotonic()
+                reports = await asyncio.gather(
+                    a.lock_many("Deals", ids[:30], reason="r"),
+                    b.lock_many("Deals", ids[30:], reason="r"),
+                )
+                elapsed = time.monotonic() - started
+            busiest = server.max_in_window(1.0)
+    finally:
+        for flow in flows:
+            await flow.aclose()
+    assert [r.succeeded for r in reports] == [30, 30]
+    # 60 requests at 20 per second for both together: about two seconds, never a crowd.
+    assert busiest <= 20, busiest
+    assert elapsed >= 1.9

@@ -10,6 +10,7 @@ Keys, all under one hash tag so that Redis Cluster keeps them in one slot:
 * ``cooldown`` string with a TTL: while it exists, nobody sends (after a 429).
 * ``waiting`` sorted set: process id -> when it last asked and was refused.
 * ``held``    hash: process id -> leases it holds.
+* ``pace``    string: when (µs, Redis's clock) the next request may go, for the rate.
 
 Times come from Redis (``TIME``), never from the hosts, whose clocks may differ.
 Only Redis 6.2 commands are used.
@@ -17,7 +18,7 @@ Only Redis 6.2 commands are used.
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "RELEASE", "RENEW"]
+__all__ = ["ACQUIRE", "PACE", "RELEASE", "RENEW"]
 
 _NOW = """
 redis.replicate_commands()
@@ -147,3 +148,20 @@ end
 return renewed
 """
 )
+
+#: KEYS: pace. ARGV: microseconds between two requests.
+#: Reserves the next send slot of the shared rate (GCRA, evenly spaced, no bursts);
+#: returns how many microseconds to wait before sending.
+PACE = """
+redis.replicate_commands()
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+if slot < now then
+  slot = now
+end
+local interval = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.0f', slot + interval), 'PX',
+  math.floor((slot + interval - now) / 1000) + 1000)
+return slot - now
+"""

@@ -11,8 +11,9 @@ client pointed at the same Redis and key shares:
 * **fairness**: while other processes wait, none takes more than an equal share;
 * the **adaptive limit** and the **cooldown**: a 429 seen by one process pauses
   every process and cuts the shared limit, which then creeps back up for all;
-* an optional **rate limit**, through the `limits` package's moving window on
-  the same Redis.
+* an optional **rate limit**, shared too: each request reserves the next slot
+  of an evenly spaced schedule (GCRA) in one Lua call, so no second ever
+  sees a burst.
 
 Inside one process, waiting coroutines queue locally and one of them asks
 Redis for as many permits as are wanted, so a busy process makes one round
@@ -32,15 +33,10 @@ import logging
 import math
 import os
 import secrets
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import RedisClusterStorage, RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
 
@@ -87,7 +83,6 @@ class RedisFlow:
         poll_interval: float = 0.005,
         outage_timeout: float = 10.0,
         rate_limit: float | None = None,
-        rate_url: str | None = None,
         description: str = "Redis",
         owns_client: bool = False,
         sleep: Sleep | None = None,
@@ -118,7 +113,10 @@ class RedisFlow:
         self._wake = asyncio.Event()
         self._held: set[str] = set()
         self._returning: set[asyncio.Task[None]] = set()
-        self._rate = _RateGate(rate_url, self.key, rate_limit) if rate_limit else None
+        self._pace = redis.register_script(redis_scripts.PACE)
+        # Evenly spaced, a little under the rate: what the server sees in any one
+        # second also carries transit jitter.
+        self._interval_us = int(1_010_000 / rate_limit) if rate_limit else 0
         self.rate_limit = rate_limit
         #: 429 answers fed back by this process.
         self.throttled = 0
@@ -145,8 +143,6 @@ class RedisFlow:
         client: Redis | RedisCluster = (
             RedisCluster.from_url(url) if cluster else Redis.from_url(url)
         )
-        rest = url.split("://", 1)[1]
-        options.setdefault("rate_url", f"{scheme}+cluster://{rest}" if cluster else url)
         return cls(client, key=key, description=where(url), owns_client=True, **options)
 
     def __repr__(self) -> str:
@@ -173,9 +169,11 @@ class RedisFlow:
             elif future in self._waiters:
                 self._waiters.remove(future)
             raise
-        if self._rate is not None:
+        if self._interval_us:
             try:
-                await self._rate.wait(self.sleep)
+                wait = await self._call(self._pace, [f"{self.key}:pace"], [self._interval_us])
+                if wait > 0:
+                    await self.sleep(wait / 1_000_000)
             except BaseException:
                 await self._give_back(lease, 0, -1)
                 raise
@@ -198,8 +196,6 @@ class RedisFlow:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if self._rate is not None:
-            await self._rate.aclose()
         if self._owns_client:
             await self.redis.aclose()
 
@@ -304,28 +300,3 @@ def _check(
             raise ValidationError(f"{name} must be a positive number", field=name)
     if rate_limit is not None and not rate_limit > 0:
         raise ValidationError("rate_limit must be positive or None", field="rate_limit")
-
-
-class _RateGate:
-    """At most *rate* requests per second over every process: a moving window in Redis."""
-
-    def __init__(self, url: str | None, key: str, rate: float) -> None:
-        if url is None:
-            raise ValidationError("rate_limit with RedisFlow needs rate_url", field="rate_limit")
-        # Whole requests per second, rounded down: never above the rate asked for.
-        self._item = RateLimitItemPerSecond(max(1, math.floor(rate)))
-        self._storage = (
-            RedisClusterStorage(f"async+{url}", implementation="redispy")
-            if url.startswith("redis+cluster")
-            else RedisStorage(f"async+{url}", implementation="redispy")
-        )
-        self._limiter = MovingWindowRateLimiter(self._storage)
-        self._name = f"{key}:rate"
-
-    async def wait(self, sleep: Callable[[float], Awaitable[None]]) -> None:
-        while not await self._limiter.hit(self._item, self._name):
-            reset, _ = await self._limiter.get_window_stats(self._item, self._name)
-            await sleep(min(max(0.001, reset - time.time()), 1.0))
-
-    async def aclose(self) -> None:
-        return None

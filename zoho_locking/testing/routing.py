@@ -17,11 +17,12 @@ from typing import Protocol
 
 import attrs
 
+from ..limits import header
 from ._wire import FakeAnswer, Rejected
 from .org import FakeOrg
 from .tokens import AccessToken, Tokens
 
-__all__ = ["Call", "Endpoint", "Router", "authenticate", "header", "require_scope"]
+__all__ = ["Call", "Endpoint", "Router", "authenticate", "require_scope"]
 
 
 @attrs.frozen(slots=True)
@@ -77,15 +78,6 @@ class Router:
             raise Rejected.named("bad_url")
         except Rejected as rejected:
             return rejected.answer
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """Return the value of the header *name* (given in lower case), or ``None``."""
-    # Plain dicts from callers are case-sensitive; HTTP header names are not.
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 def authenticate(tokens: Tokens, headers: Mapping[str, str]) -> AccessToken:

@@ -27,9 +27,7 @@ def make_flow(clock: FakeClock, **kwargs: object) -> FlowControl:
 
 
 def climb_to_max(flow: FlowControl) -> None:
-    """Successes until the slow start reaches the cap."""
-    for _ in range(flow.max_concurrency):
-        flow.on_success(0.0)
+    """The limit is at the cap: a flow without a learned limit starts there."""
     assert flow.limit == flow.max_concurrency
 
 
@@ -69,7 +67,8 @@ def test_defaults() -> None:
     flow = FlowControl()
     assert flow.max_concurrency == 10
     assert flow.adaptive is True
-    assert flow.limit == 2  # slow start
+    assert flow.limit == 10  # full speed from the start
+    assert flow.learned_limit is None
     assert flow.in_flight == 0
     assert flow.peak_in_flight == 0
     assert flow.throttled == 0
@@ -81,6 +80,17 @@ def test_defaults() -> None:
 def test_initial_limit() -> None:
     assert FlowControl(max_concurrency=1).limit == 1
     assert FlowControl(max_concurrency=7, adaptive=False).limit == 7
+    assert FlowControl(max_concurrency=7, initial_limit=3).limit == 3
+    assert FlowControl(max_concurrency=7, initial_limit=30).limit == 7  # never above the cap
+    # Without adaptation the limit is the cap, whatever a previous run learned.
+    assert FlowControl(max_concurrency=7, initial_limit=3, adaptive=False).limit == 7
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "3", True])
+def test_bad_initial_limit_is_rejected(bad: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        FlowControl(initial_limit=bad)  # type: ignore[arg-type]
+    assert info.value.field == "initial_limit"
 
 
 async def test_now_defaults_to_the_event_loop_clock() -> None:
@@ -286,13 +296,55 @@ async def test_peak_in_flight() -> None:
 # -- AIMD ---------------------------------------------------------------------
 
 
-def test_slow_start_adds_one_per_success_up_to_the_cap() -> None:
-    flow = FlowControl(max_concurrency=6)
-    limits = [flow.limit]
-    for _ in range(10):
+def test_a_learned_limit_is_probed_slowly_upward() -> None:
+    flow = FlowControl(max_concurrency=40, initial_limit=20)
+    assert flow.limit == 20
+    assert flow.learned_limit == 20  # nothing new learned yet, still worth keeping
+    successes = 0
+    while flow.limit == 20:
         flow.on_success(0.01)
-        limits.append(flow.limit)
-    assert limits == [2, 3, 4, 5, 6, 6, 6, 6, 6, 6, 6]
+        successes += 1
+    # One step per fifty windows of successes (of 20 to 21 requests): the org's limit
+    # is likely right there.
+    assert 50 * 20 <= successes <= 50 * 21
+    assert flow.limit == 21 and flow.learned_limit == 21
+
+
+@pytest.mark.parametrize("first_refused", [20, 39, 0])
+async def test_a_refused_burst_sets_the_ceiling_to_what_the_server_took(
+    first_refused: int,
+) -> None:
+    # A cap of 40 against a server that takes 20: 20 permits held, 20 refused, the
+    # refusals answered in any order. Each 429 of the burst lowers the ceiling by one.
+    flow = make_flow(FakeClock(), max_concurrency=40)
+    permits = [await flow.acquire() for _ in range(40)]
+    assert flow.learned_limit is None
+    others = [p for i, p in enumerate(permits) if i != first_refused]
+    refused = [permits[first_refused], *others[:19]]
+    held = [p for p in permits if p not in refused]
+    await flow.release(refused[0], 429)
+    assert flow.limit == int(0.8 * 39)  # a fifth below the 39 others in flight
+    for permit in refused[1:]:  # the rest of the burst: no second cut, a lower ceiling
+        await flow.release(permit, 429)
+    assert flow.epoch == 1
+    assert flow.limit == 20 and flow.learned_limit == 20
+    for permit in held:
+        await flow.release(permit, 201)
+    assert flow.limit == 20 and flow.in_flight == 0  # slowly above the 20 it took
+    assert flow.learned_limit == 20
+
+
+async def test_after_a_cut_the_limit_climbs_back_fast_to_the_ceiling() -> None:
+    flow = make_flow(FakeClock(), max_concurrency=40)
+    permits = [await flow.acquire() for _ in range(21)]
+    await flow.release(permits[20], 429)  # the 21st refused: the server took 20
+    assert flow.limit == 16
+    for permit in permits[:4]:  # one more per success up to the ceiling
+        await flow.release(permit, 201)
+    assert flow.limit == 20
+    for permit in permits[4:20]:  # then the slow probe
+        await flow.release(permit, 201)
+    assert flow.limit == 20 and flow.learned_limit == 20
 
 
 async def test_429_cuts_the_limit_once_per_epoch() -> None:
@@ -307,14 +359,18 @@ async def test_429_cuts_the_limit_once_per_epoch() -> None:
     assert flow.epoch == old + 1
     assert flow.throttled == 1
 
-    for _ in range(5):  # answers to requests sent before the cut
+    for _ in range(2):  # answers to requests sent before the cut: no second cut...
         flow.on_throttled(old)
     assert flow.limit == int(0.8 * 9)
     assert flow.epoch == old + 1
+    assert flow.throttled == 3
+    for _ in range(3):  # ...but a lower ceiling: the server took one fewer each time
+        flow.on_throttled(old)
+    assert flow.limit == 4 and flow.learned_limit == 4
     assert flow.throttled == 6
 
     flow.on_throttled(flow.epoch)  # a 429 to a request sent after the cut
-    assert flow.limit == int(0.8 * 0.8 * 9)
+    assert flow.limit == int(0.8 * 4)
     assert flow.epoch == old + 2
     for _ in range(10):
         flow.release_slot()
@@ -374,23 +430,26 @@ async def test_limit_recovers_additively_and_never_passes_the_cap() -> None:
             successes_at[flow.limit] = n
         previous = flow.limit
     assert flow.limit == 10
-    # Additive: about `limit` successes per step, not one (no slow start after a 429)...
-    assert successes_at[8] >= 5
-    # ...and much slower above the level where the 429 came (9), probing for room.
+    # Fast up to the level where the 429 came (9): one per success...
+    assert successes_at[8] == 1 and successes_at[9] == 2
+    # ...and much slower above it, probing for room.
     assert successes_at[10] - successes_at[9] > 10 * (successes_at[9] - successes_at[8])
 
 
 async def test_a_higher_limit_wakes_a_waiter() -> None:
-    flow = make_flow(FakeClock(), max_concurrency=5)
-    assert flow.limit == 2
+    flow = make_flow(FakeClock(), max_concurrency=5, initial_limit=2)
     await flow.acquire()
     await flow.acquire()
     waiter = asyncio.create_task(flow.acquire())
     await settle()
     assert not waiter.done()
-    flow.on_success(0.01)  # 2 -> 3: room for the waiter without a release
+    successes = 0
+    while flow.limit == 2:  # the slow probe above a learned limit: 2 -> 3
+        flow.on_success(0.01)
+        successes += 1
+    assert 50 * 2 <= successes <= 50 * 3
     await settle()
-    assert waiter.done()
+    assert waiter.done()  # room for the waiter without a release
     await waiter
     assert flow.in_flight == 3
     for _ in range(3):
@@ -603,14 +662,14 @@ async def test_release_with_a_429_pauses_and_cuts_like_on_throttled() -> None:
     flow = make_flow(clock, max_concurrency=10)
     climb_to_max(flow)
     permits = [await flow.acquire() for _ in range(10)]
-    await flow.release(permits[0], 429, server_wait=2.0)
+    await flow.release(permits[9], 429, server_wait=2.0)
     assert flow.throttled == 1
     assert flow.limit == 7  # cut from the 9 the server took, by a fifth
     assert flow.in_flight == 9
     # A second 429 from the same epoch is stale: it does not cut again.
-    await flow.release(permits[1], 429)
+    await flow.release(permits[8], 429)
     assert flow.limit == 7 and flow.throttled == 2
-    for permit in permits[2:]:
+    for permit in permits[:8]:
         await flow.release(permit, 200)
     assert flow.in_flight == 0
     assert await pause_after(flow, clock) >= 2.0 - 1e-9
@@ -619,10 +678,15 @@ async def test_release_with_a_429_pauses_and_cuts_like_on_throttled() -> None:
 async def test_release_with_an_answer_adapts_up_and_without_one_learns_nothing() -> None:
     clock = FakeClock()
     flow = make_flow(clock, max_concurrency=10)
-    assert flow.limit == 2
+    permits = [await flow.acquire() for _ in range(5)]
+    await flow.release(permits[0], 429)  # ceiling 4, limit cut to 3.2
+    for permit in permits[1:]:
+        await flow.release(permit, None)
+    assert flow.limit == 3
+    clock.t += 10  # past the pause
     permit = await flow.acquire()
     await flow.release(permit, None)  # no answer: not a success
-    assert flow.limit == 2 and flow.in_flight == 0
+    assert flow.limit == 3 and flow.in_flight == 0
     permit = await flow.acquire()
     await flow.release(permit, 500)  # an answer, even an error, says the server took it
-    assert flow.limit == 3 and flow.in_flight == 0
+    assert flow.limit == 4 and flow.in_flight == 0

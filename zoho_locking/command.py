@@ -24,7 +24,9 @@ from .auth import RefreshTokenAuth, StaticToken, TokenProvider
 from .client import LockingClient
 from .datacentres import check_base_url, data_centre
 from .errors import ValidationError
+from .flow import Flow, FlowControl
 from .idsource import SizedIds, count_ids, read_ids
+from .limitstore import FileLimitStore, org_key
 from .previous import read_locks
 from .report import BulkReport
 from .retry import RetryPolicy
@@ -52,6 +54,9 @@ _OPERATION = {"lock": "lock", "unlock": "unlock", "update": "update", "status": 
 # Requests each record costs when all goes well (look-ups included).
 _COST = {"lock": 1, "unlock": 2, "update": 2, "status": 1}
 _METHOD = {"lock": "POST", "unlock": "DELETE", "update": "PUT", "status": "GET"}
+#: The learned-limit file's name beside ZOHO_TOKEN_STORE, when ZOHO_LIMIT_STORE is not set.
+LIMIT_STORE_NAME = "zoho-locking-limits.json"
+_log = logging.getLogger("zoho_locking")
 
 class UsageError(Exception):
     """A bad flag, file or setting: exit 2, nothing sent."""
@@ -206,6 +211,41 @@ def _print_status_rows(report: BulkReport) -> None:
         print(f"{o.record_id}\t{o.status}\t{o.code}\t{o.locking_id or ''}\t{o.message}")
 
 
+def _org_where(args: argparse.Namespace, env: Mapping[str, str], api_domain: str | None) -> str:
+    """What names the org's servers, for budget and limit keys."""
+    return api_domain or env.get("ZOHO_ACCOUNTS_URL") or args.dc or env.get("ZOHO_DC") or ""
+
+
+def _limit_store(env: Mapping[str, str]) -> FileLimitStore | None:
+    """Where learned in-flight limits are kept: ZOHO_LIMIT_STORE, else beside the token store."""
+    path = env.get("ZOHO_LIMIT_STORE") or None
+    if path is None and env.get("ZOHO_TOKEN_STORE"):
+        path = str(Path(env["ZOHO_TOKEN_STORE"]).with_name(LIMIT_STORE_NAME))
+    return FileLimitStore(path) if path else None
+
+
+def _local_flow(
+    args: argparse.Namespace, store: FileLimitStore | None, key: str
+) -> FlowControl:
+    """In-process flow control, starting at the limit a previous run learned, if any."""
+    remembered = store.load(key) if store is not None else None
+    if remembered is not None:
+        _log.info("starting at %d requests in flight, as learned by a previous run", remembered)
+    return FlowControl(
+        max_concurrency=args.concurrency, rate_limit=args.rate, initial_limit=remembered
+    )
+
+
+def _remember(flow: FlowControl, store: FileLimitStore | None, key: str) -> None:
+    learned = flow.learned_limit
+    if store is None or learned is None:
+        return
+    try:
+        store.save(key, learned)
+    except OSError as exc:  # a run never fails for want of this memory
+        _log.warning("could not keep the learned limit in %s: %s", store.path, exc)
+
+
 def _shared_flow(
     args: argparse.Namespace, env: Mapping[str, str], api_domain: str | None
 ) -> RedisFlow | None:
@@ -219,7 +259,7 @@ def _shared_flow(
         raise UsageError(
             "--redis-url needs the redis extra: pip install 'zoho-locking[redis]'"
         ) from None
-    where = api_domain or env.get("ZOHO_ACCOUNTS_URL") or args.dc or env.get("ZOHO_DC") or ""
+    where = _org_where(args, env, api_domain)
     key = args.budget_key or budget_key(where, env.get("ZOHO_CLIENT_ID"))
     return RedisFlow.from_url(
         url, key=key, max_concurrency=args.concurrency, rate_limit=args.rate
@@ -234,7 +274,10 @@ async def _run_bulk(
     items: Iterable[Any],
     report: BulkReport,
 ) -> None:
-    flow = _shared_flow(args, env, api_domain)
+    shared = _shared_flow(args, env, api_domain)
+    store = _limit_store(env) if shared is None else None
+    key = org_key(_org_where(args, env, api_domain), env.get("ZOHO_CLIENT_ID"))
+    flow: Flow = shared if shared is not None else _local_flow(args, store, key)
     total = len(items) if isinstance(items, SizedIds) else None
     show_bar = not args.quiet and sys.stderr.isatty()
     bar = tqdm(total=total, unit="rec", file=sys.stderr, disable=not show_bar, leave=False)
@@ -262,8 +305,6 @@ async def _run_bulk(
             api_domain=api_domain,
             api_version=args.api_version,
             timeout=args.timeout,
-            max_concurrency=args.concurrency,
-            rate_limit=args.rate,
             flow=flow,
             retry=RetryPolicy(max_attempts=args.max_attempts),
         ) as client:
@@ -279,8 +320,10 @@ async def _run_bulk(
                 await client.get_many(args.module, items, **options)
     finally:
         bar.close()
-        if flow is not None:
-            await flow.aclose()
+        if shared is not None:
+            await shared.aclose()
+        elif isinstance(flow, FlowControl):
+            _remember(flow, store, key)
 
 
 def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:

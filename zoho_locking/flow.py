@@ -2,12 +2,13 @@
 
 `FlowControl` decides when a request may go out:
 
-* a **concurrency gate** whose limit adapts to what the server allows: a slow
-  start (from 2, one more per success) up to the cap or the first 429, then
-  additive increase while requests succeed and multiplicative decrease on 429
-  (AIMD, as TCP does). The limit climbs quickly back to the last level that
-  worked and only probes slowly above it, so an over-eager cap costs very
-  few 429s;
+* a **concurrency gate** whose limit adapts to what the server allows. It
+  starts at the cap, or at *initial_limit* (the level a previous run learned,
+  see `learned_limit`), so a run is at full speed from its first request. A
+  429 cuts the limit below what the server evidently took (the requests of
+  ours it was still answering when it refused); successes then bring it back
+  fast, one more per success (doubling per round trip) up to that level, and
+  only probe slowly above it, so an over-eager cap costs few 429s, once;
 * an optional **rate limit** (aiolimiter), smoothed so that no one-second
   window ever sees more than the set rate;
 * a **pause** that holds back every worker after a 429, not only the one that
@@ -97,10 +98,14 @@ class Flow(Protocol):
 
 def _check_arguments(
     max_concurrency: int, rate_limit: float | None, rate_burst: int, min_pause: float,
-    max_pause: float,
+    max_pause: float, initial_limit: int | None,
 ) -> None:  # fmt: skip
     if not isinstance(max_concurrency, int) or max_concurrency < 1:
         raise ValidationError("max_concurrency must be an integer >= 1", field="max_concurrency")
+    if initial_limit is not None and (
+        not isinstance(initial_limit, int) or isinstance(initial_limit, bool) or initial_limit < 1
+    ):
+        raise ValidationError("initial_limit must be an integer >= 1", field="initial_limit")
     if rate_limit is not None and not rate_limit > 0:
         raise ValidationError("rate_limit must be positive or None", field="rate_limit")
     if not 0 <= min_pause <= max_pause < math.inf:
@@ -119,12 +124,15 @@ class FlowControl:
         rate_limit: float | None = None,
         rate_burst: int = 1,
         adaptive: bool = True,
+        initial_limit: int | None = None,
         min_pause: float = 0.005,
         max_pause: float = 60.0,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
     ) -> None:
-        _check_arguments(max_concurrency, rate_limit, rate_burst, min_pause, max_pause)
+        _check_arguments(
+            max_concurrency, rate_limit, rate_burst, min_pause, max_pause, initial_limit
+        )
         self.max_concurrency = max_concurrency
         self.adaptive = adaptive
         self.min_pause = min_pause
@@ -141,11 +149,14 @@ class FlowControl:
         self._window = _WINDOW * max(1.0, 1.0 / rate)
         self._sent: deque[float] = deque(maxlen=max(1, math.floor(rate * max(1.0, 1.0 / rate))))
         self.rate_limit = rate_limit
-        # Slow start, as TCP does: begin low and add one per success until the first
-        # 429 (or the cap), so a cap above the org's limit costs no opening burst.
-        self._limit = float(min(max_concurrency, 2)) if adaptive else float(max_concurrency)
-        self._slow_start = adaptive
-        self._ceiling = float(max_concurrency)  # last limit at which a 429 came back
+        # Start at the cap, or at a level learned before (then probe slowly above it):
+        # a short run has no time to creep up from a low start.
+        start = max_concurrency
+        if adaptive and initial_limit is not None:
+            start = min(max_concurrency, initial_limit)
+        self._limit = float(start)
+        self._ceiling = float(start)  # the level the server is known to take
+        self._cut = False  # whether a 429 has taught this flow a ceiling
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._resume_at = 0.0
@@ -166,6 +177,18 @@ class FlowControl:
     def in_flight(self) -> int:
         """Requests between `acquire` and `release` right now."""
         return self._in_flight
+
+    @property
+    def learned_limit(self) -> int | None:
+        """The in-flight level this flow found the server to take, or ``None``.
+
+        ``None`` unless there is something to remember: a 429 set a ceiling,
+        or the flow started at an *initial_limit* below the cap. Pass it back
+        as *initial_limit* to start the next run there.
+        """
+        if not self.adaptive or not (self._cut or self._ceiling < self.max_concurrency):
+            return None
+        return max(1, min(self.max_concurrency, int(max(self._limit, self._ceiling))))
 
     @property
     def epoch(self) -> int:
@@ -193,8 +216,7 @@ class FlowControl:
             except BaseException:
                 if future.done() and not future.cancelled():
                     # We were handed a slot but are leaving: pass it on.
-                    self._in_flight -= 1
-                    self._wake()
+                    self.release_slot()
                 elif future in self._waiters:
                     # A release may already have dropped this cancelled waiter.
                     self._waiters.remove(future)
@@ -207,7 +229,8 @@ class FlowControl:
         if self._in_flight > self.peak_in_flight:
             self.peak_in_flight = self._in_flight
         if not waited and self._limiter is None:
-            return Permit(self._epoch, self.now())  # the common case: no awaits at all
+            # The common case: no awaits at all.
+            return Permit(self._epoch, self.now())
         try:
             if waited and self._resume_at > self.now():
                 await self._wait_out_pause()
@@ -242,7 +265,8 @@ class FlowControl:
             self.on_throttled(permit.epoch, server_wait)
         elif status is not None:
             self.on_success(self.now() - permit.sent_at)
-        self._in_flight -= 1  # as release_slot(), without the extra call on every request
+        # As release_slot(), without the extra call on every request.
+        self._in_flight -= 1
         self._wake()
 
     def release_slot(self) -> None:
@@ -272,29 +296,39 @@ class FlowControl:
         self._latency = latency if not self._latency else 0.9 * self._latency + 0.1 * latency
         if not self.adaptive or self._limit >= self.max_concurrency:
             return
-        # One step per window of successes below the last good level; fifty times
-        # slower above it, where the next 429 is likely waiting (a slow probe still
-        # finds room freed by other clients of the org).
-        step = 1.0 if self._slow_start else 1.0 / self._limit
-        if self._limit >= self._ceiling:
-            step /= 50.0
+        # Below the level the server took: one more per success, back there within a
+        # round trip. Above it, where the next 429 is likely waiting: one step per
+        # fifty windows of successes, a slow probe that still finds room freed by
+        # other clients of the org.
+        step = 1.0 if self._limit < self._ceiling else 1.0 / (50.0 * self._limit)
         before = self.limit
         self._limit = min(float(self.max_concurrency), self._limit + step)
+        if before < self._ceiling < self._limit:
+            self._limit = self._ceiling  # the fast climb stops at the known level
         if self.limit > before:
             self._wake()
 
     def on_throttled(self, epoch: int, server_wait: float | None = None) -> None:
-        """A request sent during *epoch* got a 429: pause everyone, maybe cut the limit."""
+        """A request sent during *epoch* got a 429: pause everyone, maybe cut the limit.
+
+        The first 429 of an epoch sets the ceiling to the other requests then in
+        flight, and cuts the limit a fifth below it; each further 429 to a request
+        of that same epoch was one of those others, refused too: the server took
+        one fewer, and the ceiling drops by one. So a burst of 40 against a server
+        that takes 20 ends with a ceiling of 20, whatever order the answers came in.
+        """
         self.throttled += 1
-        stale = epoch != self._epoch
-        if not stale:
-            self._slow_start = False
+        if epoch == self._epoch:
             self._consecutive_429 += 1
             self._epoch += 1
             if self.adaptive:
                 # The refused request is still counted in flight: the server took one fewer.
                 self._ceiling = max(1.0, float(self._in_flight - 1))
                 self._limit = max(1.0, min(self._limit, self._ceiling) * 0.8)
+                self._cut = True
+        elif epoch == self._epoch - 1 and self.adaptive and self._cut:
+            self._ceiling = max(1.0, self._ceiling - 1.0)
+            self._limit = min(self._limit, self._ceiling)
         pause = min(
             self.max_pause,
             max(self.min_pause, self._latency) * 2 ** min(self._consecutive_429 - 1, 16),

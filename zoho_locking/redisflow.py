@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import math
 import os
@@ -43,6 +42,7 @@ from redis.asyncio import Redis, RedisCluster
 from . import redis_scripts
 from .errors import FlowUnavailable, ValidationError
 from .flow import Permit, Sleep
+from .limitstore import org_key
 
 __all__ = ["RedisFlow", "budget_key"]
 
@@ -56,8 +56,7 @@ def budget_key(api_domain: str, client_id: str | None) -> str:
     Hashed, so that it carries no name of anything, and in braces, so that
     Redis Cluster keeps every key of the budget in one slot.
     """
-    digest = hashlib.sha256(f"{api_domain}|{client_id or ''}".encode()).hexdigest()[:16]
-    return f"zoho-locking:{{{digest}}}"
+    return f"zoho-locking:{{{org_key(api_domain, client_id)}}}"
 
 
 def where(url: str) -> str:

@@ -14,12 +14,8 @@ The store never sees the client secret or the refresh token themselves.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,9 +23,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from ._files import read_json_document, write_json_document
+
 __all__ = ["CachedToken", "FileTokenStore", "MemoryTokenStore", "TokenStore"]
 
-_log = logging.getLogger(__name__)
 _FORMAT = 1
 
 
@@ -156,37 +153,8 @@ class FileTokenStore:
         self._write({"format": _FORMAT, "tokens": entries})
 
     def _read(self) -> dict[str, Any]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        except (OSError, UnicodeDecodeError) as exc:
-            _log.warning("ignoring token cache %s: %s", self.path, type(exc).__name__)
-            return {}
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            _log.warning("ignoring token cache %s: not valid JSON", self.path)
-            return {}
-        if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
-            _log.warning("ignoring token cache %s: unknown format", self.path)
-            return {}
-        tokens = doc.get("tokens")
+        tokens = read_json_document(self.path, "token cache", _FORMAT).get("tokens")
         return tokens if isinstance(tokens, dict) else {}
 
     def _write(self, doc: dict[str, Any]) -> None:
-        directory = self.path.parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # mkstemp creates the file with mode 0600 from the start: the token is
-        # never readable by others, not even for the moment before a chmod.
-        fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                json.dump(doc, stream, indent=1, sort_keys=True)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        write_json_document(self.path, doc)

@@ -6,7 +6,8 @@ import zoho_locking
 
 PUBLIC = [
     "ActionResult", "AiohttpTransport", "ApiError", "AuthError", "BulkReport", "CachedToken",
-    "DATA_CENTRES", "DataCentre", "FileTokenStore", "LockInfo", "LockSource", "LockedFor",
+    "DATA_CENTRES", "DataCentre", "FileLimitStore", "FileTokenStore", "LockInfo", "LockSource",
+    "LockedFor",
     "LockingClient", "MemoryTokenStore", "MockTransport", "ModuleRef", "OAuthError", "Outcome",
     "RefreshTokenAuth", "RequestTimeout", "Response", "RetryPolicy", "StaticToken",
     "TokenProvider", "TokenStore", "Transport", "TransportError", "UncertainOutcome",

@@ -22,6 +22,7 @@ from .errors import (
     ZohoLockingError,
 )
 from .flow import Flow, FlowControl, Permit
+from .limitstore import FileLimitStore
 from .models import ActionResult, LockedFor, LockInfo, LockSource, ModuleRef, UserRef
 from .report import BulkReport, Outcome
 from .retry import RetryPolicy
@@ -39,6 +40,7 @@ __all__ = [
     "CachedToken",
     "DATA_CENTRES",
     "DataCentre",
+    "FileLimitStore",
     "FileTokenStore",
     "Flow",
     "FlowControl",

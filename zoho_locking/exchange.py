@@ -159,11 +159,13 @@ class Exchange:
             raise ZohoLockingError(_CLOSED)
         flow, policy = self.flow, self.retry
         is_write = request.method != "GET"
-        started = flow.now()
+        started = -1.0  # when the first attempt got its permit
         refreshed = False
         attempt = 0
         while True:
             permit = await flow.acquire()
+            if started < 0:
+                started = permit.sent_at
             if self.closed:
                 # Closed while this request waited or backed off: stop, do not retry.
                 await flow.release(permit, None)

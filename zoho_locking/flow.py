@@ -155,6 +155,7 @@ class FlowControl:
         if adaptive and initial_limit is not None:
             start = min(max_concurrency, initial_limit)
         self._limit = float(start)
+        self._room = start  # int(self._limit), at least 1: read on every acquire
         self._ceiling = float(start)  # the level the server is known to take
         self._cut = False  # whether a 429 has taught this flow a ceiling
         self._in_flight = 0
@@ -171,7 +172,7 @@ class FlowControl:
     @property
     def limit(self) -> int:
         """The current in-flight limit (at most `max_concurrency`)."""
-        return max(1, int(self._limit))
+        return self._room
 
     @property
     def in_flight(self) -> int:
@@ -206,9 +207,11 @@ class FlowControl:
 
     async def acquire(self) -> Permit:
         """Wait for a pause to end, a free in-flight slot, and the rate limiter."""
-        if self._resume_at > self.now():
+        # One clock read on the common path: it stamps the permit too.
+        now = self.now()
+        if self._resume_at > now:
             await self._wait_out_pause()
-        if self._in_flight >= self.limit or self._waiters:
+        if self._in_flight >= self._room or self._waiters:
             future = asyncio.get_running_loop().create_future()
             self._waiters.append(future)
             try:
@@ -230,7 +233,7 @@ class FlowControl:
             self.peak_in_flight = self._in_flight
         if not waited and self._limiter is None:
             # The common case: no awaits at all.
-            return Permit(self._epoch, self.now())
+            return Permit(self._epoch, now)
         try:
             if waited and self._resume_at > self.now():
                 await self._wait_out_pause()
@@ -275,7 +278,7 @@ class FlowControl:
         self._wake()
 
     def _wake(self) -> None:
-        while self._waiters and self._in_flight < self.limit:
+        while self._waiters and self._in_flight < self._room:
             future = self._waiters.popleft()
             if not future.done():
                 self._in_flight += 1
@@ -290,6 +293,10 @@ class FlowControl:
 
     # -- feedback ----------------------------------------------------------
 
+    def _set_limit(self, value: float) -> None:
+        self._limit = value
+        self._room = max(1, int(value))
+
     def on_success(self, latency: float) -> None:
         """A request got a non-429 answer after *latency* seconds."""
         self._consecutive_429 = 0
@@ -301,11 +308,11 @@ class FlowControl:
         # fifty windows of successes, a slow probe that still finds room freed by
         # other clients of the org.
         step = 1.0 if self._limit < self._ceiling else 1.0 / (50.0 * self._limit)
-        before = self.limit
-        self._limit = min(float(self.max_concurrency), self._limit + step)
+        before = self._room
+        self._set_limit(min(float(self.max_concurrency), self._limit + step))
         if before < self._ceiling < self._limit:
-            self._limit = self._ceiling  # the fast climb stops at the known level
-        if self.limit > before:
+            self._set_limit(self._ceiling)  # the fast climb stops at the known level
+        if self._room > before:
             self._wake()
 
     def on_throttled(self, epoch: int, server_wait: float | None = None) -> None:
@@ -324,11 +331,11 @@ class FlowControl:
             if self.adaptive:
                 # The refused request is still counted in flight: the server took one fewer.
                 self._ceiling = max(1.0, float(self._in_flight - 1))
-                self._limit = max(1.0, min(self._limit, self._ceiling) * 0.8)
+                self._set_limit(max(1.0, min(self._limit, self._ceiling) * 0.8))
                 self._cut = True
         elif epoch == self._epoch - 1 and self.adaptive and self._cut:
             self._ceiling = max(1.0, self._ceiling - 1.0)
-            self._limit = min(self._limit, self._ceiling)
+            self._set_limit(min(self._limit, self._ceiling))
         pause = min(
             self.max_pause,
             max(self.min_pause, self._latency) * 2 ** min(self._consecutive_429 - 1, 16),

@@ -225,6 +225,25 @@ def _error_from(status: int, doc: Mapping[str, Any]) -> ApiError:
     return ApiError(status, code, message, details)
 
 
+_DECODER = json.JSONDecoder()
+_LEADING = frozenset(" \t\r\n\ufeff")
+
+
+def _parse_json(body: bytes) -> Any:
+    """`json.loads` for an answer body, in fewer steps (this runs once per request).
+
+    Zoho answers in UTF-8, so the encoding sniffing of `json.loads(bytes)` is
+    skipped; what is not UTF-8 is not JSON we can read (``ValueError``).
+    """
+    text = body.decode()
+    if text[:1] in _LEADING:  # rare: whitespace or a byte-order mark before the document
+        text = text.lstrip().removeprefix("\ufeff").lstrip()
+    doc, end = _DECODER.raw_decode(text)
+    if end != len(text) and not text[end:].isspace():
+        raise ValueError("extra data after the JSON document")
+    return doc
+
+
 def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
     """Turn an answer into its JSON document, or raise the error it carries.
 
@@ -236,7 +255,7 @@ def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, 
     if status == 204:
         return None
     try:
-        doc = json.loads(body) if body else None
+        doc = _parse_json(body) if body else None
     except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict):

@@ -7,9 +7,9 @@ import zoho_locking
 PUBLIC = [
     "ActionResult", "AiohttpTransport", "ApiError", "AuthError", "BulkReport", "CachedToken",
     "DATA_CENTRES", "DataCentre", "FileLimitStore", "FileTokenStore", "LockInfo", "LockSource",
-    "LockedFor",
-    "LockingClient", "MemoryTokenStore", "MockTransport", "ModuleRef", "OAuthError", "Outcome",
-    "RefreshTokenAuth", "RequestTimeout", "Response", "RetryPolicy", "StaticToken",
+    "LockedFor", "LockingClient", "MemoryTokenStore", "MockTransport", "ModuleRef", "OAuthError",
+    "Outcome", "QueryError",
+    "RefreshTokenAuth", "RequestTimeout", "Response", "RetryPolicy", "Selection", "StaticToken",
     "TokenProvider", "TokenStore", "Transport", "TransportError", "UncertainOutcome",
     "UnexpectedResponse", "UserRef", "ValidationError", "ZohoLockingError", "__version__",
 ]  # fmt: skip

@@ -14,6 +14,7 @@ from .errors import (
     ApiError,
     AuthError,
     OAuthError,
+    QueryError,
     RequestTimeout,
     TransportError,
     UncertainOutcome,
@@ -26,6 +27,7 @@ from .limitstore import FileLimitStore
 from .models import ActionResult, LockedFor, LockInfo, LockSource, ModuleRef, UserRef
 from .report import BulkReport, Outcome
 from .retry import RetryPolicy
+from .selection import Selection
 from .tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
 from .transport import AiohttpTransport, MockTransport, Response, Transport
 
@@ -54,10 +56,12 @@ __all__ = [
     "OAuthError",
     "Outcome",
     "Permit",
+    "QueryError",
     "RefreshTokenAuth",
     "RequestTimeout",
     "Response",
     "RetryPolicy",
+    "Selection",
     "StaticToken",
     "TokenProvider",
     "TokenStore",

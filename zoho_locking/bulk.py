@@ -29,6 +29,7 @@ from .journal import Journal, JournalState
 from .limits import is_run_wide
 from .operations import OPERATIONS, Operations, RecordJob
 from .report import FAILED, UNFINISHED, BulkReport, Outcome
+from .selection import Selection
 
 __all__ = ["BulkItem", "Progress", "run_bulk"]
 
@@ -122,7 +123,13 @@ class _Run:
             if sync:
                 item = intake.take(items)  # type: ignore[arg-type]
             else:
-                item = await intake.take_async(items)  # type: ignore[arg-type]
+                try:
+                    item = await intake.take_async(items)  # type: ignore[arg-type]
+                except ZohoLockingError as exc:
+                    # The input itself failed (a selection's query): no more ids will
+                    # come, so the run stops cleanly with what it has.
+                    budget.stop(exc.code, _message(exc), getattr(exc, "http_status", None))
+                    return
             if item is None:
                 return
             record_id, locking_id = item
@@ -157,6 +164,10 @@ class _Run:
             self.report.retries += tally.retries
             self.report.throttled += tally.throttled
             self.finish(outcome)
+
+
+def _message(exc: ZohoLockingError) -> str:
+    return getattr(exc, "message", None) or str(exc)
 
 
 def _failure(record_id: str, exc: ZohoLockingError, tally: Tally) -> Outcome:
@@ -211,6 +222,8 @@ async def run_bulk(
     flow = ops.exchange.flow
     run = _Run(job, report, log, state, progress, total, flow.now, budget)
     count = workers or flow.max_concurrency
+    if isinstance(items, Selection):
+        _share_run(items, run, budget, log, state, resume)
     source = aiter(items) if isinstance(items, AsyncIterable) else iter(items)
     started = flow.now()
     pool = [asyncio.create_task(run.work(source)) for _ in range(count)]
@@ -230,6 +243,9 @@ async def run_bulk(
         report.wall_time = flow.now() - started
         report.latency_ms = run.latency.percentiles()
         report.credits_remaining = ops.exchange.credits_remaining
+        if isinstance(items, Selection):
+            await items.aclose()
+            report.query_requests = items.tally.attempts
         if budget.stopped is not None:
             report.stopped = budget.stopped
             never_sent = sum(1 for o in report.outcomes if o.code == "NOT_ATTEMPTED")
@@ -238,3 +254,29 @@ async def run_bulk(
         if log is not None:
             log.close()
     return report
+
+
+def _share_run(
+    selection: Selection,
+    run: _Run,
+    budget: RunBudget,
+    log: Journal | None,
+    state: JournalState,
+    resume: bool,
+) -> None:
+    """Make *selection* part of the run: its budget, its journal, its resume point."""
+    selection.tally.budget = budget
+    if log is None:
+        return
+    where = selection.where
+    selection.on_page = lambda page: log.selected(where, page)
+    pages = state.pages.get(where)
+    if resume and pages:
+        after = selection.resume_after(pages, state.finished)
+        if after is not None:
+            # Pages not asked again: their records' outcomes come from the journal.
+            bound = int(after)
+            for record_id, outcome in list(state.finished.items()):
+                if int(record_id) <= bound:
+                    run.intake.seen.add(int(record_id))
+                    run.resumed(outcome)

@@ -31,6 +31,7 @@ __all__ = [
     "CreditsExhausted",
     "FlowUnavailable",
     "OAuthError",
+    "QueryError",
     "RequestTimeout",
     "RunStopped",
     "ThrottledTooLong",
@@ -90,6 +91,18 @@ class UnexpectedResponse(ApiError):
 
     def __init__(self, http_status: int, message: str) -> None:
         super().__init__(http_status, "UNEXPECTED_RESPONSE", message)
+
+
+class QueryError(ApiError):
+    """Zoho refused a COQL query: bad syntax, an unknown field, too many criteria, ...
+
+    ``details`` says where (``near``, ``line``, ``column``, ``column_name``, ...);
+    ``str()`` is one line naming the problem.
+    """
+
+    def __str__(self) -> str:
+        where = ", ".join(f"{key} {value!r}" for key, value in self.details.items())
+        return f"{self.code}: {self.message}" + (f" ({where})" if where else "")
 
 
 class AuthError(ApiError):

@@ -119,6 +119,9 @@ class Intake:
                 except StopAsyncIteration:
                     self.exhausted = True
                     break
+                except BaseException:
+                    self.exhausted = True  # the other workers must not read on
+                    raise
                 accepted = self.accept(raw)
                 if accepted is not None:
                     return accepted

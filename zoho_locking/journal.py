@@ -3,8 +3,13 @@
 Layout of a journal file::
 
     {"journal": "zoho-locking", "version": 1, "operation": "lock", "module": "Deals"}
+    {"selected": 2000, "where": "Stage = 'Won'", "after": null, "last": "5843104000001070085"}
     {"intent": "lock", "record_id": "5843104000001068086"}
     {"record_id": "5843104000001068086", "status": "succeeded", "code": "SUCCESS", ...}
+
+A *selected* line notes a page of ids a `Selection` handed out (the ids above
+*after* through *last*), so that a resumed run starts after the pages whose
+records all finished instead of asking for them again.
 
 An *intent* line is written before a lock or unlock is sent, so that a run
 killed between sending and journaling knows, when resumed, that the write may
@@ -39,13 +44,15 @@ class JournalError(ZohoLockingError):
 class JournalState:
     """What an earlier run left: finished outcomes and unconfirmed writes."""
 
-    __slots__ = ("finished", "intents")
+    __slots__ = ("finished", "intents", "pages")
 
     def __init__(self) -> None:
         #: Record id -> its last outcome (retryable failures are not "finished").
         self.finished: dict[str, Outcome] = {}
         #: Record ids whose write was sent but whose outcome was never journaled.
         self.intents: set[str] = set()
+        #: Selection pages handed out: condition -> ``(after, last, count)`` in order.
+        self.pages: dict[str, list[tuple[str | None, str, int]]] = {}
 
 
 class Journal:
@@ -123,6 +130,11 @@ class Journal:
             )
         for number, line in enumerate(lines[1:], start=2):
             item = _loads(line, self.path, number)
+            if "selected" in item:
+                state.pages.setdefault(str(item.get("where")), []).append(
+                    _page(item, self.path, number)
+                )
+                continue
             record_id = item.get("record_id")
             if not isinstance(record_id, str):
                 raise JournalError(f"{self.path}:{number}: no record_id")
@@ -144,6 +156,11 @@ class Journal:
     def intent(self, record_id: str, action: str) -> None:
         """Note that a write of *record_id* is about to be sent."""
         self._write({"intent": action, "record_id": record_id})
+
+    def selected(self, where: str, page: tuple[str | None, str, int]) -> None:
+        """Note that a selection by *where* handed out *page* ``(after, last, count)``."""
+        after, last, count = page
+        self._write({"selected": count, "where": where, "after": after, "last": last})
 
     def record(self, outcome: Outcome) -> None:
         """Append *outcome*."""
@@ -172,3 +189,15 @@ def _loads(line: bytes, path: Path, number: int) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise JournalError(f"{path}:{number}: not a JSON object")
     return item
+
+
+def _page(item: dict[str, Any], path: Path, number: int) -> tuple[str | None, str, int]:
+    after, last, count = item.get("after"), item.get("last"), item.get("selected")
+    if (
+        not (after is None or isinstance(after, str))
+        or not isinstance(last, str)
+        or not isinstance(count, int)
+        or count < 1
+    ):
+        raise JournalError(f"{path}:{number}: not a selection page")
+    return after, last, count

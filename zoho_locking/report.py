@@ -141,6 +141,9 @@ class BulkReport:
     not_attempted: int | None = None
     #: The org's API credits left, from the last answer that said (``None``: none did).
     credits_remaining: int | None = None
+    #: Of a run over a `Selection`: the COQL requests that selected its records
+    #: (not counted in `requests`, which are the records' own).
+    query_requests: int = 0
 
     def add(self, outcome: Outcome) -> None:
         """Count *outcome* and keep it (unless it is a success and successes are not kept)."""
@@ -269,6 +272,8 @@ class BulkReport:
             f"retries {self.retries}",
             f"429s {self.throttled}",
         ]
+        if self.query_requests:
+            extras.insert(1, f"query requests {self.query_requests}")
         if self.credits_remaining is not None:
             extras.append(f"API credits left {self.credits_remaining}")
         if self.duplicates:

@@ -139,10 +139,10 @@ class Selection:
             task, self._ahead = self._ahead, None
             try:
                 ids, more = await task
+                self._check_order(ids)
             except BaseException:
                 self._more = False  # one failure ends the selection: no page is skipped
                 raise
-            self._check_order(ids)
             self._more = more and bool(ids)
             if not ids:
                 continue

@@ -21,7 +21,7 @@ import attrs
 
 from . import protocol
 from .budget import RunBudget
-from .errors import ApiError, RunStopped, ValidationError, ZohoLockingError
+from .errors import ApiError, QueryError, RunStopped, ValidationError, ZohoLockingError
 from .exchange import Tally
 from .flow import Clock
 from .intake import BulkItem, Intake
@@ -167,6 +167,8 @@ class _Run:
 
 
 def _message(exc: ZohoLockingError) -> str:
+    if isinstance(exc, QueryError):
+        return str(exc)  # one line that names the problem: code, message, where
     return getattr(exc, "message", None) or str(exc)
 
 

@@ -103,6 +103,11 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
         help="file of record ids, one per line ('#' comments allowed); '-' or absent: stdin",
     )
     sub.add_argument("--id-column", metavar="NAME", help="read --ids as CSV, ids in this column")
+    sub.add_argument(
+        "--where", metavar="CONDITION",
+        help="instead of --ids: every record of --module matching this COQL condition, "
+        "e.g. \"(Stage = 'Closed Won') and (Amount > 10000)\" (its pages cost API credits)",
+    )
     if from_report:
         sub.add_argument(
             "--from-report", metavar="PATH",

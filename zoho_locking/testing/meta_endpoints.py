@@ -75,8 +75,10 @@ class FieldsEndpoint(_Metadata):
     SCOPES = ("ZohoCRM.settings.fields.READ", "ZohoCRM.settings.fields.ALL", "ZohoCRM.settings.ALL")
 
     def get(self, org: FakeOrg, call: Call) -> FakeAnswer:
-        """Answer with the module's fields; the locking module exists once one module has a
-        locking configuration, as at Zoho."""
+        """Answer with the module's fields, or Zoho's error for a missing or unknown module.
+
+        As at Zoho, ``Locking_Information__s`` exists once a module has a locking configuration.
+        """
         module = call.query.get("module")
         if not module:
             message = "One of the expected parameter is missing"

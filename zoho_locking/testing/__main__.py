@@ -39,7 +39,10 @@ def _records(text: str) -> tuple[str, int]:
 def build_parser(prog: str | None = "python -m zoho_locking.testing") -> argparse.ArgumentParser:
     """Return the argument parser of the standalone fake server."""
     parser = argparse.ArgumentParser(
-        prog=prog, description="Run a fake Zoho CRM (record locking API) on this machine."
+        prog=prog,
+        description=(
+            "Run a fake Zoho CRM (record locking API) and its OAuth token endpoint on this machine."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")

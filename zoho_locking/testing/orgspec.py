@@ -53,7 +53,8 @@ class OrgSpec:
     #: Modules to add (custom) or to reconfigure, with their locking configuration
     #: (``"manual_and_automatic"``, ``"automatic_only"``, or ``None``: none).
     modules: dict[str, LockingMode | None] = attrs.field(factory=dict, converter=dict)
-    #: Faults injected in front of the org.
+    #: Faults injected in front of the org (one `Faults`, and one random sequence, shared
+    #: by every org built from this spec).
     faults: Faults | None = None
     #: Seconds added to every CRM answer, and the org's limit of requests in flight (429 past it).
     latency: float = 0.0

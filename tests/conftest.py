@@ -1,1 +1,1 @@
-pytest_plugins = ["zoho_locking.testing.plugin", "redis_server"]
+pytest_plugins = ["zoho_locking.testing.plugin", "redis_server", "pytester"]

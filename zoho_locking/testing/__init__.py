@@ -18,6 +18,10 @@ pytest users get the ``fake_crm`` and ``fake_server`` fixtures with
 ``pytest_plugins = ["zoho_locking.testing.plugin"]``. Run it standalone with
 ``python -m zoho_locking.testing --help``. `FakeAccounts` adds Zoho's OAuth
 token endpoint: ``FakeServer(crm, accounts=FakeAccounts(token_life=1.0))``.
+`OrgSpec` describes a whole fake Zoho (org, faults, limits, token life, OAuth)
+and builds it as a `FakeZoho`; the plugin's ``make_fake_zoho`` serves one per call.
+Besides the locking API, the fake answers the metadata Zoho's SDKs read first:
+``/settings/fields``, ``/users`` and ``/org``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ._wire import FakeAnswer, FakeLock, RecordedRequest
 from .accounts import FakeAccounts, TokenRequest
 from .credits import Credits
 from .fakecrm import FakeCRM, FakeModule
+from .orgspec import FakeZoho, OrgSpec
 from .server import FakeServer
 
 __all__ = [
@@ -37,7 +42,9 @@ __all__ = [
     "FakeLock",
     "FakeModule",
     "FakeServer",
+    "FakeZoho",
     "Faults",
+    "OrgSpec",
     "RecordedRequest",
     "TokenRequest",
 ]

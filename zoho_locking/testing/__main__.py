@@ -1,6 +1,8 @@
 """Run the fake Zoho CRM standalone: ``python -m zoho_locking.testing --port 8080``.
 
-It prints the API domain and the access token to use, then serves until Ctrl-C.
+It serves the CRM and Zoho's OAuth token endpoint on one port, prints the API
+domain, the accounts and token URLs, an access token and the fake OAuth client
+(id, secret, refresh token) to use, then serves until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from collections.abc import Sequence
 
 from ._faults import Faults
 from .fakecrm import FakeCRM
+from .orgspec import FakeZoho, OrgSpec
 from .server import FakeServer, serve_forever
 
-__all__ = ["build_crm", "build_parser", "main", "run"]
+__all__ = ["build_crm", "build_parser", "build_spec", "main", "run"]
 
 _DEFAULT_RECORDS = ("Deals=1000",)
 
@@ -36,7 +39,10 @@ def _records(text: str) -> tuple[str, int]:
 def build_parser(prog: str | None = "python -m zoho_locking.testing") -> argparse.ArgumentParser:
     """Return the argument parser of the standalone fake server."""
     parser = argparse.ArgumentParser(
-        prog=prog, description="Run a fake Zoho CRM (record locking API) on this machine."
+        prog=prog,
+        description=(
+            "Run a fake Zoho CRM (record locking API) and its OAuth token endpoint on this machine."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
@@ -79,13 +85,17 @@ def build_parser(prog: str | None = "python -m zoho_locking.testing") -> argpars
         type=float,
         default=None,
         metavar="S",
-        help="print a token that expires after S seconds instead of one that never does",
+        help=(
+            "access tokens (the one printed, and those minted from the refresh token) "
+            "expire after S seconds; default: the printed one never does, minted ones "
+            "after 3600"
+        ),
     )
     return parser
 
 
-def build_crm(args: argparse.Namespace) -> tuple[FakeCRM, str]:
-    """Build the org that parsed *args* describe; return it and the access token to use."""
+def build_spec(args: argparse.Namespace) -> OrgSpec:
+    """The fake Zoho that parsed *args* describe, with its OAuth token endpoint."""
     faults = Faults(
         error_500_rate=args.error_500_rate,
         applied_500_rate=args.applied_500_rate,
@@ -95,17 +105,51 @@ def build_crm(args: argparse.Namespace) -> tuple[FakeCRM, str]:
         applied_drop_rate=args.applied_drop_rate,
         seed=args.seed,
     )
+    records = args.records or [_records(text) for text in _DEFAULT_RECORDS]
+    counts: dict[str, int] = {}
+    for module, count in records:
+        counts[module] = counts.get(module, 0) + count
     # A standalone run may serve millions of requests: keep no per-request log.
-    crm = FakeCRM(
+    return OrgSpec(
+        records=counts,
         faults=faults,
-        default_token=args.token_life is None,
-        record_requests=False,
+        latency=args.latency,
+        concurrency_limit=args.concurrency_limit,
         credits=args.credits,
+        token_life=args.token_life,
+        oauth=True,
+        record_requests=False,
     )
-    for module, count in args.records or [_records(text) for text in _DEFAULT_RECORDS]:
-        crm.add_records(module, count)
-    token = FakeCRM.DEFAULT_TOKEN if args.token_life is None else crm.mint_token(args.token_life)
-    return crm, token
+
+
+def build_crm(args: argparse.Namespace) -> tuple[FakeCRM, str]:
+    """Build the org that parsed *args* describe; return it and the access token to use."""
+    zoho = build_spec(args).build(host=args.host, port=args.port)
+    return zoho.crm, zoho.access_token
+
+
+def _print_ready(zoho: FakeZoho, life: float | None) -> None:
+    crm, url, token = zoho.crm, zoho.url, zoho.access_token
+    samples = (f"{name}/{ids[0]}" for name in crm.modules if (ids := crm.record_ids(name)))
+    sample = next(samples, None)
+    print(f"Fake Zoho CRM listening on {url}")
+    print("Every credential below is FAKE: it opens this fake server and nothing else.")
+    print(f"api_domain:     {url}")
+    expiry = "never expires" if life is None else f"expires in {life:g} s"
+    print(f"access token:   {token}   ({expiry})")
+    if zoho.accounts is not None:
+        accounts = zoho.accounts
+        print(f"accounts URL:   {url}   (token endpoint: {zoho.token_url})")
+        print(f"client id:      {accounts.client_id}")
+        print(f"client secret:  {accounts.client_secret}")
+        print(f"refresh token:  {accounts.refresh_token}")
+        print(f"access tokens minted from the refresh token live {accounts.token_life:g} s")
+    if sample is not None:
+        print(
+            f"try: curl -H 'Authorization: Zoho-oauthtoken {token}' "
+            f"'{url}/crm/v8/{sample}/Locking_Information__s?fields=id'"
+        )
+    print("Ctrl-C to stop.", flush=True)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -113,32 +157,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        crm, token = build_crm(args)
+        zoho = build_spec(args).build(host=args.host, port=args.port)
     except ValueError as exc:
         parser.error(str(exc))
-    server = FakeServer(
-        crm,
-        host=args.host,
-        port=args.port,
-        latency=args.latency,
-        concurrency_limit=args.concurrency_limit,
-    )
 
-    def ready(server: FakeServer) -> None:
-        samples = (f"{name}/{ids[0]}" for name in crm.modules if (ids := crm.record_ids(name)))
-        sample = next(samples, None)
-        print(f"Fake Zoho CRM listening on {server.url}")
-        print(f"api_domain:   {server.url}")
-        print(f"access token: {token}")
-        if sample is not None:
-            print(
-                f"try: curl -H 'Authorization: Zoho-oauthtoken {token}' "
-                f"'{server.url}/crm/v8/{sample}/Locking_Information__s?fields=id'"
-            )
-        print("Ctrl-C to stop.", flush=True)
+    def ready(_: FakeServer) -> None:
+        _print_ready(zoho, args.token_life)
 
     try:
-        asyncio.run(serve_forever(server, on_ready=ready))
+        asyncio.run(serve_forever(zoho.server, on_ready=ready))
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     return 0

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import attrs
 
 __all__ = [
+    "API_VERSIONS",
     "ERRORS",
     "FakeAnswer",
     "FakeLock",
@@ -37,8 +38,11 @@ __all__ = [
 ]
 
 LOCKING_MODULE = "Locking_Information__s"
+#: The API versions the fake serves: ``/crm/{version}/...``.
+API_VERSIONS = frozenset({"v5", "v6", "v7", "v8"})
 JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
-LockSourceName = Literal["Manual", "Automatic"]
+#: "Both": locked by a rule and by hand (a manual lock on an automatically locked record).
+LockSourceName = Literal["Manual", "Automatic", "Both"]
 MAX_REASON_LENGTH = 3000
 _REASON = "Locked_Reason__s"
 _REASON_PATH: dict[str, Any] = {"api_name": _REASON, "json_path": f"$.data[0].{_REASON}"}
@@ -166,14 +170,14 @@ class FakeLock:
     locked_time: datetime
     modified_time: datetime
     configuration_id: str
-    #: ``None`` for manual locks.
+    #: ``None`` for manual locks (set for "Both").
     rule_id: str | None
     #: ``(id, name)`` of the user who locked it; ``None`` for automatic locks.
     locked_by: tuple[str, str] | None
 
     @property
     def is_automatic(self) -> bool:
-        """Whether a locking rule placed this lock."""
+        """Whether only a locking rule holds this lock (no hand may change it)."""
         return self.source == "Automatic"
 
 

@@ -24,6 +24,7 @@ from ._faults import Faults, fault_answer
 from ._wire import FakeAnswer, FakeLock, RecordedRequest
 from .credits import Credits
 from .locking_endpoint import LockingEndpoint
+from .meta_endpoints import META_ENDPOINTS
 from .org import ORG_TZ, STANDARD_MODULES, FakeModule, FakeOrg, LockingMode
 from .routing import Endpoint, Router
 
@@ -43,6 +44,8 @@ __all__ = [
 #: The route table: every endpoint the fake CRM serves, tried in this order.
 ENDPOINTS: tuple[Endpoint, ...] = (LockingEndpoint(),)
 _WRITES = ("POST", "PUT", "DELETE")
+# The metadata that Zoho's SDKs read before any locking call: fields, users, org.
+ENDPOINTS += META_ENDPOINTS
 
 
 class FakeCRM:

@@ -2,7 +2,8 @@
 
 ``/crm/{version}/{module}/{record_id}/Locking_Information__s`` lists a record's
 lock (GET) or locks it (POST); with ``/{locking_id}`` appended it reads (GET),
-changes the reason of (PUT) or removes (DELETE) that lock. After the `Router`
+changes the reason of (PUT) or removes (DELETE) that lock; a DELETE of a "Both"
+lock removes the hand's part only, and the rule's lock stays. After the `Router`
 has authenticated the request, checks run in Zoho's order: method, OAuth
 scope, edition, parameters, module, record, permission, then the operation.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 
 from ._wire import (
+    API_VERSIONS,
     LOCKING_MODULE,
     FakeAnswer,
     Rejected,
@@ -27,7 +29,6 @@ from .routing import Call, require_scope
 
 __all__ = ["LockingEndpoint"]
 
-_VERSIONS = frozenset({"v5", "v6", "v7", "v8"})
 _FIELDS_REQUIRED = frozenset({"v5", "v6", "v7"})
 _PATH = re.compile(
     r"/crm/(?P<version>[^/]+)/(?P<module>[^/]+)/(?P<record>[^/]+)/(?P<related>[^/]+)"
@@ -45,7 +46,7 @@ class LockingEndpoint:
         match = _PATH.fullmatch(path)
         if (
             match is None
-            or match["version"] not in _VERSIONS
+            or match["version"] not in API_VERSIONS
             or match["related"].lower() != LOCKING_MODULE.lower()
         ):
             return None
@@ -85,7 +86,7 @@ class LockingEndpoint:
         if method == "PUT":
             org.change_reason(module.api_name, record_id, read_reason(call.body))
             return action_answer(200, "relation updated", {"id": lock.id})
-        org.clear_lock(module.api_name, record_id)
+        org.unlock_by_hand(module.api_name, record_id)
         return action_answer(200, "relation removed", {"id": lock.id})
 
 

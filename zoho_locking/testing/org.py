@@ -92,6 +92,23 @@ def _singular(api_name: str) -> str:
     return words[:-1] if words.endswith("s") else words
 
 
+def _both(
+    held: FakeLock,
+    module: FakeModule,
+    reason: str | None,
+    user: tuple[str, str],
+    *,
+    automatic: bool,
+    now: datetime,
+) -> FakeLock:
+    """*held* once the record is locked the other way too: source "Both", same locking id."""
+    if held.source == "Both" or held.is_automatic == automatic:
+        raise ValueError(f"record {held.record_id} in {module.api_name} is already locked")
+    if automatic:  # a rule meets a hand lock: the hand's user and reason stay
+        return attrs.evolve(held, source="Both", rule_id=module.rule_id, modified_time=now)
+    return attrs.evolve(held, source="Both", reason=reason, locked_by=user, modified_time=now)
+
+
 class FakeOrg:
     """An in-memory Zoho org: modules, their records and locks, denials; tokens in `tokens`.
 
@@ -222,8 +239,11 @@ class FakeOrg:
         records = self._records[found.api_name]
         if record_id not in records:
             raise ValueError(f"no record {record_id} in {found.api_name}")
-        if record_id in self._locks[found.api_name]:
-            raise ValueError(f"record {record_id} in {found.api_name} is already locked")
+        held = self._locks[found.api_name].get(record_id)
+        if held is not None:  # locked the other way too: one lock, of source "Both"
+            both = _both(held, found, reason, self.user, automatic=automatic, now=self.now())
+            self._locks[found.api_name][record_id] = both
+            return both
         moment = self.now()
         lock_id = self._ids.new(_LOCK_ID_BASE)
         lock = FakeLock(
@@ -242,12 +262,20 @@ class FakeOrg:
         self._locks[found.api_name][record_id] = lock
         return lock
 
+    def unlock_by_hand(self, module: str, record_id: str) -> None:
+        """Remove a record's manual lock, as a DELETE does; a "Both" lock stays, automatic."""
+        locks = self._locks[self.module(module).api_name]
+        lock = locks.pop(str(record_id), None)
+        if lock is not None and lock.source == "Both":  # the rule still holds the record
+            kept = attrs.evolve(lock, source="Automatic", reason=None, locked_by=None)
+            locks[lock.record_id] = attrs.evolve(kept, modified_time=self.now())
+
     def manual_lock(self, module: str, record_id: str, reason: str = "locked by a test") -> str:
-        """Lock a record by hand, as a POST would, and return the locking id."""
+        """Lock a record by hand (an automatic lock becomes "Both"); return the locking id."""
         return self.lock_record(module, record_id, reason, automatic=False).id
 
     def auto_lock(self, module: str, record_id: str) -> str:
-        """Lock a record as a locking rule would (no user, no reason); return the locking id."""
+        """Lock a record as a rule would (a manual lock becomes "Both"); return the locking id."""
         found = self.module(module)
         if found.locking is None:
             raise ValueError(f"module {found.api_name} has no record locking configuration")

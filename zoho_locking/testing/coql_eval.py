@@ -195,10 +195,12 @@ def _plan(
     rest: list[Predicate] = []
     for part in _conjuncts(where):
         predicate = _compile(schema, part, in_cap)  # checks every criterion, id ones too
-        if not (isinstance(part, Criterion) and part.column == Column("id")):
-            rest.append(predicate)
-            continue
-        if part.operator not in _ID_BOUNDS:
+        if not (
+            isinstance(part, Criterion)
+            and part.column.part is None
+            and part.column.name.lower() == "id"
+            and part.operator in _ID_BOUNDS
+        ):
             rest.append(predicate)
             continue
         numbers = [int(value) for value in part.values]
@@ -229,7 +231,8 @@ def run(query: Query, table: RecordTable, *, version: str, offset_cap: int) -> P
     in_cap = _IN_VALUES_OLD if version in ("v2", "v3", "v4", "v5", "v6") else _IN_VALUES_NEW
     low, high, predicate = _plan(schema, query.where, in_cap)
     limit, offset = query.rows, query.skip
-    if offset + limit > offset_cap:
+    # Only paging by OFFSET meets the cap: a call without one starts at the first match.
+    if offset and offset + limit > offset_cap:
         message = f"LIMIT and OFFSET reach only the first {offset_cap} records: page by id"
         raise CoqlError("INVALID_QUERY", message, {"offset": offset})
     ids = table.ids

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Any, cast
 
 import lark
 from lark.exceptions import UnexpectedInput, VisitError
@@ -128,13 +128,13 @@ class _ToQuery(lark.Transformer[lark.Token, Any]):
                 {"operator": str(items[3]).lower()},
             )
         if len(items) == 1:
-            return items[0]  # type: ignore[no-any-return]
+            return cast(Condition, items[0])
         left, operator, right = items
         return Logic("and" if operator.lower() == "and" else "or", left, right)
 
     def compare(self, items: list[Any]) -> Criterion:
         column, operator, value = items
-        return Criterion(column, str(operator), (_value(value),))  # type: ignore[arg-type]
+        return Criterion(column, cast(Operator, str(operator)), (_value(value),))
 
     def between(self, items: list[Any]) -> Criterion:
         column, low, logic, high = items

@@ -4,6 +4,7 @@
 ``offset_cap`` to meet the offset cap with a few records::
 
     crm.coql.offset_cap = 1_000  # LIMIT/OFFSET now reach only the first 1,000 matches
+    crm.coql.calls, list(crm.coql.queries)  # COQL calls answered, and their query texts
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ class CoqlState:
     KEEP = 10_000
 
     def __init__(self) -> None:
-        #: Matches that LIMIT/OFFSET reach; past them, 400 INVALID_QUERY with ``offset``
-        #: in ``details``. ``None``: Zoho's, by API version (`default_offset_cap`).
+        #: Matches that LIMIT/OFFSET reach: a call with an OFFSET whose page would go
+        #: past them is answered 400 INVALID_QUERY with ``offset`` in ``details`` (a call
+        #: without OFFSET, such as one paging by id, is not). ``None``: Zoho's cap for
+        #: the call's API version (`default_offset_cap`).
         self.offset_cap: int | None = None
         #: COQL calls that passed authentication and reached the endpoint, errors included.
         self.calls = 0

@@ -261,17 +261,24 @@ def _sorted(hits: Iterable[Row], order: list[tuple[_Field, bool]]) -> list[Row]:
     return rows
 
 
+def _owner(value: Any) -> Any:
+    return None if value is None else {"id": value}
+
+
 def _shape(rows: list[Row], selected: list[_Field]) -> list[dict[str, Any]]:
+    """Return *rows* as the answer shows them: ids as text, ``Owner`` as ``{"id": ...}``."""
+    if all(field.kind == "id" for field in selected):
+        return [{"id": str(row[0])} for row in rows]  # the id-paging query: keep it quick
+    columns: list[tuple[str, int, Callable[[Any], Any] | None]] = []
+    for field in selected:
+        convert = str if field.kind == "id" else _owner if field.key == "Owner" else None
+        columns.append((field.key, field.position, convert))
     shaped = []
     for row in rows:
-        item: dict[str, Any] = {}
-        for field in selected:
-            value = row[field.position]
-            if field.kind == "id":
-                value = str(value)
-            elif field.kind == "owner" and field.key == "Owner":
-                value = None if value is None else {"id": value}
-            item[field.key] = value
+        item = {
+            key: row[position] if convert is None else convert(row[position])
+            for key, position, convert in columns
+        }
         item.setdefault("id", str(row[0]))
         shaped.append(item)
     return shaped

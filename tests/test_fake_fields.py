@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
@@ -113,6 +113,8 @@ def test_set_fields() -> None:
         crm.set_fields("Deals", deal, Amount=True)
     with pytest.raises(ValueError, match="does not fit"):
         crm.set_fields("Deals", deal, Owner="Patricia")
+    with pytest.raises(ValueError, match="does not fit"):
+        crm.set_fields("Deals", deal, Closing_Date=datetime(2026, 2, 3, 12, 0))
 
 
 def test_ids_compare_as_numbers_whatever_the_order_they_came_in() -> None:

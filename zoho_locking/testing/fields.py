@@ -161,7 +161,7 @@ def checked_value(spec: FieldSpec, value: object) -> Any:
     if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
         return value
     if kind == "date":
-        if isinstance(value, date) and type(value) is date:
+        if type(value) is date:  # not a datetime, whose isoformat carries a time
             return value.isoformat()
         if isinstance(value, str) and _is_date(value):
             return value

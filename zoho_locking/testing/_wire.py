@@ -153,6 +153,10 @@ class FakeAnswer:
     body: bytes = b""
     #: Close the connection without writing anything (status, headers and body unused).
     drop: bool = False
+    #: API credits the call costs (a COQL query: 1 to 3, by its LIMIT).
+    cost: int = 1
+    #: A read sent as POST (a COQL query): no write was applied, whatever the method.
+    read: bool = False
 
 
 @attrs.frozen(slots=True)

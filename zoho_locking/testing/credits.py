@@ -42,6 +42,13 @@ class Credits:
         self.used += 1
         return True
 
+    def charge(self, extra: int) -> None:
+        """Spend *extra* credits more for a call that costs more than one, as far as any are left.
+
+        A COQL query costs up to 3; its first credit was spent by `spend`.
+        """
+        self.used += min(max(0, extra), self.remaining)
+
     def refill(self, limit: int | None = None) -> None:
         """Start a new day: nothing used, and a new *limit* if given."""
         if limit is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import ClassVar
 
@@ -22,7 +22,9 @@ import attrs
 
 from ._faults import Faults, fault_answer
 from ._wire import FakeAnswer, FakeLock, RecordedRequest
+from .coql_endpoint import CoqlEndpoint
 from .credits import Credits
+from .crm_records import RecordsSetup
 from .locking_endpoint import LockingEndpoint
 from .meta_endpoints import META_ENDPOINTS
 from .org import ORG_TZ, STANDARD_MODULES, FakeModule, FakeOrg, LockingMode
@@ -42,14 +44,16 @@ __all__ = [
 ]
 
 #: The route table: every endpoint the fake CRM serves, tried in this order.
-ENDPOINTS: tuple[Endpoint, ...] = (LockingEndpoint(),)
+ENDPOINTS: tuple[Endpoint, ...] = (LockingEndpoint(), CoqlEndpoint())
 _WRITES = ("POST", "PUT", "DELETE")
 # The metadata that Zoho's SDKs read before any locking call: fields, users, org.
 ENDPOINTS += META_ENDPOINTS
 
 
-class FakeCRM:
+class FakeCRM(RecordsSetup):
     """An in-memory Zoho org that answers Record Locking Information requests.
+
+    Its records carry field values and it answers COQL queries (`RecordsSetup`).
 
     Setup methods (`add_records`, `auto_lock`, `deny`, `add_token`, ...) change
     the org directly; `handle` answers one HTTP request; `locks`, `lock_of`,
@@ -153,10 +157,6 @@ class FakeCRM:
         """Every module, by canonical API name."""
         return self.org.modules
 
-    def add_records(self, module: str, count_or_ids: int | Iterable[str | int]) -> list[str]:
-        """Create records: *count* new ones with generated ids, or the ids given."""
-        return self.org.add_records(module, count_or_ids)
-
     def record_ids(self, module: str) -> list[str]:
         """Return the ids of a module's records, oldest first."""
         return self.org.record_ids(module)
@@ -233,8 +233,9 @@ class FakeCRM:
         else:
             answer = self._router.answer(self.org, method, path, query, headers, body)
             if self.credits is not None:
+                self.credits.charge(answer.cost - 1)
                 answer = attrs.evolve(answer, headers={**answer.headers, **self.credits.headers()})
-            if method in _WRITES and answer.status < 300:
+            if method in _WRITES and answer.status < 300 and not answer.read:
                 self.writes_applied += 1
                 # Only applied writes lose their answer: a retry then meets the
                 # changed org (e.g. "record is already locked"), as at Zoho.

@@ -17,6 +17,8 @@ from typing import Literal
 import attrs
 
 from ._wire import FakeLock
+from .coql_state import CoqlState
+from .records import FieldMaker, FieldStore
 from .tokens import Tokens
 
 __all__ = [
@@ -138,6 +140,10 @@ class FakeOrg:
         self._locks: dict[str, dict[str, FakeLock]] = {}
         self._denied: set[tuple[str, str]] = set()
         self._ids = _Ids()
+        #: Every record's field values, sorted by id for COQL.
+        self.fields = FieldStore()
+        #: The Query API's settings (offset cap) and log.
+        self.coql = CoqlState()
         for name in STANDARD_MODULES:
             self.add_module(name, locking=_STANDARD_LOCKING.get(name, "manual_and_automatic"))
         self.add_module("Projects")
@@ -162,6 +168,7 @@ class FakeOrg:
         self._modules[api_name.lower()] = module
         self._records[api_name] = {}
         self._locks[api_name] = {}
+        self.fields.add_module(api_name, module.singular)
         return module
 
     def set_locking(self, module: str, locking: LockingMode | None) -> None:
@@ -187,8 +194,18 @@ class FakeOrg:
 
     # ---------------------------------------------------------------- records
 
-    def add_records(self, module: str, count_or_ids: int | Iterable[str | int]) -> list[str]:
-        """Create records: *count* new ones with generated ids, or the ids given."""
+    def add_records(
+        self,
+        module: str,
+        count_or_ids: int | Iterable[str | int],
+        *,
+        fields: FieldMaker | None = None,
+    ) -> list[str]:
+        """Create records: *count* new ones with generated ids, or the ids given.
+
+        Their field values are seeded (`zoho_locking.testing.fields`); *fields*,
+        called with 0, 1, ... for the records created, gives values to set over them.
+        """
         found = self.module(module)
         records = self._records[found.api_name]
         if isinstance(count_or_ids, int):
@@ -200,9 +217,12 @@ class FakeOrg:
             for record_id in wanted:
                 if not _ID.fullmatch(record_id) or self._ids.is_taken(record_id):
                     raise ValueError(f"record id {record_id!r} is not a free decimal id")
+        table = self.fields.table(found.api_name)
+        rows = table.prepare(wanted, fields)  # a bad value raises before any change
         for record_id in wanted:
             self._ids.take(record_id)
             records[record_id] = f"{found.singular} {len(records) + 1}"
+        table.insert(rows)
         return wanted
 
     def record_ids(self, module: str) -> list[str]:

@@ -63,6 +63,9 @@ WARM_UP_RECORDS = 200
 #: Seconds a single client process may take before it counts as hung.
 CHILD_TIMEOUT = 300.0
 
+#: A client process's start and end, ``time.monotonic()``.
+_Times = tuple[float, float]
+
 TARGET_CAP20 = 0.97
 TARGET_CAP40 = 0.93
 TARGET_429 = 0.01
@@ -138,23 +141,25 @@ class _Server:
             self._kill()
 
 
-def _run_child(args: Sequence[str], env: dict[str, str]) -> tuple[int, float, str, str]:
-    """Run one client process; return its exit code, wall seconds, stdout and stderr.
+def _run_child(args: Sequence[str], env: dict[str, str]) -> tuple[int, _Times, str, str]:
+    """Run one client process; return its exit code, start and end, stdout and stderr.
 
-    The process is killed if it outlives `CHILD_TIMEOUT` or the runner is interrupted.
+    The times are ``time.monotonic()``, the clock of the server's event loop, which
+    stamps the arrivals: on one machine the two compare directly. The process is
+    killed if it outlives `CHILD_TIMEOUT` or the runner is interrupted.
     """
-    started = time.perf_counter()
+    started = time.monotonic()
     process = subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         out, err = process.communicate(timeout=CHILD_TIMEOUT)
-        wall = time.perf_counter() - started
+        ended = time.monotonic()
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    return process.returncode, wall, out, err
+    return process.returncode, (started, ended), out, err
 
 
 def _client_env(token: str, limit_store: Path | None) -> dict[str, str]:
@@ -167,12 +172,15 @@ def _client_env(token: str, limit_store: Path | None) -> dict[str, str]:
     return env
 
 
-def _at_server(stats: dict[str, Any], wall: float, records: int) -> dict[str, Any]:
+def _at_server(stats: dict[str, Any], times: _Times, records: int) -> dict[str, Any]:
     """The figures both clients are judged by, from the server's counters."""
     requests = int(stats["requests"])
     throttled = int(stats["too_many_requests"])
     first, last = stats["first_arrival"], stats["last_arrival"]
     span = float(last - first) if first is not None and last is not None else 0.0
+    started, ended = times
+    wall = ended - started
+    in_first = stats.get("in_first_1s")
     return {
         "requests": requests,
         "too_many_requests": throttled,
@@ -180,12 +188,23 @@ def _at_server(stats: dict[str, Any], wall: float, records: int) -> dict[str, An
         "span_s": round(span, 4),
         # Requests not answered 429, per second of the span: useful work at the server.
         "per_s": round((requests - throttled) / span, 2) if span > 0 else 0.0,
-        "in_first_1s": stats.get("in_first_1s"),
+        "in_first_1s": in_first,
+        # Arrivals after the first second (429s included) over the rest of the span:
+        # the pace once started, to tell a slow start from a slow run.
+        "after_1s_per_s": (
+            round((requests - in_first) / (span - 1.0), 2)
+            if in_first is not None and span > 1.5
+            else None
+        ),
         "max_in_window_1s": stats["max_in_window_1s"],
         "peak_in_flight": stats["peak_in_flight"],
         "server_cpu_us_per_request": round(stats["cpu"] / requests * 1e6, 1) if requests else 0.0,
         "server_busy": round(stats["cpu"] / span, 2) if span > 0 else 0.0,
         "process_wall_s": round(wall, 3),
+        # From the process's start to the server's first arrival (interpreter, imports,
+        # reading the ids, connecting), and from the last arrival to the process's end.
+        "to_first_request_s": round(first - started, 3) if first is not None else None,
+        "after_last_request_s": round(ended - last, 3) if last is not None else None,
         "records_per_wall_s": round(records / wall, 1),
         "load_1min": round(os.getloadavg()[0], 2),
     }
@@ -210,11 +229,11 @@ def run_cli(
         "--ids", str(_ids_file(tmp, records)), "--concurrency", str(cap), "--reason", REASON,
         "--api-domain", server.url, "--report", str(report_path), "-q",
     ]  # fmt: skip
-    code, wall, _, err = _run_child(args, _client_env(server.token, limit_store))
+    code, times, _, err = _run_child(args, _client_env(server.token, limit_store))
     if code not in (0, 1):
         raise RuntimeError(f"zoho-locking lock exited {code}: {err.strip()[-2000:]}")
     report = BulkReport.from_json(report_path.read_text())
-    result = _at_server(server.stats(), wall, records)
+    result = _at_server(server.stats(), times, records)
     result.update(
         exit_code=code,
         records=report.total,
@@ -237,11 +256,11 @@ def run_raw(server: _Server, tmp: Path, records: int) -> dict[str, Any]:
         "--ids", str(_ids_file(tmp, records)), "--concurrency", str(ORG_LIMIT),
         "--reason", REASON,
     ]  # fmt: skip
-    code, wall, out, err = _run_child(args, _client_env(server.token, None))
+    code, times, out, err = _run_child(args, _client_env(server.token, None))
     if code != 0:
         raise RuntimeError(f"benchmarks._rawloop exited {code}: {err.strip()[-2000:]}")
     loop = json.loads(out.strip().splitlines()[-1])
-    result = _at_server(server.stats(), wall, records)
+    result = _at_server(server.stats(), times, records)
     result.update(statuses=loop["statuses"], client_elapsed_s=loop["elapsed_s"])
     if loop["statuses"].get("201", 0) != records:
         result["warning"] = f"only {loop['statuses'].get('201', 0)} of {records} answers were 201"
@@ -287,6 +306,8 @@ def _rounds(
         cli, raw = entry["cli"], entry["raw"]
         entry["ratio"] = round(cli["per_s"] / raw["per_s"], 4) if raw["per_s"] else 0.0
         entry["wall_ratio"] = round(raw["process_wall_s"] / cli["process_wall_s"], 4)
+        steady = cli["after_1s_per_s"], raw["after_1s_per_s"]
+        entry["after_1s_ratio"] = round(steady[0] / steady[1], 4) if all(steady) else None
         print(
             f"{label} round {n + 1}: CLI {cli['per_s']:.1f}/s, raw {raw['per_s']:.1f}/s, "
             f"ratio {entry['ratio']:.3f}, CLI 429s {cli['too_many_requests']}",
@@ -294,6 +315,11 @@ def _rounds(
         )  # fmt: skip
         results.append(entry)
     return results
+
+
+def _median(values: list[Any]) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return round(statistics.median(known), 4) if known else None
 
 
 def _summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -305,6 +331,11 @@ def _summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
         "rounds": len(entries),
         "ratio": round(statistics.median(e["ratio"] for e in entries), 4),
         "wall_ratio": round(statistics.median(e["wall_ratio"] for e in entries), 4),
+        "after_1s_ratio": _median([e["after_1s_ratio"] for e in entries]),
+        "cli_in_first_1s": _median([e["cli"]["in_first_1s"] for e in entries]),
+        "raw_in_first_1s": _median([e["raw"]["in_first_1s"] for e in entries]),
+        "cli_to_first_request_s": _median([e["cli"]["to_first_request_s"] for e in entries]),
+        "raw_to_first_request_s": _median([e["raw"]["to_first_request_s"] for e in entries]),
         "cli_per_s": round(statistics.median(e["cli"]["per_s"] for e in entries), 1),
         "raw_per_s": round(statistics.median(e["raw"]["per_s"] for e in entries), 1),
         "cli_429s": throttled,
@@ -480,14 +511,20 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
         "measured at the server: requests not answered 429 over the span from the first "
         "arrival to the last. *Ratio* is CLI / raw within a round (two neighbouring runs, "
         "their order alternated); the figure is the median of the rounds' ratios. *First "
-        "1 s*: requests that arrived within one second of the first (ideal 400). *Wall*: "
-        "the whole process, start-up included; *wall ratio*: raw's wall time / the CLI's "
-        "(1.0: as fast).\n"
+        "1 s*: requests that arrived within one second of the first (ideal 400); *after "
+        "1 s*: arrivals over the rest of the span, per second, and their CLI / raw ratio "
+        "(a slow start shows in the first, a slow run in both). *Start-up*: from the "
+        "process's start to the server's first arrival. *Wall*: the whole process; *wall "
+        "ratio*: raw's wall time / the CLI's (1.0: as fast).\n"
     )
     headers = (
-        "| round | order | CLI req/s | raw req/s | ratio | CLI / raw first 1 s "
-        "| CLI 429s (share) | CLI peak in flight | CLI / raw wall s | wall ratio |"
+        "| round | order | CLI req/s | raw req/s | ratio | first 1 s CLI / raw "
+        "| after 1 s CLI / raw req/s (ratio) | CLI 429s (share) | start-up CLI / raw s "
+        "| wall CLI / raw s (ratio) |"
     )
+
+    def num(value: Any, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
 
     def table(entries: list[dict[str, Any]], states: bool) -> None:
         say(headers if not states else headers.replace("| order |", "| order | store |"))
@@ -500,11 +537,24 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
             say(
                 f"| {e['round']} | {e['order']} | {state}{cli['per_s']:.1f} | {raw['per_s']:.1f} "
                 f"| {e['ratio']:.3f} | {cli['in_first_1s']} / {raw['in_first_1s']} "
+                f"| {num(cli['after_1s_per_s'], '.1f')} / {num(raw['after_1s_per_s'], '.1f')} "
+                f"({num(e['after_1s_ratio'], '.3f')}) "
                 f"| {cli['too_many_requests']} ({cli['share_429']:.2%}) "
-                f"| {cli['peak_in_flight']} "
+                f"| {num(cli['to_first_request_s'], '.2f')} / "
+                f"{num(raw['to_first_request_s'], '.2f')} "
                 f"| {cli['process_wall_s']:.2f} / {raw['process_wall_s']:.2f} "
-                f"| {e['wall_ratio']:.3f} |"
+                f"({e['wall_ratio']:.3f}) |"
             )
+
+    def extras(x: dict[str, Any]) -> str:
+        return (
+            f"after the first second the ratio is {num(x['after_1s_ratio'], '.3f')}; "
+            f"first second {num(x['cli_in_first_1s'], '.0f')} requests against raw's "
+            f"{num(x['raw_in_first_1s'], '.0f')}; start-up "
+            f"{num(x['cli_to_first_request_s'], '.2f')} s against "
+            f"{num(x['raw_to_first_request_s'], '.2f')} s; by whole-process wall "
+            f"time the ratio is {x['wall_ratio']:.3f} (medians)"
+        )
 
     s20 = c20["summary"]
     say("**1. Cap 20 (= the org's limit).** Every CLI run cold (a new `ZOHO_LIMIT_STORE`).\n")
@@ -512,8 +562,7 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
     say(
         f"\nMedian ratio **{s20['ratio']:.3f}** (target >= {TARGET_CAP20}: "
         f"{_met(s20['ratio'] >= TARGET_CAP20)}); medians CLI {s20['cli_per_s']} req/s, raw "
-        f"{s20['raw_per_s']} req/s; by whole-process wall time the ratio is "
-        f"{s20['wall_ratio']:.3f}.\n"
+        f"{s20['raw_per_s']} req/s; {extras(s20)}.\n"
     )
     s40, cold, warm = c40["summary"], c40["cold"], c40["warm"]
     say(
@@ -532,7 +581,7 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
             f"- {name}: ratio **{x['ratio']:.3f}** (target >= {TARGET_CAP40}: "
             f"{_met(x['ratio'] >= TARGET_CAP40)}), 429s **{x['share_429']:.2%}** "
             f"({x['cli_429s']} of {x['cli_requests']} requests; target < {TARGET_429:.0%}: "
-            f"{_met(x['share_429'] < TARGET_429)}), wall ratio {x['wall_ratio']:.3f}."
+            f"{_met(x['share_429'] < TARGET_429)}); {extras(x)}."
         )
     after = c40["rounds"][-1]["limit_store_after"]
     store_note = (
@@ -565,6 +614,11 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
     )
     rows = [e[k] for e in c20["rounds"] + c40["rounds"] for k in ("cli", "raw")]
     cpu = statistics.median(r["server_cpu_us_per_request"] for r in rows)
+    peaks = [e["cli"]["peak_in_flight"] for e in c40["rounds"]]
+    say(
+        f"\nAt cap {OVER_CAP} the server saw at most {max(peaks)} of the CLI's requests in "
+        f"flight (from {min(peaks)} to {max(peaks)} over the rounds)."
+    )
     say(
         f"\nNotes: the server spent a median {cpu:.0f} us of CPU per request on one core, "
         f"so a cycle of 20 requests lasts 50 ms plus up to 20 x that: this server allows "

@@ -8,7 +8,8 @@ line per command read from stdin:
   fresh org holding the records ``start .. start+count-1`` in ``Deals``, new
   latency and concurrency limit, and every counter set back to zero;
 * ``{"op": "stats"}``: what the server saw since the last reset (requests,
-  429s, peak in flight, the busiest one-second window, its CPU time);
+  429s, peak in flight, the busiest one-second window, the arrivals in the
+  first second from the first arrival, its CPU time);
 * ``{"op": "quit"}``.
 
 Control travels over the pipes, not HTTP, so it never shares the server's
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import sys
 import time
@@ -51,6 +53,8 @@ def _stats(server: FakeServer) -> dict[str, Any]:
         "too_many_requests": server.too_many_requests,
         "peak_in_flight": server.peak_in_flight,
         "max_in_window_1s": server.max_in_window(1.0),
+        # How fast a run got going: arrivals less than 1 s after the first one.
+        "in_first_1s": bisect.bisect_left(arrivals, arrivals[0] + 1.0) if arrivals else 0,
         "first_arrival": arrivals[0] if arrivals else None,
         "last_arrival": arrivals[-1] if arrivals else None,
         "status_counts": {str(key): value for key, value in server.crm.status_counts.items()},

@@ -3,19 +3,29 @@
 The key sets below are the ones Zoho's v8 OpenAPI descriptions mark required
 (``FieldSchema`` of ``GET /settings/fields``) or show in their samples
 (``GET /users``, ``GET /org``); the field list and data types are the Kaizen
-post's for ``Locking_Information__s``.
+post's for ``Locking_Information__s``, and for other modules the fields their
+records carry, with the data types Zoho's field metadata gives such fields.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, get_args
 
 import pytest
 
 from zoho_locking.testing import FakeAnswer, FakeCRM
+from zoho_locking.testing.fields import (
+    DEAL_STAGES,
+    SEED_OWNERS,
+    FieldKind,
+    ModuleSchema,
+    schema_for,
+)
+from zoho_locking.testing.fields import FieldSpec as RecordField
+from zoho_locking.testing.metadata import record_fields
 
 AUTH = {"Authorization": f"Zoho-oauthtoken {FakeCRM.DEFAULT_TOKEN}"}
 FIELD_SCHEMA_REQUIRED = {
@@ -40,6 +50,15 @@ LOCKING_FIELD_TYPES = {
     "Record_Locking_Rule_Id__s": "bigint",
     "Record_Locking_Configuration_Id__s": "bigint",
     "Feature_Type__s": "picklist",
+}
+# The data types of the fields Deals' records carry, as Zoho's field metadata gives them.
+DEAL_FIELD_TYPES = {
+    "id": ("bigint", "string"),
+    "Deal_Name": ("text", "string"),
+    "Owner": ("ownerlookup", "jsonobject"),
+    "Stage": ("picklist", "string"),
+    "Amount": ("currency", "double"),
+    "Closing_Date": ("date", "string"),
 }
 USER_KEYS = {
     "id", "first_name", "last_name", "full_name", "email", "zuid", "role", "profile", "status",
@@ -146,8 +165,62 @@ def test_locked_for_names_the_modules_with_a_locking_configuration(crm: FakeCRM)
     assert deals["id"] == crm.module("Deals").id
 
 
-def test_other_modules_have_no_fields_and_unknown_ones_are_invalid(crm: FakeCRM) -> None:
-    assert body(get(crm, "/crm/v8/settings/fields", {"module": "deals"})) == {"fields": []}
+def test_deals_fields_are_the_ones_its_records_carry(crm: FakeCRM) -> None:
+    deals = crm.add_records("Deals", 12)
+    crm.set_fields("Deals", deals[0], Amount=None, Stage=None)  # empty fields are still fields
+    doc = body(get(crm, "/crm/v8/settings/fields", {"module": "deals"}))
+    names = [field["api_name"] for field in doc["fields"]]
+    assert names == [spec.api_name for spec in schema_for("Deals").fields]
+    fields = {field["api_name"]: field for field in doc["fields"]}
+    types = {name: (field["data_type"], field["json_type"]) for name, field in fields.items()}
+    assert types == DEAL_FIELD_TYPES
+    for field in fields.values():
+        assert set(field) >= FIELD_SCHEMA_REQUIRED, FIELD_SCHEMA_REQUIRED - set(field)
+        assert field["field_label"] == field["display_label"]
+        assert field["read_only"] is (field["api_name"] == "id")
+    assert [field["api_name"] for field in doc["fields"] if field["display_field"]] == ["Deal_Name"]
+    assert fields["Deal_Name"]["system_mandatory"] is True
+    assert fields["Owner"]["field_label"] == "Deal Owner"
+    assert fields["Amount"]["currency"] == {"rounding_option": "normal", "precision": 2}
+    stages = [value["actual_value"] for value in fields["Stage"]["pick_list_values"]]
+    assert stages == list(DEAL_STAGES)
+    user_ids = {user["id"] for user in body(get(crm, "/crm/v8/users"))["users"]}
+    for deal in deals:
+        values = crm.field_values("Deals", deal)
+        assert list(values) == names
+        assert values["Stage"] is None or values["Stage"] in stages
+        assert values["Amount"] is None or isinstance(values["Amount"], int | float)
+        date.fromisoformat(values["Closing_Date"])
+        assert values["Owner"] in user_ids
+
+
+@pytest.mark.parametrize("module", ["Leads", "Accounts", "Tasks", "Price_Books", "Projects"])
+def test_every_modules_fields_are_its_records_fields(crm: FakeCRM, module: str) -> None:
+    (record,) = crm.add_records(module, 1)
+    doc = body(get(crm, "/crm/v6/settings/fields", {"module": module.upper()}))
+    assert [field["api_name"] for field in doc["fields"]] == list(crm.field_values(module, record))
+    (name,) = [field for field in doc["fields"] if field["display_field"]]
+    assert name["api_name"] == schema_for(module).name_field and name["data_type"] == "text"
+
+
+def test_field_ids_are_unique_across_the_org(crm: FakeCRM) -> None:
+    seen: list[str] = []
+    for module in [*crm.modules, "Locking_Information__s"]:
+        for field in body(get(crm, "/crm/v8/settings/fields", {"module": module}))["fields"]:
+            seen += [field["id"], *(value["id"] for value in field["pick_list_values"])]
+    assert len(seen) == len(set(seen))
+
+
+def test_every_kind_of_record_field_has_a_zoho_data_type() -> None:
+    kinds: tuple[FieldKind, ...] = get_args(FieldKind)
+    assert kinds[0] == "id"  # a schema starts with id
+    schema = ModuleSchema("Things", tuple(RecordField(f"F_{kind}", kind) for kind in kinds))
+    described = record_fields(schema, "Thing")
+    assert [spec.api_name for spec in described] == [f"F_{kind}" for kind in kinds]
+    assert len({spec.data_type for spec in described}) == len(kinds)
+
+
+def test_unknown_modules_are_invalid(crm: FakeCRM) -> None:
     answer = get(crm, "/crm/v8/settings/fields", {"module": "Nope"})
     assert error_of(answer, 400)["code"] == "INVALID_MODULE"
     assert error_of(answer, 400)["details"] == {"param_name": "module"}
@@ -171,12 +244,45 @@ def test_current_user_has_zohos_shape(crm: FakeCRM) -> None:
     (user,) = doc["users"]
     assert set(user) >= USER_KEYS, USER_KEYS - set(user)
     user_id, name = crm.user
-    assert (user["id"], user["full_name"]) == (user_id, name)
+    assert (user["id"], user["full_name"]) == (user_id, name) == SEED_OWNERS[0]
     assert (user["first_name"], user["last_name"]) == ("Patricia", "Boyle")
     assert user["email"] == "p.boyle@zylker.example" and user["status"] == "active"
     assert set(user["role"]) == set(user["profile"]) == {"name", "id"}
     assert user["created_by"] == {"name": name, "id": user_id}
     datetime.fromisoformat(user["created_time"])
+
+
+def test_users_are_every_seed_owner_the_current_user_first(crm: FakeCRM) -> None:
+    for query in ({}, {"type": "AllUsers"}, {"type": "ActiveUsers"}):
+        doc = body(get(crm, "/crm/v8/users", query))
+        assert [(user["id"], user["full_name"]) for user in doc["users"]] == list(SEED_OWNERS)
+        assert doc["info"]["count"] == len(SEED_OWNERS)
+        for user in doc["users"]:
+            assert set(user) >= USER_KEYS, USER_KEYS - set(user)
+    users = doc["users"]
+    assert len({user["email"] for user in users}) == len({user["zuid"] for user in users}) == 3
+    me = {"name": crm.user[1], "id": crm.user[0]}
+    assert all(user["created_by"] == me for user in users)
+    profiles = [user["profile"]["name"] for user in users]
+    assert profiles == ["Administrator", "Standard", "Standard"]
+    for user_id, name in SEED_OWNERS:
+        (one,) = body(get(crm, f"/crm/v8/users/{user_id}"))["users"]
+        assert (one["id"], one["full_name"]) == (user_id, name)
+        assert one == next(user for user in users if user["id"] == user_id)
+
+
+def test_owners_in_coql_answers_are_users_the_org_knows(crm: FakeCRM) -> None:
+    crm.add_records("Deals", 7)
+    crm.add_records("Accounts", 4)
+    known = {user["id"] for user in body(get(crm, "/crm/v8/users"))["users"]}
+    for module in ("Deals", "Accounts"):
+        query = f"select Owner from {module} where id is not null limit 200"
+        answer = crm.handle("POST", "/crm/v8/coql", {}, AUTH,
+                            json.dumps({"select_query": query}).encode())  # fmt: skip
+        rows = body(answer)["data"]
+        owners = {row["Owner"]["id"] for row in rows}
+        assert len(rows) == len(crm.record_ids(module)) and owners <= known
+    assert owners == known  # four records go round all three seed owners
 
 
 def test_users_follow_the_user_the_org_is_given(crm: FakeCRM) -> None:
@@ -185,11 +291,20 @@ def test_users_follow_the_user_the_org_is_given(crm: FakeCRM) -> None:
     assert (user["id"], user["email"]) == ("5843104000000999001", "a.lovelace@zylker.example")
     one = body(get(crm, "/crm/v8/users/5843104000000999001"))
     assert one["users"][0]["id"] == "5843104000000999001"
-    assert error_of(get(crm, "/crm/v8/users/42"), 400)["code"] == "INVALID_DATA"
+    # The seed owners stay users: records still belong to them.
+    everyone = [user["id"] for user in body(get(crm, "/crm/v8/users"))["users"]]
+    assert everyone == [crm.user[0], *(user_id for user_id, _ in SEED_OWNERS)]
+    # Zoho's v8 users API documents 204, empty body, for an id that is no user's.
+    for unknown in ("42", "5843104000000424675", "nope"):
+        answer = get(crm, f"/crm/v8/users/{unknown}")
+        assert (answer.status, answer.body) == (204, b"")
 
 
 def test_user_filters(crm: FakeCRM) -> None:
-    assert len(body(get(crm, "/crm/v8/users"))["users"]) == 1  # default: all users
+    assert len(body(get(crm, "/crm/v8/users"))["users"]) == len(SEED_OWNERS)  # default: all
+    for kind in ("CurrentUser", "AdminUsers", "ActiveConfirmedAdmins"):
+        (user,) = body(get(crm, "/crm/v8/users", {"type": kind}))["users"]
+        assert user["id"] == crm.user[0]
     deleted = get(crm, "/crm/v8/users", {"type": "DeletedUsers"})
     assert (deleted.status, deleted.body) == (204, b"")
     bad = error_of(get(crm, "/crm/v8/users", {"type": "Robots"}), 400)

@@ -31,6 +31,8 @@ from zohocrmsdk.src.com.zoho.api.authenticator.oauth_token import OAuthToken
 from zohocrmsdk.src.com.zoho.api.authenticator.store.file_store import FileStore
 from zohocrmsdk.src.com.zoho.api.logger import Logger
 from zohocrmsdk.src.com.zoho.crm.api.dc.data_center import DataCenter
+from zohocrmsdk.src.com.zoho.crm.api.fields import FieldsOperations, GetFieldsParam
+from zohocrmsdk.src.com.zoho.crm.api.fields import ResponseWrapper as FieldsWrapper
 from zohocrmsdk.src.com.zoho.crm.api.initializer import Initializer
 from zohocrmsdk.src.com.zoho.crm.api.parameter_map import ParameterMap
 from zohocrmsdk.src.com.zoho.crm.api.record_locking import (
@@ -44,9 +46,11 @@ from zohocrmsdk.src.com.zoho.crm.api.record_locking import (
     ResponseWrapper,
     SuccessResponse,
 )
-from zohocrmsdk.src.com.zoho.crm.api.users import MinifiedUser
+from zohocrmsdk.src.com.zoho.crm.api.users import MinifiedUser, UsersOperations
+from zohocrmsdk.src.com.zoho.crm.api.users import ResponseWrapper as UsersWrapper
 
 from zoho_locking.testing import FakeZoho
+from zoho_locking.testing.fields import DEAL_STAGES, SEED_OWNERS, schema_for
 from zoho_locking.testing.plugin import FakeZohoFactory
 
 pytestmark = pytest.mark.sdk_compat
@@ -193,6 +197,32 @@ async def test_the_sdk_locks_reads_updates_and_unlocks(
     assert both.get_key_value("Record_Locking_Rule_Id__s") == int(crm.module("Deals").rule_id)
     assert all(r.status is not None and r.status < 500 for r in crm.requests)
     assert zoho.access_token not in (sdk_files / "sdk.log").read_text()
+
+
+async def test_the_sdk_reads_a_modules_fields_and_the_orgs_users(
+    make_fake_zoho: FakeZohoFactory, sdk_files: Path
+) -> None:
+    zoho = await make_fake_zoho(records={"Deals": 1})
+    await in_thread(start_sdk, zoho, OAuthToken(access_token=zoho.access_token), sdk_files)
+    params = ParameterMap()
+    params.add(GetFieldsParam.module, "Deals")
+    answer = await in_thread(FieldsOperations().get_fields, params)
+    assert answer.get_status_code() == 200 and isinstance(answer.get_object(), FieldsWrapper)
+    fields = {field.get_api_name(): field for field in answer.get_object().get_fields()}
+    assert list(fields) == [spec.api_name for spec in schema_for("Deals").fields]
+    assert fields["Amount"].get_data_type() == "currency"
+    assert fields["Owner"].get_data_type() == "ownerlookup"
+    stages = [value.get_actual_value() for value in fields["Stage"].get_pick_list_values()]
+    assert stages == list(DEAL_STAGES)
+
+    users = await in_thread(UsersOperations().get_users)
+    assert users.get_status_code() == 200 and isinstance(users.get_object(), UsersWrapper)
+    found = [(str(user.get_id()), user.get_full_name()) for user in users.get_object().get_users()]
+    assert found == list(SEED_OWNERS)
+    one = await in_thread(UsersOperations().get_user, int(SEED_OWNERS[2][0]))
+    assert [user.get_full_name() for user in one.get_object().get_users()] == [SEED_OWNERS[2][1]]
+    nobody = await in_thread(UsersOperations().get_user, 42)
+    assert (nobody.get_status_code(), nobody.get_object()) == (204, None)
 
 
 async def test_the_sdk_mints_its_tokens_from_the_fakes_refresh_token(

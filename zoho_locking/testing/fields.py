@@ -83,10 +83,12 @@ _AMOUNTS = tuple(
 
 @attrs.frozen(slots=True)
 class FieldSpec:
-    """One field of a module: its API name and what it holds."""
+    """One field of a module: its API name, what it holds and, for a picklist, its values."""
 
     api_name: str
     kind: FieldKind
+    #: A picklist's values in display order (``GET /settings/fields`` lists them).
+    choices: tuple[str, ...] = ()
 
 
 @attrs.frozen(slots=True)
@@ -120,7 +122,7 @@ def schema_for(module: str) -> ModuleSchema:
     ]
     if module == "Deals":
         specs += [
-            FieldSpec("Stage", "picklist"),
+            FieldSpec("Stage", "picklist", DEAL_STAGES),
             FieldSpec("Amount", "number"),
             FieldSpec("Closing_Date", "date"),
         ]

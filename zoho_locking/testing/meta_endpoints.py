@@ -1,9 +1,10 @@
 """The metadata endpoints of the fake CRM, which Zoho's SDKs call before any locking call.
 
 - ``GET /crm/{version}/settings/fields?module=...``: a module's field metadata
-  (``Locking_Information__s``'s fields; scope ``ZohoCRM.settings.fields.READ``);
-- ``GET /crm/{version}/users?type=...`` and ``/users/{user_id}``: the org's one
-  user (scope ``ZohoCRM.users.READ``);
+  (``Locking_Information__s``'s, or the fields a module's records carry; scope
+  ``ZohoCRM.settings.fields.READ``);
+- ``GET /crm/{version}/users?type=...`` and ``/users/{user_id}``: the org's
+  users, the current one first (scope ``ZohoCRM.users.READ``);
 - ``GET /crm/{version}/org``: the org (scope ``ZohoCRM.org.READ``).
 
 After the `Router` has authenticated the request, each checks the method, the
@@ -18,18 +19,21 @@ import re
 from typing import Any, ClassVar
 
 from ._wire import API_VERSIONS, JSON_HEADERS, LOCKING_MODULE, FakeAnswer, Rejected, error
-from .metadata import fields_json, org_json, user_json
+from .metadata import fields_json, org_json, users_json
 from .org import FakeOrg
 from .routing import Call, Endpoint, require_scope
 
 __all__ = ["META_ENDPOINTS", "FieldsEndpoint", "OrgEndpoint", "UsersEndpoint"]
 
-#: ``type`` values of ``GET /users`` that the org's one user (active, confirmed, admin) is in.
-USER_TYPES_WITH_THE_USER = frozenset({
-    "AllUsers", "ActiveUsers", "CurrentUser", "AdminUsers", "ConfirmedUsers",
-    "ActiveConfirmedUsers", "ActiveConfirmedAdmins", "AllActiveUsers", "ActiveAndDeactive",
+#: ``type`` values of ``GET /users`` that every user (active and confirmed) is in.
+USER_TYPES_EVERYONE = frozenset({
+    "AllUsers", "ActiveUsers", "ConfirmedUsers", "ActiveConfirmedUsers", "AllActiveUsers",
+    "ActiveAndDeactive",
 })  # fmt: skip
-#: The other ``type`` values Zoho documents: no user of the fake org is of these.
+#: ``type`` values only the current user, the org's one administrator, is in.
+USER_TYPES_CURRENT = frozenset({"CurrentUser", "AdminUsers", "ActiveConfirmedAdmins"})
+#: The other ``type`` values Zoho documents: no user of the fake org is of these (the
+#: fake has no deleted, deactivated, lite or developer users, and no role hierarchy).
 USER_TYPES_WITHOUT = frozenset({
     "DeletedUsers", "DeactiveUsers", "NotConfirmedUsers", "DeveloperUsers", "ActiveLiteUser",
     "ChildRoleUsers", "ParentRoleUsers", "SubordinateRoleUsers", "ConfirmedReportingUsers",
@@ -98,21 +102,24 @@ class UsersEndpoint(_Metadata):
     SCOPES = ("ZohoCRM.users.READ", "ZohoCRM.users.ALL")
 
     def get(self, org: FakeOrg, call: Call) -> FakeAnswer:
-        """Answer with the org's user when the filter or id selects it; 204 when none is."""
+        """Answer with the users the filter or id selects; 204 when it selects none.
+
+        Zoho documents 204 for an id that is no user's, as for a filter no user passes.
+        """
+        users = users_json(org)
         wanted: str | None = call.match["user"]
         if wanted is not None:
-            if wanted != org.user[0]:
-                raise Rejected(error(400, "INVALID_DATA", "the id given seems to be invalid", {
-                    "resource_path_index": 0,
-                }))  # fmt: skip
-            return _json({"users": [user_json(org)]})
+            found = [user for user in users if user["id"] == wanted]
+            return _json({"users": found}) if found else FakeAnswer(204)
         kind = call.query.get("type", "AllUsers")
         if kind in USER_TYPES_WITHOUT:
             return FakeAnswer(204)
-        if kind not in USER_TYPES_WITH_THE_USER:
+        if kind in USER_TYPES_CURRENT:
+            users = users[:1]
+        elif kind not in USER_TYPES_EVERYONE:
             raise _bad_param("INVALID_DATA", "invalid data", "type")
-        info = {"per_page": 200, "count": 1, "page": 1, "more_records": False}
-        return _json({"users": [user_json(org)], "info": info})
+        info = {"per_page": 200, "count": len(users), "page": 1, "more_records": False}
+        return _json({"users": users, "info": info})
 
 
 class OrgEndpoint(_Metadata):

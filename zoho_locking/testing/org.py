@@ -18,6 +18,7 @@ import attrs
 
 from ._wire import FakeLock
 from .coql_state import CoqlState
+from .fields import SEED_OWNERS
 from .records import FieldMaker, FieldStore
 from .tokens import Tokens
 
@@ -46,7 +47,6 @@ _CONFIG_ID_BASE = 5843104000000758004
 _RULE_ID_BASE = 5843104000001068069
 _RECORD_ID_BASE = 5843104000001000000
 _LOCK_ID_BASE = 5843104000002000000
-_USER = ("5843104000000424672", "Patricia Boyle")
 _ID = re.compile(r"[0-9]{1,19}")
 
 
@@ -133,8 +133,8 @@ class FakeOrg:
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(ORG_TZ))
         #: ``False``: the edition lacks record locking (400 FEATURE_NOT_SUPPORTED).
         self.feature_supported = True
-        #: ``(id, name)`` of the user the tokens belong to, shown in ``Locked_By__s``.
-        self.user: tuple[str, str] = _USER
+        #: ``(id, name)`` of the tokens' user (``Locked_By__s``); at first the first seed owner.
+        self.user: tuple[str, str] = SEED_OWNERS[0]
         self._modules: dict[str, FakeModule] = {}
         self._records: dict[str, dict[str, str]] = {}
         self._locks: dict[str, dict[str, FakeLock]] = {}

@@ -74,7 +74,7 @@ def test_defaults() -> None:
     assert flow.throttled == 0
     assert flow.epoch == 0
     assert flow.rate_limit is None
-    assert flow._limiter is None
+    assert flow._pacer is None
 
 
 def test_initial_limit() -> None:

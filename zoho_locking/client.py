@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import AsyncIterable, Iterable
-from types import TracebackType
 from typing import Self, TypedDict, Unpack
 
 import aiohttp
@@ -91,13 +90,7 @@ class LockingClient:
         rng: random.Random | None = None,
     ) -> None:
         resolved_auth = _pick_auth(access_token, auth)
-        # With neither api_domain nor dc, a provider that learns the domain from
-        # the accounts server (RefreshTokenAuth) supplies it at the first call.
-        domain = (
-            None
-            if api_domain is None and dc is None and hasattr(resolved_auth, "api_domain")
-            else _pick_domain(api_domain, dc, allow_insecure_http)
-        )
+        domain = _pick_domain(api_domain, dc, allow_insecure_http, resolved_auth)
         self.flow: Flow = _pick_flow(
             flow, max_concurrency, rate_limit, adaptive_concurrency, clock, sleep
         )
@@ -134,12 +127,7 @@ class LockingClient:
             raise ZohoLockingError("this LockingClient is closed; create a new one")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -187,19 +175,10 @@ class LockingClient:
     def select_ids(self, module: str, where: str, *, page_size: int = 2000) -> Selection:
         """The ids of *module*'s records matching the COQL condition *where*, streamed.
 
-        An async iterator that any bulk call takes as its ids::
-
-            deals = client.select_ids("Deals", "(Stage = 'Closed Won') and (Amount > 10000)")
-            report = await client.lock_many("Deals", deals, reason="quarter close")
-
-        It pages through the matches by id, *page_size* (at most 2,000) at a
-        time, asking for the next page while the current one is worked, so a
-        selection of any size costs two pages of memory and passes Zoho's
-        100,000-record offset cap. *where* is sent as written, inside
-        ``select id from {module} where (...)``. Each page costs API credits
-        (3 for 2,000 rows); a bulk run counts them in ``query_requests`` and
-        against its *max_requests*. A query Zoho refuses raises `QueryError`
-        (from ``await selection.check()``, or stops a bulk run with its code).
+        A `Selection`: any bulk call takes it as its ids, e.g.
+        ``await client.lock_many("Deals", client.select_ids("Deals", where), reason=r)``.
+        Paged by id, *page_size* (at most 2,000) at a time, the next page fetched
+        while this one is worked. A query Zoho refuses raises `QueryError`.
         """
         return Selection(self._exchange, module, where, page_size=page_size)
 
@@ -288,7 +267,13 @@ def _pick_auth(access_token: str | None, auth: TokenProvider | None) -> TokenPro
     return StaticToken(access_token)
 
 
-def _pick_domain(api_domain: str | None, dc: str | None, allow_insecure_http: bool) -> str:
+def _pick_domain(
+    api_domain: str | None, dc: str | None, allow_insecure_http: bool, auth: TokenProvider
+) -> str | None:
+    if api_domain is None and dc is None and hasattr(auth, "api_domain"):
+        # A provider that learns the domain from the accounts server
+        # (RefreshTokenAuth) supplies it at the first call.
+        return None
     if api_domain is not None and dc is not None:
         raise ValidationError("pass either api_domain or dc, not both", field="api_domain")
     if api_domain is not None:

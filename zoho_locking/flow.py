@@ -114,6 +114,37 @@ def _check_arguments(
         raise ValidationError("rate_burst must be an integer >= 1", field="rate_burst")
 
 
+class _RatePacer:
+    """At most *rate* sends per second, evenly spaced, never more in any one-second window."""
+
+    def __init__(self, rate: float, burst: int, flow: FlowControl) -> None:
+        # A bucket `burst + 1` deep draining at `rate` per second spaces requests
+        # evenly; the extra place lets a late timer catch up, and the send log
+        # below keeps every one-second window within the rate all the same.
+        depth = burst + 1
+        self._limiter = AsyncLimiter(depth, depth / rate)
+        # The send log spans one second, or one request's share of time if longer.
+        self._window = _WINDOW * max(1.0, 1.0 / rate)
+        self._sent: deque[float] = deque(maxlen=max(1, math.floor(rate * max(1.0, 1.0 / rate))))
+        self._flow = flow
+
+    async def wait(self) -> None:
+        """Wait for the bucket, then for the window.
+
+        The leaky bucket keeps requests evenly spaced and, being two deep,
+        makes up for a timer that fired late; this log of the last second's
+        sends stops that catching-up from ever crowding a window.
+        """
+        await self._limiter.acquire()
+        flow, sent = self._flow, self._sent
+        while len(sent) == sent.maxlen:
+            wait = sent[0] + self._window - flow.now()
+            if wait <= 0:
+                break
+            await flow.sleep(wait)
+        sent.append(flow.now())
+
+
 class FlowControl:
     """The gate every request of one client passes through."""
 
@@ -135,19 +166,10 @@ class FlowControl:
         )
         self.max_concurrency = max_concurrency
         self.adaptive = adaptive
-        self.min_pause = min_pause
-        self.max_pause = max_pause
+        self.min_pause, self.max_pause = min_pause, max_pause
         self._clock = clock
         self.sleep: Sleep = sleep or asyncio.sleep
-        # A bucket `rate_burst + 1` deep draining at `rate_limit` per second spaces
-        # requests evenly; the extra place lets a late timer catch up, and the send
-        # log below keeps every one-second window within the rate all the same.
-        depth = rate_burst + 1
-        self._limiter = AsyncLimiter(depth, depth / rate_limit) if rate_limit else None
-        # The send log spans one second, or one request's share of time if longer.
-        rate = rate_limit or 1.0
-        self._window = _WINDOW * max(1.0, 1.0 / rate)
-        self._sent: deque[float] = deque(maxlen=max(1, math.floor(rate * max(1.0, 1.0 / rate))))
+        self._pacer = _RatePacer(rate_limit, rate_burst, self) if rate_limit else None
         self.rate_limit = rate_limit
         # Start at the cap, or at a level learned before (then probe slowly above it):
         # a short run has no time to creep up from a low start.
@@ -164,8 +186,7 @@ class FlowControl:
         self._epoch = 0  # bumped at each decrease; stale 429s do not decrease again
         self._consecutive_429 = 0
         self._latency = 0.0  # smoothed request latency, the base of the 429 pause
-        self.throttled = 0  # 429 answers seen
-        self.peak_in_flight = 0
+        self.throttled, self.peak_in_flight = 0, 0  # 429 answers seen; most in flight
 
     # -- introspection -----------------------------------------------------
 
@@ -181,12 +202,9 @@ class FlowControl:
 
     @property
     def learned_limit(self) -> int | None:
-        """The in-flight level this flow found the server to take, or ``None``.
-
-        ``None`` unless there is something to remember: a 429 set a ceiling,
-        or the flow started at an *initial_limit* below the cap. Pass it back
-        as *initial_limit* to start the next run there.
-        """
+        """The in-flight level this flow found the server to take: pass it back as
+        *initial_limit* next run. ``None`` when nothing was learned (no 429, and no
+        *initial_limit* below the cap)."""
         if not self.adaptive or not (self._cut or self._ceiling < self.max_concurrency):
             return None
         return max(1, min(self.max_concurrency, int(max(self._limit, self._ceiling))))
@@ -231,34 +249,18 @@ class FlowControl:
             waited = False
         if self._in_flight > self.peak_in_flight:
             self.peak_in_flight = self._in_flight
-        if not waited and self._limiter is None:
+        if not waited and self._pacer is None:
             # The common case: no awaits at all.
             return Permit(self._epoch, now)
         try:
             if waited and self._resume_at > self.now():
                 await self._wait_out_pause()
-            if self._limiter is not None:
-                await self._limiter.acquire()
-                await self._respect_window()
+            if self._pacer is not None:
+                await self._pacer.wait()
         except BaseException:
             self.release_slot()
             raise
         return Permit(self._epoch, self.now())
-
-    async def _respect_window(self) -> None:
-        """Never let more than the rate through in any one-second window.
-
-        The leaky bucket keeps requests evenly spaced and, being two deep,
-        makes up for a timer that fired late; this log of the last second's
-        sends stops that catching-up from ever crowding a window.
-        """
-        sent = self._sent
-        while len(sent) == sent.maxlen:
-            wait = sent[0] + self._window - self.now()
-            if wait <= 0:
-                break
-            await self.sleep(wait)
-        sent.append(self.now())
 
     async def release(
         self, permit: Permit, status: int | None, *, server_wait: float | None = None

@@ -32,7 +32,16 @@ Page = tuple[str | None, str, int]
 
 
 class Selection:
-    """The ids of the records of *module* that match the COQL condition *where*."""
+    """The ids of the records of *module* that match the COQL condition *where*.
+
+    Made by `LockingClient.select_ids`. *where* is sent as written, inside
+    ``select id from {module} where (...)``; its brackets must balance. Pages
+    come by id, so a selection of any size passes Zoho's 100,000-record offset
+    cap and costs two pages of memory. Each page costs API credits (3 for 2,000
+    rows); a bulk run counts them in ``query_requests`` and against its
+    *max_requests*. A query Zoho refuses raises `QueryError` from `check` (or
+    from iteration), and stops a bulk run with its code.
+    """
 
     def __init__(
         self, exchange: Exchange, module: str, where: str, *, page_size: int = coql.MAX_PAGE

@@ -111,6 +111,31 @@ def _both(
     return attrs.evolve(held, source="Both", reason=reason, locked_by=user, modified_time=now)
 
 
+def _new_module(api_name: str, index: int, locking: LockingMode | None) -> FakeModule:
+    """The *index*-th module of an org, with ids in each kind's range."""
+    return FakeModule(
+        api_name=api_name,
+        id=str(_MODULE_ID_BASE + 2 * index),
+        locking=locking,
+        configuration_id=str(_CONFIG_ID_BASE + index),
+        rule_id=str(_RULE_ID_BASE + index),
+        singular=_singular(api_name),
+    )
+
+
+def _wanted_ids(ids: _Ids, count_or_ids: int | Iterable[str | int]) -> list[str]:
+    """*count* fresh record ids, or the ids given once checked free (none taken yet)."""
+    if isinstance(count_or_ids, int):
+        if count_or_ids < 0:
+            raise ValueError("count must not be negative")
+        return [ids.new(_RECORD_ID_BASE) for _ in range(count_or_ids)]
+    wanted = [str(value) for value in count_or_ids]
+    for record_id in wanted:
+        if not _ID.fullmatch(record_id) or ids.is_taken(record_id):
+            raise ValueError(f"record id {record_id!r} is not a free decimal id")
+    return wanted
+
+
 class FakeOrg:
     """An in-memory Zoho org: modules, their records and locks, denials; tokens in `tokens`.
 
@@ -156,15 +181,7 @@ class FakeOrg:
         """Add a (custom) module with the given locking configuration."""
         if api_name.lower() in self._modules:
             raise ValueError(f"module {api_name!r} already exists")
-        index = len(self._modules)
-        module = FakeModule(
-            api_name=api_name,
-            id=str(_MODULE_ID_BASE + 2 * index),
-            locking=locking,
-            configuration_id=str(_CONFIG_ID_BASE + index),
-            rule_id=str(_RULE_ID_BASE + index),
-            singular=_singular(api_name),
-        )
+        module = _new_module(api_name, len(self._modules), locking)
         self._modules[api_name.lower()] = module
         self._records[api_name] = {}
         self._locks[api_name] = {}
@@ -208,15 +225,7 @@ class FakeOrg:
         """
         found = self.module(module)
         records = self._records[found.api_name]
-        if isinstance(count_or_ids, int):
-            if count_or_ids < 0:
-                raise ValueError("count must not be negative")
-            wanted: list[str] = [self._ids.new(_RECORD_ID_BASE) for _ in range(count_or_ids)]
-        else:
-            wanted = [str(value) for value in count_or_ids]
-            for record_id in wanted:
-                if not _ID.fullmatch(record_id) or self._ids.is_taken(record_id):
-                    raise ValueError(f"record id {record_id!r} is not a free decimal id")
+        wanted = _wanted_ids(self._ids, count_or_ids)
         table = self.fields.table(found.api_name)
         rows = table.prepare(wanted, fields)  # a bad value raises before any change
         for record_id in wanted:

@@ -3,8 +3,9 @@
 ``python -m benchmarks._memory_where --ids N [--source SOURCE] [--trace]``
 runs `lock_many` with ``keep_successes=False`` over N ids and prints one JSON
 line: peak RSS (``VmHWM``, see `benchmarks._memory`) before and after the run,
-the run's wall and CPU time, and with ``--trace`` tracemalloc's peak (a separate
-process: tracing slows the run down about three times).
+the run's wall and CPU time, the event loop's turns during the run, and with
+``--trace`` tracemalloc's peak (a separate process: tracing slows the run down
+about three times).
 
 * ``selection``: the ids come from ``client.select_ids("Deals", CONDITION)``,
   answered in process by a `MockTransport` whose handler pages lazily: each
@@ -16,8 +17,8 @@ process: tracing slows the run down about three times).
 * ``async``: the same ids from an async generator that never suspends: it takes
   the bulk run's path for async iterables, as a selection does, without pages.
 * ``async-pausing``: the same, but it suspends once every 2,000 ids
-  (``asyncio.sleep(0)``), as a selection does when it awaits the page it
-  fetched ahead: the cost of a source that suspends, without any paging work.
+  (``asyncio.sleep(0)``), as a selection may when it awaits a page (it does at
+  least for the first): a source that suspends, without any paging work.
 """
 
 from __future__ import annotations
@@ -134,6 +135,37 @@ async def _run(count: int, source: str, progress: Progress | None = None) -> dic
     }
 
 
+class _Turns:
+    """Counts the event loop's turns: each turn polls its selector exactly once.
+
+    Wraps ``loop._selector.select`` (CPython's selector loops; not public API, so
+    without it the count is ``None``).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.count: int | None = None
+        selector = getattr(loop, "_selector", None)
+        select = getattr(selector, "select", None)
+        if select is None:
+            return
+        self.count = 0
+
+        def counting(timeout: float | None = None) -> Any:
+            if self.count is not None:
+                self.count += 1
+            return select(timeout)
+
+        selector.select = counting  # type: ignore[union-attr]
+
+
+def _run_counting(count: int, source: str, progress: Progress | None) -> dict[str, Any]:
+    with asyncio.Runner() as runner:
+        turns = _Turns(runner.get_loop())
+        report = runner.run(_run(count, source, progress))
+    report["loop_turns"] = turns.count
+    return report
+
+
 def measure(count: int, *, source: str, trace: bool) -> dict[str, Any]:
     """Run *count* ids from *source* through `lock_many`; peak memory in MB, times in s."""
     asyncio.run(_run(1000, source))  # warm up: every module loaded, every cache filled
@@ -142,7 +174,7 @@ def measure(count: int, *, source: str, trace: bool) -> dict[str, Any]:
         tracemalloc.start()
     top: list[str] = []
     cpu, wall = time.process_time(), time.perf_counter()
-    report = asyncio.run(_run(count, source, _snapshot_at_end(count, top) if trace else None))
+    report = _run_counting(count, source, _snapshot_at_end(count, top) if trace else None)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     result: dict[str, Any] = {
         "ids": count,

@@ -112,6 +112,14 @@ class Intake:
 
     async def take_async(self, items: AsyncIterator[BulkItem]) -> Item | None:
         """The next accepted item of an async iterator; one reader at a time."""
+        nowait = getattr(items, "next_nowait", None)
+        if nowait is not None:
+            # An item the source holds already (a selection's page in hand): taken
+            # at once, with no lock to queue for and no trip through the event loop.
+            while (raw := nowait()) is not None:
+                accepted = self.accept(raw)
+                if accepted is not None:
+                    return accepted
         async with self.reading:
             while not self.exhausted:
                 try:

@@ -117,6 +117,18 @@ class Selection:
         self.selected += 1
         return record_id
 
+    def next_nowait(self) -> str | None:
+        """The next id if the page in hand has one, else ``None`` (then await `__anext__`).
+
+        Lets the bulk engine's workers take ids without a trip through the event loop.
+        """
+        if self._index >= len(self._ids):
+            return None
+        record_id = self._ids[self._index]
+        self._index += 1
+        self.selected += 1
+        return record_id
+
     async def check(self) -> int:
         """Fetch the first page now, raising what the query's refusal would raise.
 

@@ -34,13 +34,12 @@ import json
 import os
 import platform
 import re
-import select
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,23 +47,16 @@ from zoho_locking import BulkReport
 from zoho_locking.demo import run_demo
 
 from ._common import FIRST_ID, MODULE, REASON
+from ._procs import LATENCY, ORG_LIMIT, ROOT, Server, Times, client_env, run_child
 
 __all__ = ["main"]
 
-ROOT = Path(__file__).resolve().parents[1]
-ORG_LIMIT = 20
-LATENCY = 0.05
 OVER_CAP = 40
 RECORDS = 1500
 ROUNDS = 5
 QUICK_RECORDS = 400
 QUICK_DEMO_DEALS = 500
 WARM_UP_RECORDS = 200
-#: Seconds a single client process may take before it counts as hung.
-CHILD_TIMEOUT = 300.0
-
-#: A client process's start and end, ``time.monotonic()``.
-_Times = tuple[float, float]
 
 TARGET_CAP20 = 0.97
 TARGET_CAP40 = 0.93
@@ -74,105 +66,7 @@ TARGET_OVERHEAD = 0.95
 DEMO_EXPECTED_LOCK_CODES = frozenset({"SUCCESS", "ALREADY_LOCKED", "NO_PERMISSION"})
 
 
-class _Server:
-    """The fake CRM in its own process (`benchmarks._server`), driven over its pipes."""
-
-    def __init__(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks._server"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env,
-        )  # fmt: skip
-        self._cpu_at_reset = 0.0
-        try:
-            hello = self._read(30.0)
-        except BaseException:
-            self._kill()
-            raise
-        self.url: str = hello["url"]
-        self.token: str = hello["token"]
-
-    def _read(self, timeout: float) -> dict[str, Any]:
-        stdout = self.process.stdout
-        assert stdout is not None
-        # One line answers each command, so nothing waits in the pipe's buffer here.
-        ready, _, _ = select.select([stdout], [], [], timeout)
-        if not ready:
-            raise RuntimeError(f"the benchmark server did not answer within {timeout:.0f} s")
-        line = stdout.readline()
-        if not line:
-            raise RuntimeError("the benchmark server went away")
-        return dict(json.loads(line))
-
-    def _send(self, timeout: float = 60.0, **command: Any) -> dict[str, Any]:
-        stdin = self.process.stdin
-        assert stdin is not None
-        stdin.write(json.dumps(command) + "\n")
-        stdin.flush()
-        return self._read(timeout)
-
-    def reset(self, records: int) -> None:
-        """A fresh org of *records* records, latency 50 ms, limit 20, zeroed counters."""
-        reply = self._send(
-            op="reset", records=[FIRST_ID, records], latency=LATENCY, limit=ORG_LIMIT
-        )
-        self._cpu_at_reset = float(reply["cpu"])
-
-    def stats(self) -> dict[str, Any]:
-        """What the server saw since the last reset; ``cpu`` is its CPU seconds since then."""
-        reply = self._send(op="stats")
-        reply["cpu"] = float(reply["cpu"]) - self._cpu_at_reset
-        return reply
-
-    def _kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-
-    def close(self) -> None:
-        """Stop the process: politely, else by force."""
-        try:
-            if self.process.poll() is None:
-                self._send(timeout=10.0, op="quit")
-                self.process.wait(timeout=10)
-        except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired):
-            pass
-        finally:
-            self._kill()
-
-
-def _run_child(args: Sequence[str], env: dict[str, str]) -> tuple[int, _Times, str, str]:
-    """Run one client process; return its exit code, start and end, stdout and stderr.
-
-    The times are ``time.monotonic()``, the clock of the server's event loop, which
-    stamps the arrivals: on one machine the two compare directly. The process is
-    killed if it outlives `CHILD_TIMEOUT` or the runner is interrupted.
-    """
-    started = time.monotonic()
-    process = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        out, err = process.communicate(timeout=CHILD_TIMEOUT)
-        ended = time.monotonic()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return process.returncode, (started, ended), out, err
-
-
-def _client_env(token: str, limit_store: Path | None) -> dict[str, str]:
-    # None of the caller's Zoho settings (token or limit stores, Redis, data centre).
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ZOHO_")}
-    env["ZOHO_ACCESS_TOKEN"] = token
-    env["PYTHONPATH"] = str(ROOT)
-    if limit_store is not None:
-        env["ZOHO_LIMIT_STORE"] = str(limit_store)
-    return env
-
-
-def _at_server(stats: dict[str, Any], times: _Times, records: int) -> dict[str, Any]:
+def _at_server(stats: dict[str, Any], times: Times, records: int) -> dict[str, Any]:
     """The figures both clients are judged by, from the server's counters."""
     requests = int(stats["requests"])
     throttled = int(stats["too_many_requests"])
@@ -218,7 +112,7 @@ def _ids_file(tmp: Path, records: int) -> Path:
 
 
 def run_cli(
-    server: _Server, tmp: Path, records: int, *, cap: int, limit_store: Path
+    server: Server, tmp: Path, records: int, *, cap: int, limit_store: Path
 ) -> dict[str, Any]:
     """One ``zoho-locking lock`` process over *records* fresh records."""
     server.reset(records)
@@ -229,7 +123,7 @@ def run_cli(
         "--ids", str(_ids_file(tmp, records)), "--concurrency", str(cap), "--reason", REASON,
         "--api-domain", server.url, "--report", str(report_path), "-q",
     ]  # fmt: skip
-    code, times, _, err = _run_child(args, _client_env(server.token, limit_store))
+    code, times, _, err = run_child(args, client_env(server.token, limit_store))
     if code not in (0, 1):
         raise RuntimeError(f"zoho-locking lock exited {code}: {err.strip()[-2000:]}")
     report = BulkReport.from_json(report_path.read_text())
@@ -248,7 +142,7 @@ def run_cli(
     return result
 
 
-def run_raw(server: _Server, tmp: Path, records: int) -> dict[str, Any]:
+def run_raw(server: Server, tmp: Path, records: int) -> dict[str, Any]:
     """One raw aiohttp process (`benchmarks._rawloop`), 20 workers, over *records* records."""
     server.reset(records)
     args = [
@@ -256,7 +150,7 @@ def run_raw(server: _Server, tmp: Path, records: int) -> dict[str, Any]:
         "--ids", str(_ids_file(tmp, records)), "--concurrency", str(ORG_LIMIT),
         "--reason", REASON,
     ]  # fmt: skip
-    code, times, out, err = _run_child(args, _client_env(server.token, None))
+    code, times, out, err = run_child(args, client_env(server.token, None))
     if code != 0:
         raise RuntimeError(f"benchmarks._rawloop exited {code}: {err.strip()[-2000:]}")
     loop = json.loads(out.strip().splitlines()[-1])
@@ -279,7 +173,7 @@ def _store_snapshot(path: Path) -> Any:
 
 
 def _rounds(
-    server: _Server,
+    server: Server,
     tmp: Path,
     *,
     rounds: int,
@@ -446,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="zl-first-second-") as tmp_name:
         tmp = Path(tmp_name)
-        server = _Server()
+        server = Server()
         try:
             # Warm the disk cache and the bytecode of both clients; not counted.
             run_cli(server, tmp, WARM_UP_RECORDS, cap=ORG_LIMIT, limit_store=tmp / "warm-up.json")

@@ -54,11 +54,11 @@ from zoho_locking.testing.fields import schema_for, seeded_values
 
 from ._common import FIRST_ID, MODULE, REASON
 from ._memory_where import CONDITION, PAGE, SOURCES
-from .first_second import LATENCY, ORG_LIMIT, _client_env, _git, _run_child, _Server
+from ._procs import LATENCY, ORG_LIMIT, ROOT, Server, client_env, run_child
+from .first_second import _git
 
 __all__ = ["CONDITION", "main", "matching_ids"]
 
-ROOT = Path(__file__).resolve().parents[1]
 RECORDS = 25_000
 QUICK_RECORDS = 12_000
 WARM_UP_RECORDS = 2_000
@@ -146,7 +146,7 @@ def _figures(stats: dict[str, Any], times: tuple[float, float]) -> dict[str, Any
 
 
 def run_cli(
-    server: _Server, tmp: Path, records: int, expected: list[str], *, source: str, tag: str
+    server: Server, tmp: Path, records: int, expected: list[str], *, source: str, tag: str
 ) -> dict[str, Any]:
     """One ``zoho-locking lock`` process over a fresh org: ``--where`` or ``--ids``."""
     server.reset(records)
@@ -165,8 +165,8 @@ def run_cli(
         "--report", str(report_path), "-q",
     ]  # fmt: skip
     # Every run cold, the same for both: a limit store that does not exist yet.
-    env = _client_env(server.token, tmp / f"limits-{tag}.json")
-    code, times, _, err = _run_child(args, env)
+    env = client_env(server.token, tmp / f"limits-{tag}.json")
+    code, times, _, err = run_child(args, env)
     if code != 0:
         raise RuntimeError(f"zoho-locking lock ({source}) exited {code}: {err.strip()[-2000:]}")
     report = BulkReport.from_json(report_path.read_text())
@@ -197,7 +197,7 @@ def run_cli(
 
 
 def _network(
-    server: _Server, tmp: Path, *, rounds: int, records: int, expected: list[str]
+    server: Server, tmp: Path, *, rounds: int, records: int, expected: list[str]
 ) -> list[dict[str, Any]]:
     """Alternate a --where run and an --ids run *rounds* times (--where first in odd rounds)."""
     entries: list[dict[str, Any]] = []
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="zl-where-") as tmp_name:
         tmp = Path(tmp_name)
-        server = _Server()
+        server = Server()
         try:
             # Warm the disk cache, the bytecode and the server's COQL parser; not counted.
             warm = matching_ids(WARM_UP_RECORDS)

@@ -1,9 +1,10 @@
-"""Processes shared by the benchmarks that print a section: the server and the clients.
+"""Processes shared by the benchmarks that print a section: the server, clients, git.
 
 `benchmarks.first_second` and `benchmarks.where` both drive the fake CRM in a
 process of its own (`Server`, over ``benchmarks/_server.py``'s pipes, org limit
 `ORG_LIMIT` in flight, `LATENCY` per answer) and time client processes against it
-(`run_child`, `client_env`).
+(`run_child`, `client_env`); every runner notes the commit it measured
+(`git_commit`, `git_dirty`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ __all__ = [
     "Server",
     "Times",
     "client_env",
+    "git_commit",
+    "git_dirty",
     "run_child",
 ]
 
@@ -138,3 +141,27 @@ def client_env(token: str, limit_store: Path | None) -> dict[str, str]:
     if limit_store is not None:
         env["ZOHO_LIMIT_STORE"] = str(limit_store)
     return env
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, short; None without git."""
+    return _git("rev-parse", "--short", "HEAD")
+
+
+def git_dirty() -> bool:
+    """Whether files outside benchmarks/ have uncommitted changes.
+
+    Those make the commit alone an incomplete description of what was measured;
+    benchmarks/ is left out because a full run rewrites its own results there.
+    """
+    return bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks"))

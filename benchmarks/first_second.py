@@ -35,7 +35,6 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +46,16 @@ from zoho_locking import BulkReport
 from zoho_locking.demo import run_demo
 
 from ._common import FIRST_ID, MODULE, REASON
-from ._procs import LATENCY, ORG_LIMIT, ROOT, Server, Times, client_env, run_child
+from ._procs import (
+    LATENCY,
+    ORG_LIMIT,
+    Server,
+    Times,
+    client_env,
+    git_commit,
+    git_dirty,
+    run_child,
+)
 
 __all__ = ["main"]
 
@@ -295,16 +303,6 @@ def run_demo_counts(deals: int | None) -> dict[str, Any]:
     return result
 
 
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the three measurements and print the Markdown section."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.first_second")
@@ -327,10 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python -m benchmarks.first_second", *sys.argv[1:]]),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
-        "git_commit": _git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(
-            _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks")
-        ),
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "records": records,
         "rounds": rounds,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _inprocess, _network
+from ._procs import git_commit, git_dirty
 from ._report import evaluate, render_markdown
 from .compare import compare
 
@@ -56,16 +57,6 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip()
-
-
 def _machine(argv: Sequence[str]) -> dict[str, Any]:
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -77,12 +68,8 @@ def _machine(argv: Sequence[str]) -> dict[str, Any]:
         "zoho_locking": _version("zoho-locking"),
         "aiohttp": _version("aiohttp"),
         "aiolimiter": _version("aiolimiter"),
-        "git_commit": _git("rev-parse", "--short", "HEAD"),
-        # Uncommitted changes outside benchmarks/ (whose own files this run rewrites)
-        # make the commit alone an incomplete description of what was measured.
-        "git_dirty": bool(
-            _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks")
-        ),
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 

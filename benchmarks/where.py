@@ -54,8 +54,7 @@ from zoho_locking.testing.fields import schema_for, seeded_values
 
 from ._common import FIRST_ID, MODULE, REASON
 from ._memory_where import CONDITION, PAGE, SOURCES
-from ._procs import LATENCY, ORG_LIMIT, ROOT, Server, client_env, run_child
-from .first_second import _git
+from ._procs import LATENCY, ORG_LIMIT, ROOT, Server, client_env, git_commit, git_dirty, run_child
 
 __all__ = ["CONDITION", "main", "matching_ids"]
 
@@ -377,10 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python -m benchmarks.where", *sys.argv[1:]]),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
-        "git_commit": _git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(
-            _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks")
-        ),
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "records": records,
         "matching": len(expected),

@@ -26,13 +26,10 @@ figure is the median of the rounds' ratios. It prints a Markdown section for
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import datetime
 import io
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -46,16 +43,8 @@ from zoho_locking import BulkReport
 from zoho_locking.demo import run_demo
 
 from ._common import FIRST_ID, MODULE, REASON
-from ._procs import (
-    LATENCY,
-    ORG_LIMIT,
-    Server,
-    Times,
-    client_env,
-    git_commit,
-    git_dirty,
-    run_child,
-)
+from ._procs import LATENCY, ORG_LIMIT, Server, Times, client_env, run_child
+from ._section import describe_run, median_or_none, met, num, parse_options, run_meta
 
 __all__ = ["main"]
 
@@ -219,11 +208,6 @@ def _rounds(
     return results
 
 
-def _median(values: list[Any]) -> float | None:
-    known = [float(v) for v in values if v is not None]
-    return round(statistics.median(known), 4) if known else None
-
-
 def _summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
     if not entries:
         return {"rounds": 0}
@@ -233,11 +217,11 @@ def _summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
         "rounds": len(entries),
         "ratio": round(statistics.median(e["ratio"] for e in entries), 4),
         "wall_ratio": round(statistics.median(e["wall_ratio"] for e in entries), 4),
-        "after_1s_ratio": _median([e["after_1s_ratio"] for e in entries]),
-        "cli_in_first_1s": _median([e["cli"]["in_first_1s"] for e in entries]),
-        "raw_in_first_1s": _median([e["raw"]["in_first_1s"] for e in entries]),
-        "cli_to_first_request_s": _median([e["cli"]["to_first_request_s"] for e in entries]),
-        "raw_to_first_request_s": _median([e["raw"]["to_first_request_s"] for e in entries]),
+        "after_1s_ratio": median_or_none([e["after_1s_ratio"] for e in entries]),
+        "cli_in_first_1s": median_or_none([e["cli"]["in_first_1s"] for e in entries]),
+        "raw_in_first_1s": median_or_none([e["raw"]["in_first_1s"] for e in entries]),
+        "cli_to_first_request_s": median_or_none([e["cli"]["to_first_request_s"] for e in entries]),
+        "raw_to_first_request_s": median_or_none([e["raw"]["to_first_request_s"] for e in entries]),
         "cli_per_s": round(statistics.median(e["cli"]["per_s"] for e in entries), 1),
         "raw_per_s": round(statistics.median(e["raw"]["per_s"] for e in entries), 1),
         "cli_429s": throttled,
@@ -305,29 +289,14 @@ def run_demo_counts(deals: int | None) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the three measurements and print the Markdown section."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.first_second")
-    parser.add_argument(
-        "--rounds", type=int, metavar="N",
-        help=f"alternated rounds per scenario (default {ROUNDS}; 1 with --quick)",
+    prog = "python -m benchmarks.first_second"
+    args, rounds = parse_options(
+        prog, argv, rounds=ROUNDS, rounds_help="alternated rounds per scenario",
+        quick_help=f"smoke check: 1 round, {QUICK_RECORDS} records, a {QUICK_DEMO_DEALS}-deal demo",
     )  # fmt: skip
-    parser.add_argument("--json", metavar="PATH", help="also write the numbers here")
-    parser.add_argument(
-        "--quick", action="store_true",
-        help=f"smoke check: 1 round, {QUICK_RECORDS} records, a {QUICK_DEMO_DEALS}-deal demo",
-    )  # fmt: skip
-    args = parser.parse_args(argv)
-    rounds = args.rounds if args.rounds is not None else (1 if args.quick else ROUNDS)
-    if rounds < 1:
-        parser.error("--rounds must be at least 1")
     records = QUICK_RECORDS if args.quick else RECORDS
     meta: dict[str, Any] = {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join(["python -m benchmarks.first_second", *sys.argv[1:]]),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        **run_meta(prog),
         "records": records,
         "rounds": rounds,
         "org_limit": ORG_LIMIT,
@@ -372,10 +341,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _met(ok: bool) -> str:
-    return "met" if ok else "**missed**"
-
-
 def _print(results: dict[str, Any], out: IO[str]) -> None:
     meta, demo = results["meta"], results["demo"]
     c20, c40 = results["cap20"], results["cap40"]
@@ -384,13 +349,7 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
         print(text, file=out)
 
     say("### Issue 14: full speed from the first second (CLI against raw aiohttp)\n")
-    dirty = " (with uncommitted changes outside benchmarks/)" if meta["git_dirty"] else ""
-    say(
-        f"`{meta['command']}`, {meta['date']}, commit {meta['git_commit']}{dirty}, "
-        f"{meta['cpu_count']} CPUs, Python {meta['python']}; load average at start / end "
-        f"{meta['load_average_at_start']} / {meta['load_average_at_end']}; "
-        f"{meta['total_s']} s in all.\n"
-    )
+    say(f"{describe_run(meta)}{meta['total_s']} s in all.\n")
     say(
         f"The fake CRM in its own process, org limit {meta['org_limit']} in flight, "
         f"{meta['latency_s'] * 1000:.0f} ms latency, a fresh org of {meta['records']:,} "
@@ -412,9 +371,6 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
         "| after 1 s CLI / raw req/s (ratio) | CLI 429s (share) | start-up CLI / raw s "
         "| wall CLI / raw s (ratio) |"
     )
-
-    def num(value: Any, spec: str) -> str:
-        return "n/a" if value is None else format(value, spec)
 
     def table(entries: list[dict[str, Any]], states: bool) -> None:
         say(headers if not states else headers.replace("| order |", "| order | store |"))
@@ -451,7 +407,7 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
     table(c20["rounds"], states=False)
     say(
         f"\nMedian ratio **{s20['ratio']:.3f}** (target >= {TARGET_CAP20}: "
-        f"{_met(s20['ratio'] >= TARGET_CAP20)}); medians CLI {s20['cli_per_s']} req/s, raw "
+        f"{met(s20['ratio'] >= TARGET_CAP20)}); medians CLI {s20['cli_per_s']} req/s, raw "
         f"{s20['raw_per_s']} req/s; {extras(s20)}.\n"
     )
     s40, cold, warm = c40["summary"], c40["cold"], c40["warm"]
@@ -469,9 +425,9 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
             continue
         say(
             f"- {name}: ratio **{x['ratio']:.3f}** (target >= {TARGET_CAP40}: "
-            f"{_met(x['ratio'] >= TARGET_CAP40)}), 429s **{x['share_429']:.2%}** "
+            f"{met(x['ratio'] >= TARGET_CAP40)}), 429s **{x['share_429']:.2%}** "
             f"({x['cli_429s']} of {x['cli_requests']} requests; target < {TARGET_429:.0%}: "
-            f"{_met(x['share_429'] < TARGET_429)}); {extras(x)}."
+            f"{met(x['share_429'] < TARGET_429)}); {extras(x)}."
         )
     after = c40["rounds"][-1]["limit_store_after"]
     store_note = (

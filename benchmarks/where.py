@@ -35,12 +35,8 @@ keeps the numbers.
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,7 +50,8 @@ from zoho_locking.testing.fields import schema_for, seeded_values
 
 from ._common import FIRST_ID, MODULE, REASON
 from ._memory_where import CONDITION, PAGE, SOURCES
-from ._procs import LATENCY, ORG_LIMIT, ROOT, Server, client_env, git_commit, git_dirty, run_child
+from ._procs import LATENCY, ORG_LIMIT, ROOT, Server, client_env, run_child
+from ._section import describe_run, median_or_none, met, num, parse_options, run_meta
 
 __all__ = ["CONDITION", "main", "matching_ids"]
 
@@ -220,24 +217,19 @@ def _network(
     return entries
 
 
-def _median(values: list[Any]) -> float | None:
-    known = [float(v) for v in values if v is not None]
-    return round(statistics.median(known), 4) if known else None
-
-
 def _network_summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
     def both(key: str) -> tuple[float | None, float | None]:
         return (
-            _median([e["where"][key] for e in entries]),
-            _median([e["ids"][key] for e in entries]),
+            median_or_none([e["where"][key] for e in entries]),
+            median_or_none([e["ids"][key] for e in entries]),
         )
 
     return {
         "rounds": len(entries),
-        "ratio": _median([e["ratio"] for e in entries]),
+        "ratio": median_or_none([e["ratio"] for e in entries]),
         "ratio_min": min(e["ratio"] for e in entries),
         "ratio_max": max(e["ratio"] for e in entries),
-        "wall_ratio": _median([e["wall_ratio"] for e in entries]),
+        "wall_ratio": median_or_none([e["wall_ratio"] for e in entries]),
         "per_s": both("per_s"),
         "process_wall_s": both("process_wall_s"),
         "to_first_lock_s": both("to_first_lock_s"),
@@ -315,17 +307,19 @@ def _memory(sizes: tuple[int, int], timing_rounds: int) -> dict[str, Any]:
         "plain_traced_peak_mb": [traced[f"plain-{n}"]["traced_peak_mb"] for n in sizes],
         "timing_rounds": timing_rounds,
         "us_per_record": {
-            source: _median([r["us_per_record"] for r in timing[source]]) for source in timing
+            source: median_or_none([r["us_per_record"] for r in timing[source]])
+            for source in timing
         },
         "cpu_us_per_record": {
-            source: _median([r["cpu_us_per_record"] for r in timing[source]]) for source in timing
+            source: median_or_none([r["cpu_us_per_record"] for r in timing[source]])
+            for source in timing
         },
         # The fastest run of each: the least disturbed by the machine's other work.
         "cpu_us_per_record_min": {
             source: min(r["cpu_us_per_record"] for r in timing[source]) for source in timing
         },
         "loop_turns_per_record": {
-            source: _median(
+            source: median_or_none(
                 [
                     r["report"]["loop_turns"] / large
                     if r["report"]["loop_turns"] is not None
@@ -352,33 +346,18 @@ def _memory(sizes: tuple[int, int], timing_rounds: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run both parts and print the Markdown section."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.where")
-    parser.add_argument(
-        "--rounds", type=int, metavar="N",
-        help=f"alternated --where / --ids rounds (default {ROUNDS}; 1 with --quick)",
-    )  # fmt: skip
-    parser.add_argument("--json", metavar="PATH", help="also write the numbers here")
-    parser.add_argument(
-        "--quick", action="store_true",
-        help=f"smoke check: 1 round over {QUICK_RECORDS:,} records, memory at "
+    prog = "python -m benchmarks.where"
+    args, rounds = parse_options(
+        prog, argv, rounds=ROUNDS, rounds_help="alternated --where / --ids rounds",
+        quick_help=f"smoke check: 1 round over {QUICK_RECORDS:,} records, memory at "
         f"{QUICK_MEMORY_SIZES[0]:,} and {QUICK_MEMORY_SIZES[1]:,} ids",
     )  # fmt: skip
-    args = parser.parse_args(argv)
-    rounds = args.rounds if args.rounds is not None else (1 if args.quick else ROUNDS)
-    if rounds < 1:
-        parser.error("--rounds must be at least 1")
     records = QUICK_RECORDS if args.quick else RECORDS
     sizes = QUICK_MEMORY_SIZES if args.quick else MEMORY_SIZES
     timing_rounds = 1 if args.quick else TIMING_ROUNDS
     expected = matching_ids(records)
     meta: dict[str, Any] = {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join(["python -m benchmarks.where", *sys.argv[1:]]),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        **run_meta(prog),
         "records": records,
         "matching": len(expected),
         "condition": CONDITION,
@@ -413,14 +392,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _met(ok: bool) -> str:
-    return "met" if ok else "**missed**"
-
-
-def _num(value: Any, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
 def _print(results: dict[str, Any], out: IO[str]) -> None:
     meta = results["meta"]
     net, entries = results["network"]["summary"], results["network"]["rounds"]
@@ -430,13 +401,7 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
         print(text, file=out)
 
     say("### Issue 16: selections (`--where`) against an ids file\n")
-    dirty = " (with uncommitted changes outside benchmarks/)" if meta["git_dirty"] else ""
-    say(
-        f"`{meta['command']}`, {meta['date']}, commit {meta['git_commit']}{dirty}, "
-        f"{meta['cpu_count']} CPUs, Python {meta['python']}; load average at start / end "
-        f"{meta['load_average_at_start']} / {meta['load_average_at_end']}; "
-        f"{meta['total_s']} s in all ({meta['network_s']} s for part 1).\n"
-    )
+    say(f"{describe_run(meta)}{meta['total_s']} s in all ({meta['network_s']} s for part 1).\n")
     say(
         f"**1. `--where` against `--ids`.** The fake CRM in its own process, org limit "
         f"{meta['org_limit']} in flight, {meta['latency_s'] * 1000:.0f} ms latency, a fresh "
@@ -470,19 +435,19 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
             f"| {e['round']} | {e['order']} | {w['per_s']:.1f} | {i['per_s']:.1f} "
             f"| {e['ratio']:.3f} | {w['coql_requests']} ({at}) "
             f"| {w['lock_requests']:,} / {i['lock_requests']:,} "
-            f"| {_num(w['max_lock_gap_ms'], '.1f')} / {_num(i['max_lock_gap_ms'], '.1f')} "
-            f"| {_num(w['to_first_lock_s'], '.2f')} / {_num(i['to_first_lock_s'], '.2f')} "
+            f"| {num(w['max_lock_gap_ms'], '.1f')} / {num(i['max_lock_gap_ms'], '.1f')} "
+            f"| {num(w['to_first_lock_s'], '.2f')} / {num(i['to_first_lock_s'], '.2f')} "
             f"| {w['process_wall_s']:.2f} / {i['process_wall_s']:.2f} ({e['wall_ratio']:.3f}) |"
         )
     ratio = net["ratio"]
     per_s, wall, start = net["per_s"], net["process_wall_s"], net["to_first_lock_s"]
     say(
         f"\nMedian ratio **{ratio:.3f}** (from {net['ratio_min']:.3f} to "
-        f"{net['ratio_max']:.3f}; target >= {TARGET_RATIO}: {_met(ratio >= TARGET_RATIO)}); "
+        f"{net['ratio_max']:.3f}; target >= {TARGET_RATIO}: {met(ratio >= TARGET_RATIO)}); "
         f"medians where {per_s[0]:.1f} locks/s, ids {per_s[1]:.1f} locks/s; by whole-process "
         f"wall time the ratio is {net['wall_ratio']:.3f} (medians {wall[0]:.2f} s and "
         f"{wall[1]:.2f} s; "
-        f"start-up {_num(start[0], '.2f')} s and {_num(start[1], '.2f')} s). COQL requests per "
+        f"start-up {num(start[0], '.2f')} s and {num(start[1], '.2f')} s). COQL requests per "
         f"--where run: {', '.join(map(str, net['coql_requests']))} (expected "
         f"{_pages(meta['matching'])}); lock requests per run: "
         f"{', '.join(f'{n:,}' for n in net['lock_requests'])} (expected {meta['matching']:,}); "
@@ -517,12 +482,12 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
         say(f"| {name} | {pair[0]:{spec}} | {pair[1]:{spec}} | {growth:+{spec}} |")
     say(
         f"\nPeak RSS growth from {small:,} to {large:,} ids: **{mem['growth_mb']:+.1f} MB** "
-        f"(target < {TARGET_GROWTH_MB:.0f} MB: {_met(mem['growth_mb'] < TARGET_GROWTH_MB)}); "
+        f"(target < {TARGET_GROWTH_MB:.0f} MB: {met(mem['growth_mb'] < TARGET_GROWTH_MB)}); "
         f"traced peaks {t_sel[0]:.2f} and {t_sel[1]:.2f} MB ({mem['traced_growth_mb']:+.2f} MB, "
         f"the plain generator's {t_plain[1] - t_plain[0]:+.2f} MB); the selection's own share "
         f"grows by **{mem['selection_share_growth_mb']:+.2f} MB** (nearly equal, taken as "
         f"< {TARGET_TRACED_GROWTH_MB:.0f} MB: "
-        f"{_met(mem['selection_share_growth_mb'] < TARGET_TRACED_GROWTH_MB)}). Query requests: "
+        f"{met(mem['selection_share_growth_mb'] < TARGET_TRACED_GROWTH_MB)}). Query requests: "
         f"{mem['query_requests'][0]} and {mem['query_requests'][1]}; the largest page held "
         f"{mem['largest_page']:,} ids.\n"
     )
@@ -545,8 +510,8 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
     }
     for source, label in labels.items():
         say(
-            f"| {label} | {_num(fastest.get(source), '.1f')} | {_num(cpu.get(source), '.1f')} "
-            f"| {_num(turns.get(source), '.3f')} |"
+            f"| {label} | {num(fastest.get(source), '.1f')} | {num(cpu.get(source), '.1f')} "
+            f"| {num(turns.get(source), '.3f')} |"
         )
     say(
         f"\nThe selection costs {fastest['selection'] - fastest['plain']:+.1f} us of CPU per "
@@ -573,8 +538,8 @@ def _print(results: dict[str, Any], out: IO[str]) -> None:
     ]
     cpu_lock = net["server_cpu_us_per_lock"]
     say(
-        f"Notes: the server spent a median {_num(cpu_lock[0], '.0f')} us (where) and "
-        f"{_num(cpu_lock[1], '.0f')} us (ids) of CPU per lock request, the COQL pages "
+        f"Notes: the server spent a median {num(cpu_lock[0], '.0f')} us (where) and "
+        f"{num(cpu_lock[1], '.0f')} us (ids) of CPU per lock request, the COQL pages "
         f"included in the first. Warnings: {'; '.join(warnings) or 'none'}."
     )
 

@@ -16,6 +16,7 @@ import resource
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from zoho_locking.bulk import Progress
 
 from ._common import MODULE, REASON, instant_transport, record_ids
 
-__all__ = ["main", "measure"]
+__all__ = ["main", "measure", "measure_run"]
 
 # Shortened out of the file names shown in the allocation list.
 _ROOT = str(Path(__file__).resolve().parents[1]) + "/"
@@ -85,37 +86,56 @@ def _hwm_mb() -> float | None:
     return None
 
 
-def measure(count: int, *, trace: bool) -> dict[str, Any]:
-    """Run *count* ids through the engine; return peak memory figures in MB."""
-    asyncio.run(_run(1000))  # warm up: every module loaded, every cache filled
+def measure_run(
+    count: int, run: Callable[[Progress | None], dict[str, Any]], *, trace: bool
+) -> tuple[float, float, dict[str, Any]]:
+    """Time *run* over *count* ids and note its memory: CPU s, wall s, and the figures in MB.
+
+    *run* gets a progress callback with *trace* (tracemalloc on: the largest
+    allocations after the last record), None without. The figures, in this
+    order: ``ru_maxrss`` before and after, *run*'s report, peak RSS before and
+    after (``VmHWM``, else ``ru_maxrss``) and which of the two it is, and with
+    *trace* tracemalloc's peak and end and those allocations.
+    """
     baseline, baseline_hwm = _max_rss_mb(), _hwm_mb()
     if trace:
         tracemalloc.start()
-    cpu, wall = time.process_time(), time.perf_counter()
     top: list[str] = []
-    report = asyncio.run(_run(count, _snapshot_at_end(count, top) if trace else None))
+    cpu, wall = time.process_time(), time.perf_counter()
+    report = run(_snapshot_at_end(count, top) if trace else None)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    result: dict[str, Any] = {
-        "ids": count,
-        "traced": trace,
-        "elapsed_s": round(wall, 2),
-        "cpu_s": round(cpu, 2),
+    figures: dict[str, Any] = {
         "ru_maxrss_before_mb": round(baseline, 1),
         "ru_maxrss_mb": round(_max_rss_mb(), 1),
         "report": report,
     }
     hwm = _hwm_mb()
     # VmHWM where Linux provides it (see _hwm_mb), ru_maxrss elsewhere.
-    result["rss_before_mb"] = round(baseline_hwm if baseline_hwm is not None else baseline, 1)
-    result["peak_rss_mb"] = round(hwm if hwm is not None else result["ru_maxrss_mb"], 1)
-    result["peak_rss_source"] = "VmHWM" if hwm is not None else "ru_maxrss"
+    figures["rss_before_mb"] = round(baseline_hwm if baseline_hwm is not None else baseline, 1)
+    figures["peak_rss_mb"] = round(hwm if hwm is not None else figures["ru_maxrss_mb"], 1)
+    figures["peak_rss_source"] = "VmHWM" if hwm is not None else "ru_maxrss"
     if trace:
         current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        result["traced_peak_mb"] = round(peak / 2**20, 2)
-        result["traced_end_mb"] = round(current / 2**20, 2)
-        result["largest_at_last_record"] = top
-    return result
+        figures["traced_peak_mb"] = round(peak / 2**20, 2)
+        figures["traced_end_mb"] = round(current / 2**20, 2)
+        figures["largest_at_last_record"] = top
+    return cpu, wall, figures
+
+
+def measure(count: int, *, trace: bool) -> dict[str, Any]:
+    """Run *count* ids through the engine; return peak memory figures in MB."""
+    asyncio.run(_run(1000))  # warm up: every module loaded, every cache filled
+    cpu, wall, figures = measure_run(
+        count, lambda progress: asyncio.run(_run(count, progress)), trace=trace
+    )
+    return {
+        "ids": count,
+        "traced": trace,
+        "elapsed_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        **figures,
+    }
 
 
 def main() -> None:

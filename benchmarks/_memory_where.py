@@ -28,8 +28,6 @@ import asyncio
 import json
 import re
 import sys
-import time
-import tracemalloc
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -41,7 +39,7 @@ from zoho_locking.protocol import Request
 from zoho_locking.transport import MockTransport, Response
 
 from ._common import FIRST_ID, MODULE, OK_BODY, REASON, record_ids
-from ._memory import _hwm_mb, _max_rss_mb, _snapshot_at_end
+from ._memory import measure_run
 
 __all__ = ["CONDITION", "PAGE", "SOURCES", "main", "measure", "paging_transport"]
 
@@ -169,14 +167,10 @@ def _run_counting(count: int, source: str, progress: Progress | None) -> dict[st
 def measure(count: int, *, source: str, trace: bool) -> dict[str, Any]:
     """Run *count* ids from *source* through `lock_many`; peak memory in MB, times in s."""
     asyncio.run(_run(1000, source))  # warm up: every module loaded, every cache filled
-    baseline, baseline_hwm = _max_rss_mb(), _hwm_mb()
-    if trace:
-        tracemalloc.start()
-    top: list[str] = []
-    cpu, wall = time.process_time(), time.perf_counter()
-    report = _run_counting(count, source, _snapshot_at_end(count, top) if trace else None)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    result: dict[str, Any] = {
+    cpu, wall, figures = measure_run(
+        count, lambda progress: _run_counting(count, source, progress), trace=trace
+    )
+    return {
         "ids": count,
         "source": source,
         "traced": trace,
@@ -184,21 +178,8 @@ def measure(count: int, *, source: str, trace: bool) -> dict[str, Any]:
         "cpu_s": round(cpu, 3),
         "us_per_record": round(wall / count * 1e6, 2),
         "cpu_us_per_record": round(cpu / count * 1e6, 2),
-        "ru_maxrss_before_mb": round(baseline, 1),
-        "ru_maxrss_mb": round(_max_rss_mb(), 1),
-        "report": report,
+        **figures,
     }
-    hwm = _hwm_mb()
-    result["rss_before_mb"] = round(baseline_hwm if baseline_hwm is not None else baseline, 1)
-    result["peak_rss_mb"] = round(hwm if hwm is not None else result["ru_maxrss_mb"], 1)
-    result["peak_rss_source"] = "VmHWM" if hwm is not None else "ru_maxrss"
-    if trace:
-        current, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        result["traced_peak_mb"] = round(peak / 2**20, 2)
-        result["traced_end_mb"] = round(current / 2**20, 2)
-        result["largest_at_last_record"] = top
-    return result
 
 
 def main() -> None:

@@ -45,7 +45,10 @@ Times = tuple[float, float]
 
 
 class Server:
-    """The fake CRM in its own process (`benchmarks._server`), driven over its pipes."""
+    """The fake CRM in its own process (`benchmarks._server`), driven over its pipes.
+
+    As a context manager, it closes the process on the way out.
+    """
 
     def __init__(self) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -109,6 +112,12 @@ class Server:
             pass
         finally:
             self._kill()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def run_child(args: Sequence[str], env: dict[str, str]) -> tuple[int, Times, str, str]:

@@ -303,24 +303,20 @@ def main(argv: list[str] | None = None) -> int:
         "latency_s": LATENCY,
     }
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="zl-first-second-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="zl-first-second-") as tmp_name, Server() as server:
         tmp = Path(tmp_name)
-        server = Server()
-        try:
-            # Warm the disk cache and the bytecode of both clients; not counted.
-            run_cli(server, tmp, WARM_UP_RECORDS, cap=ORG_LIMIT, limit_store=tmp / "warm-up.json")
-            run_raw(server, tmp, WARM_UP_RECORDS)
-            cap20 = _rounds(
-                server, tmp, rounds=rounds, records=records, cap=ORG_LIMIT,
-                store_for=lambda n: tmp / f"cold-{n}.json", label="cap 20",
-            )  # fmt: skip
-            kept = tmp / "limits.json"
-            cap40 = _rounds(
-                server, tmp, rounds=rounds, records=records, cap=OVER_CAP,
-                store_for=lambda n: kept, label="cap 40",
-            )  # fmt: skip
-        finally:
-            server.close()
+        # Warm the disk cache and the bytecode of both clients; not counted.
+        run_cli(server, tmp, WARM_UP_RECORDS, cap=ORG_LIMIT, limit_store=tmp / "warm-up.json")
+        run_raw(server, tmp, WARM_UP_RECORDS)
+        cap20 = _rounds(
+            server, tmp, rounds=rounds, records=records, cap=ORG_LIMIT,
+            store_for=lambda n: tmp / f"cold-{n}.json", label="cap 20",
+        )  # fmt: skip
+        kept = tmp / "limits.json"
+        cap40 = _rounds(
+            server, tmp, rounds=rounds, records=records, cap=OVER_CAP,
+            store_for=lambda n: kept, label="cap 40",
+        )  # fmt: skip
     demo = run_demo_counts(QUICK_DEMO_DEALS if args.quick else None)
     meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["total_s"] = round(time.perf_counter() - started, 1)

@@ -366,17 +366,13 @@ def main(argv: list[str] | None = None) -> int:
         "latency_s": LATENCY,
     }
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="zl-where-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="zl-where-") as tmp_name, Server() as server:
         tmp = Path(tmp_name)
-        server = Server()
-        try:
-            # Warm the disk cache, the bytecode and the server's COQL parser; not counted.
-            warm = matching_ids(WARM_UP_RECORDS)
-            for source in ("where", "ids"):
-                run_cli(server, tmp, WARM_UP_RECORDS, warm, source=source, tag=f"warm-{source}")
-            network = _network(server, tmp, rounds=rounds, records=records, expected=expected)
-        finally:
-            server.close()
+        # Warm the disk cache, the bytecode and the server's COQL parser; not counted.
+        warm = matching_ids(WARM_UP_RECORDS)
+        for source in ("where", "ids"):
+            run_cli(server, tmp, WARM_UP_RECORDS, warm, source=source, tag=f"warm-{source}")
+        network = _network(server, tmp, rounds=rounds, records=records, expected=expected)
     meta["network_s"] = round(time.perf_counter() - started, 1)
     memory = _memory(sizes, timing_rounds)
     meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from . import protocol
-from .errors import ApiError, AuthError, QueryError, UnexpectedResponse, ValidationError
+from .errors import ApiError, QueryError, UnexpectedResponse, ValidationError
 from .protocol import Request
 
 __all__ = [
@@ -115,9 +115,8 @@ def parse_page(status: int, headers: Mapping[str, str], body: bytes) -> tuple[li
     """
     try:
         doc = protocol.decipher(status, headers, body)
-    except AuthError:
-        raise
     except ApiError as exc:
+        # Only Zoho's plain refusals: an AuthError or CreditsExhausted stays what it is.
         if exc.code in QUERY_CODES and type(exc) is ApiError:
             raise QueryError(exc.http_status, exc.code, exc.message, exc.details) from None
         raise

@@ -159,12 +159,12 @@ class Exchange:
             raise ZohoLockingError(_CLOSED)
         flow, policy = self.flow, self.retry
         is_write = request.method != "GET"
-        started = -1.0  # when the first attempt got its permit
+        started: float | None = None  # when the first attempt got its permit
         refreshed = False
         attempt = 0
         while True:
             permit = await flow.acquire()
-            if started < 0:
+            if started is None:
                 started = permit.sent_at
             if self.closed:
                 # Closed while this request waited or backed off: stop, do not retry.

@@ -121,7 +121,7 @@ def _remember(flow: FlowControl, store: FileLimitStore | None, key: str) -> None
 
 
 def _shared_flow(
-    args: argparse.Namespace, env: Mapping[str, str], api_domain: str | None
+    args: argparse.Namespace, env: Mapping[str, str], domain: str | None
 ) -> RedisFlow | None:
     """The Redis budget shared with other processes, if --redis-url or ZOHO_REDIS_URL names one."""
     url = args.redis_url or env.get("ZOHO_REDIS_URL") or None
@@ -133,7 +133,7 @@ def _shared_flow(
         raise UsageError(
             "--redis-url needs the redis extra: pip install 'zoho-locking[redis]'"
         ) from None
-    where = _org_where(args, env, api_domain)
+    where = _org_where(args, env, domain)
     key = args.budget_key or budget_key(where, env.get("ZOHO_CLIENT_ID"))
     return RedisFlow.from_url(
         url, key=key, max_concurrency=args.concurrency, rate_limit=args.rate

@@ -110,11 +110,11 @@ class Selection:
         return self
 
     async def __anext__(self) -> str:
-        if self._index >= len(self._ids):
-            await self._next_page()
-        record_id = self._ids[self._index]
-        self._index += 1
-        self.selected += 1
+        record_id = self.next_nowait()
+        if record_id is None:
+            await self._next_page()  # a page with ids, or StopAsyncIteration
+            record_id = self.next_nowait()
+            assert record_id is not None
         return record_id
 
     def next_nowait(self) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
-from zoho_locking.transport import MockTransport, Response
+from zoho_locking.http.transport import MockTransport, Response
 
 __all__ = [
     "FIRST_ID",

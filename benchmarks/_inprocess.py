@@ -21,8 +21,8 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any
 
 from zoho_locking import LockingClient
-from zoho_locking.protocol import Request
-from zoho_locking.transport import MockTransport, Response
+from zoho_locking.http.transport import MockTransport, Response
+from zoho_locking.wire.protocol import Request
 
 from ._common import LOCK_BODY, MODULE, OK_BODY, REASON, instant_transport, record_ids
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zoho_locking import BulkReport, LockingClient
-from zoho_locking.bulk import Progress
+from zoho_locking.bulk.engine import Progress
 
 from ._common import MODULE, REASON, instant_transport, record_ids
 

@@ -33,10 +33,10 @@ from types import MappingProxyType
 from typing import Any
 
 from zoho_locking import LockingClient
-from zoho_locking.bulk import Progress
-from zoho_locking.coql import MAX_PAGE as PAGE
-from zoho_locking.protocol import Request
-from zoho_locking.transport import MockTransport, Response
+from zoho_locking.bulk.engine import Progress
+from zoho_locking.http.transport import MockTransport, Response
+from zoho_locking.wire.coql import MAX_PAGE as PAGE
+from zoho_locking.wire.protocol import Request
 
 from ._common import FIRST_ID, MODULE, OK_BODY, REASON, record_ids
 from ._memory import measure_run

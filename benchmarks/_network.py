@@ -23,9 +23,10 @@ from typing import Any
 
 import aiohttp
 
-from zoho_locking import LockingClient, protocol
-from zoho_locking.protocol import Request
-from zoho_locking.transport import AiohttpTransport, Response
+from zoho_locking import LockingClient
+from zoho_locking.http.transport import AiohttpTransport, Response
+from zoho_locking.wire import protocol
+from zoho_locking.wire.protocol import Request
 
 from ._common import FIRST_ID, LOCK_BODY, MODULE, REASON, max_in_window, record_ids
 

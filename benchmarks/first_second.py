@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from zoho_locking import BulkReport
-from zoho_locking.demo import run_demo
+from zoho_locking.cli.demo import run_demo
 
 from ._common import FIRST_ID, MODULE, REASON
 from ._procs import LATENCY, ORG_LIMIT, Server, Times, client_env, run_child

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from zoho_locking import BulkReport, LockingClient, MockTransport, Response
-from zoho_locking.redisflow import RedisFlow
+from zoho_locking.flow.redisflow import RedisFlow
 
 ORG_LIMIT = 20
 LATENCY = 0.05

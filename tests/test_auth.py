@@ -18,9 +18,14 @@ import pytest
 import pytest_asyncio
 
 from zoho_locking import AuthError, LockingClient, OAuthError, ValidationError
-from zoho_locking.auth import RefreshTokenAuth, StaticToken, TokenProvider, parse_token_answer
+from zoho_locking.auth.provider import (
+    RefreshTokenAuth,
+    StaticToken,
+    TokenProvider,
+    parse_token_answer,
+)
+from zoho_locking.auth.tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
-from zoho_locking.tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
 
 SECRETS = (FakeAccounts.CLIENT_SECRET, FakeAccounts.REFRESH_TOKEN)
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")

@@ -23,11 +23,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoho_locking import BulkReport, LockingClient, ValidationError
-from zoho_locking.cli import run as cli_run
-from zoho_locking.protocol import MAX_REASON_LENGTH, validate_id, validate_module, validate_reason
-from zoho_locking.report import FAILED, SKIPPED, SUCCEEDED
+from zoho_locking.bulk.report import FAILED, SKIPPED, SUCCEEDED
+from zoho_locking.cli.main import run as cli_run
 from zoho_locking.testing import FakeCRM, FakeServer
 from zoho_locking.testing.inprocess import crm_transport
+from zoho_locking.wire.protocol import (
+    MAX_REASON_LENGTH,
+    validate_id,
+    validate_module,
+    validate_reason,
+)
 
 MAX_ID = 2**63 - 1
 ID = r"[1-9][0-9]{0,18}"

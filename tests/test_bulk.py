@@ -12,10 +12,10 @@ import pytest
 from helpers import FakeClock
 
 from zoho_locking import BulkReport, LockingClient, MockTransport, Response, RetryPolicy
-from zoho_locking.protocol import Request
-from zoho_locking.report import FAILED, SKIPPED, SUCCEEDED
+from zoho_locking.bulk.report import FAILED, SKIPPED, SUCCEEDED
 from zoho_locking.testing import FakeCRM, FakeServer, Faults
 from zoho_locking.testing.inprocess import crm_transport
+from zoho_locking.wire.protocol import Request
 
 TOKEN = FakeCRM.DEFAULT_TOKEN
 FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.001, max_delay=0.01)

@@ -236,7 +236,7 @@ async def test_resume_after_sigkill_completes_the_run(tmp_path: Path) -> None:
 async def test_demo_runs() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c",
-        "import asyncio, sys; from zoho_locking.demo import run_demo; "
+        "import asyncio, sys; from zoho_locking.cli.demo import run_demo; "
         "sys.exit(asyncio.run(run_demo(sys.stdout, deals=300)))",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env(),
     )
@@ -250,7 +250,7 @@ async def test_demo_runs() -> None:
 
 
 def test_help_lists_every_command() -> None:
-    from zoho_locking.cli import build_parser
+    from zoho_locking.cli.main import build_parser
 
     text = build_parser().format_help()
     for command in ("lock", "unlock", "update", "status", "demo", "fake-server"):

@@ -13,12 +13,12 @@ import aiohttp
 import pytest
 
 import zoho_locking.testing
-from zoho_locking import protocol
 from zoho_locking.errors import ApiError
 from zoho_locking.models import LockSource
 from zoho_locking.testing import FakeAnswer, FakeCRM, FakeServer, Faults
 from zoho_locking.testing.__main__ import build_crm, build_parser
 from zoho_locking.testing.server import serve_forever
+from zoho_locking.wire import protocol
 
 TOKEN = FakeCRM.DEFAULT_TOKEN
 AUTH = {"Authorization": f"Zoho-oauthtoken {TOKEN}"}

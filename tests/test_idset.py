@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoho_locking._idset import IdSet
+from zoho_locking.bulk._idset import IdSet
 
 MAX_ID = 2**63 - 1
 ids = st.integers(min_value=1, max_value=MAX_ID)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoho_locking.journal import Journal, JournalError
-from zoho_locking.report import FAILED, SKIPPED, SUCCEEDED, Outcome
+from zoho_locking.bulk.journal import Journal, JournalError
+from zoho_locking.bulk.report import FAILED, SKIPPED, SUCCEEDED, Outcome
 
 OUTCOME_KEYS = {"record_id", "status", "code", "message", "http_status", "locking_id", "attempts"}
 

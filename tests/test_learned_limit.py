@@ -16,7 +16,7 @@ import pytest
 from helpers import TOKEN, cli_env, run_cli
 
 from zoho_locking.flow import FlowControl
-from zoho_locking.limitstore import MAX_AGE, FileLimitStore, org_key
+from zoho_locking.flow.limitstore import MAX_AGE, FileLimitStore, org_key
 from zoho_locking.testing import FakeCRM, FakeServer
 
 # -- the store ----------------------------------------------------------------

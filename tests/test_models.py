@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoho_locking.converter import converter
 from zoho_locking.models import ActionResult, LockedFor, LockInfo, LockSource, ModuleRef, UserRef
+from zoho_locking.wire.converter import converter
 
 WIRE_NAMES = {
     "id",

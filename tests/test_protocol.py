@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zoho_locking import protocol
 from zoho_locking.errors import (
     ApiError,
     AuthError,
@@ -23,7 +22,8 @@ from zoho_locking.errors import (
     ZohoLockingError,
 )
 from zoho_locking.models import ActionResult, LockedFor, LockInfo, LockSource, ModuleRef, UserRef
-from zoho_locking.protocol import (
+from zoho_locking.wire import protocol
+from zoho_locking.wire.protocol import (
     DEFAULT_FIELDS,
     Request,
     authorization,

@@ -20,9 +20,9 @@ from helpers import TOKEN, cli_env, run_cli
 from redis_server import free_port
 
 from zoho_locking import BulkReport, LockingClient
+from zoho_locking.bulk.report import SUCCEEDED
 from zoho_locking.errors import FlowUnavailable, ValidationError
-from zoho_locking.redisflow import RedisFlow, budget_key
-from zoho_locking.report import SUCCEEDED
+from zoho_locking.flow.redisflow import RedisFlow, budget_key
 from zoho_locking.testing import FakeCRM, FakeServer
 
 KEY = "test-budget"
@@ -106,7 +106,7 @@ async def test_waiters_are_served_fairly(redis_url: str) -> None:
 
 HOLDER = """
 import asyncio, sys
-from zoho_locking.redisflow import RedisFlow
+from zoho_locking.flow.redisflow import RedisFlow
 
 async def main():
     flow = RedisFlow.from_url(sys.argv[1], key=sys.argv[2], max_concurrency=5, lease_ttl=1.0)

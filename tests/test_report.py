@@ -10,7 +10,7 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoho_locking.report import (
+from zoho_locking.bulk.report import (
     FAILED,
     RETRYABLE_CODES,
     SKIPPED,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from zoho_locking.errors import ValidationError
-from zoho_locking.retry import RETRY_STATUSES, RetryPolicy, retry_after
+from zoho_locking.http.retry import RETRY_STATUSES, RetryPolicy, retry_after
 
 # -- RetryPolicy -----------------------------------------------------------------
 

@@ -31,11 +31,11 @@ from zoho_locking import (
     OAuthError,
     RefreshTokenAuth,
     StaticToken,
-    protocol,
 )
-from zoho_locking.report import FAILED, UNFINISHED
+from zoho_locking.auth.tokenstore import MemoryTokenStore
+from zoho_locking.bulk.report import FAILED, UNFINISHED
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
-from zoho_locking.tokenstore import MemoryTokenStore
+from zoho_locking.wire import protocol
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 LOCKING_SCOPES = "ZohoCRM.modules.lockinginformation"

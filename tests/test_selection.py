@@ -26,9 +26,9 @@ from zoho_locking import (
     UnexpectedResponse,
     ValidationError,
 )
-from zoho_locking.coql import credits_per_page, select_ids_query, validate_condition
-from zoho_locking.protocol import Request
-from zoho_locking.report import SUCCEEDED
+from zoho_locking.bulk.report import SUCCEEDED
+from zoho_locking.wire.coql import credits_per_page, select_ids_query, validate_condition
+from zoho_locking.wire.protocol import Request
 
 BASE = 5843104000001000000
 _QUERY = re.compile(

@@ -34,9 +34,9 @@ from zoho_locking import (
     UnexpectedResponse,
     ValidationError,
 )
-from zoho_locking.cli import run as cli_run
+from zoho_locking.auth.tokenstore import CachedToken
+from zoho_locking.cli.main import run as cli_run
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
-from zoho_locking.tokenstore import CachedToken
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 TOKEN = FakeCRM.DEFAULT_TOKEN

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from zoho_locking.datacentres import DATA_CENTRES, check_base_url, data_centre, is_loopback
 from zoho_locking.errors import ValidationError, ZohoLockingError
-from zoho_locking.protocol import (
+from zoho_locking.wire.datacentres import DATA_CENTRES, check_base_url, data_centre, is_loopback
+from zoho_locking.wire.protocol import (
     MAX_REASON_LENGTH,
     validate_id,
     validate_module,

@@ -7,9 +7,11 @@
     ...         await client.unlock("Deals", "5843104000001068086", lock.id)
 """
 
-from .auth import RefreshTokenAuth, StaticToken, TokenProvider
+from .auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
+from .auth.tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
+from .bulk.report import BulkReport, Outcome
+from .bulk.selection import Selection
 from .client import LockingClient
-from .datacentres import DATA_CENTRES, DataCentre
 from .errors import (
     ApiError,
     AuthError,
@@ -22,14 +24,12 @@ from .errors import (
     ValidationError,
     ZohoLockingError,
 )
-from .flow import Flow, FlowControl, Permit
-from .limitstore import FileLimitStore
+from .flow.control import Flow, FlowControl, Permit
+from .flow.limitstore import FileLimitStore
+from .http.retry import RetryPolicy
+from .http.transport import AiohttpTransport, MockTransport, Response, Transport
 from .models import ActionResult, LockedFor, LockInfo, LockSource, ModuleRef, UserRef
-from .report import BulkReport, Outcome
-from .retry import RetryPolicy
-from .selection import Selection
-from .tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
-from .transport import AiohttpTransport, MockTransport, Response, Transport
+from .wire.datacentres import DATA_CENTRES, DataCentre
 
 __version__ = "0.1.0.dev0"
 

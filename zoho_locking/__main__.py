@@ -1,5 +1,5 @@
 """``python -m zoho_locking``: the same as the ``zoho-locking`` command."""
 
-from .cli import main
+from .cli.main import main
 
 main()

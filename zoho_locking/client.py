@@ -15,19 +15,19 @@ from typing import Self, TypedDict, Unpack
 
 import aiohttp
 
-from . import protocol
-from .auth import StaticToken, TokenProvider
-from .bulk import BulkItem, Progress, run_bulk
-from .datacentres import check_base_url, data_centre
+from .auth.provider import StaticToken, TokenProvider
+from .bulk.engine import BulkItem, Progress, run_bulk
+from .bulk.report import BulkReport
+from .bulk.selection import Selection
+from .calls import Operations
 from .errors import ValidationError, ZohoLockingError
-from .exchange import Exchange, Tally
-from .flow import Clock, Flow, FlowControl, Sleep
+from .flow.control import Clock, Flow, FlowControl, Sleep
+from .http.exchange import Exchange, Tally
+from .http.retry import RetryPolicy
+from .http.transport import AiohttpTransport, Transport
 from .models import ActionResult, LockInfo
-from .operations import Operations
-from .report import BulkReport
-from .retry import RetryPolicy
-from .selection import Selection
-from .transport import AiohttpTransport, Transport
+from .wire import protocol
+from .wire.datacentres import check_base_url, data_centre
 
 __all__ = ["BulkOptions", "LockingClient"]
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import TransportError
-from ..protocol import Request
-from ..transport import MockTransport, Response
+from ..http.transport import MockTransport, Response
+from ..wire.protocol import Request
 from .fakecrm import FakeCRM
 
 __all__ = ["crm_transport"]

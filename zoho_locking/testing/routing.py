@@ -17,7 +17,7 @@ from typing import Protocol
 
 import attrs
 
-from ..limits import header
+from ..wire.limits import header
 from ._wire import FakeAnswer, Rejected
 from .org import FakeOrg
 from .tokens import AccessToken, Tokens

@@ -1,0 +1,1 @@
+"""Access tokens: providers (`provider`), minting at the accounts server (`oauth`), stores."""

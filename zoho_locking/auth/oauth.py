@@ -1,0 +1,306 @@
+"""Minting access tokens at the Zoho accounts server.
+
+`TokenMinter` sends the one request that trades a refresh token for an access
+token, ``POST {accounts_url}/oauth/v2/token``, and reads the answer with
+`parse_token_answer`. One mint is one request: no retries, no caching and no
+locking, which `RefreshTokenAuth` (in `zoho_locking.auth`) adds on top. The
+minter does remember what retrying cannot fix: a throttled accounts server is
+not asked again for a while, and refused credentials not at all.
+
+No token, refresh token or client secret appears in any repr, log line or
+exception text of this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from ..errors import OAuthError, ValidationError, describe
+from ..wire.datacentres import check_base_url
+from .tokenstore import CachedToken
+
+__all__ = ["DEFAULT_LIFETIME", "TokenMinter", "check_secret", "parse_token_answer"]
+
+# Not __name__: these records came from `zoho_locking.auth` before minting moved
+# here, and logging set-ups that filter by that name must keep seeing them.
+_log = logging.getLogger("zoho_locking.auth")
+
+#: Zoho's documented access token life (seconds), assumed when an answer gives none.
+DEFAULT_LIFETIME = 3600.0
+#: Answers that mean the credentials themselves are wrong or revoked.
+_PERMANENT_REFUSALS = frozenset(
+    {"INVALID_CLIENT", "INVALID_CLIENT_SECRET", "INVALID_CODE", "UNAUTHORIZED_CLIENT"}
+)
+_THROTTLE_TEXT = (
+    "the Zoho accounts server is refusing token requests: too many requests "
+    "(Zoho allows 10 access-token requests per 10 minutes). Not retried: wait a few "
+    "minutes, and reuse tokens between runs (FileTokenStore) instead of minting one per start"
+)
+_REFRESH_TOKEN_HINT = (
+    "the refresh token is invalid, revoked or expired, or was issued to another client "
+    "or data centre; generate a new one"
+)
+#: What each accounts error usually means, for the exception text.
+_HINTS: dict[str, str] = {
+    "invalid_client": (
+        "the client_id is unknown to this accounts server; check it, and that dc or "
+        "accounts_url names the data centre the client was registered in"
+    ),
+    "invalid_client_secret": "the client_secret does not match the client_id",
+    "invalid_code": _REFRESH_TOKEN_HINT,
+    "invalid_refresh_token": _REFRESH_TOKEN_HINT,
+    "invalid_grant": _REFRESH_TOKEN_HINT,
+    "unsupported_grant_type": "the accounts server does not accept grant_type=refresh_token",
+}
+_CODE_JUNK = re.compile(r"[^A-Z0-9]+")
+
+
+class TokenMinter:
+    """Trade a refresh token for access tokens at one accounts server, one request per mint.
+
+    *accounts_url* must already be checked (`check_base_url`), and the
+    credentials (`check_secret`), *timeout* and *throttle_cooldown* validated:
+    `RefreshTokenAuth` does so before it builds its minter.
+
+    The minter owns an HTTP session unless given *session*; close it with
+    `aclose`. A later mint opens a new one.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        accounts_url: str,
+        session: aiohttp.ClientSession | None,
+        timeout: float,
+        clock: Callable[[], float],
+        allow_insecure_http: bool,
+        throttle_cooldown: float,
+    ) -> None:
+        self.client_id = client_id
+        self.accounts_url = accounts_url
+        self.token_url = f"{accounts_url}/oauth/v2/token"
+        #: Seconds not to ask again after the accounts server said "too many requests".
+        self.throttle_cooldown = float(throttle_cooldown)
+        #: Requests sent to the accounts server.
+        self.mint_requests = 0
+        self._client_secret = client_secret
+        self._refresh_token = refresh_token
+        self._allow_insecure_http = allow_insecure_http
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._clock = clock
+        self._session = session
+        self._owns_session = session is None
+        self._throttled_until = -math.inf
+        self._refused: OAuthError | None = None  # a refusal no retry can fix
+
+    def __repr__(self) -> str:
+        return f"TokenMinter(client_id={self.client_id!r}, token_url={self.token_url!r})"
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The HTTP session in use; ``None`` before the first mint and after `aclose`."""
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the HTTP session if this minter created it."""
+        session, self._session = self._session, None
+        if self._owns_session and session is not None:
+            await session.close()
+
+    async def mint(self, *, current: str | None = None) -> CachedToken:
+        """Ask the accounts server for a new access token (one request, no retries).
+
+        *current* is the access token in use, if any: like the credentials, it
+        is cut out of any text the accounts server sends back.
+        Raises `OAuthError` when no token was issued.
+        """
+        now = self._clock()
+        if self._refused is not None:
+            # Bad credentials do not mend themselves mid-run: every worker asking again
+            # would spend Zoho's 10 token requests per 10 minutes for nothing.
+            raise OAuthError(
+                self._refused.code,
+                f"{self._refused.message} (refused earlier; not asking again)",
+                http_status=self._refused.http_status,
+            )
+        if now < self._throttled_until:
+            raise OAuthError(
+                "THROTTLED",
+                f"{_THROTTLE_TEXT} (not asking again for another "
+                f"{self._throttled_until - now:.0f}s)",
+            )
+        if self._session is None:
+            # Created on first use so that it binds to the running loop.
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self.client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self._refresh_token,
+        }
+        self.mint_requests += 1
+        try:
+            async with self._session.post(
+                self.token_url,
+                data=form,
+                headers={"Accept": "application/json"},
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as resp:
+                status, body = resp.status, await resp.read()
+        except TimeoutError:
+            raise OAuthError(
+                "TIMEOUT",
+                f"no answer from the accounts server {self.accounts_url} "
+                f"within {self._timeout.total}s",
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise OAuthError(
+                "TRANSPORT_ERROR",
+                f"could not reach the accounts server {self.accounts_url}: "
+                f"{self.scrub(describe(exc), current)}",
+            ) from None
+        refused: OAuthError | None = None
+        try:
+            token = parse_token_answer(
+                status, body, now=now, allow_insecure_http=self._allow_insecure_http
+            )
+        except OAuthError as exc:
+            refused = exc
+        if refused is not None:
+            # Zoho's texts should not echo what we sent, but make sure; and raise outside
+            # the except block, so the unscrubbed original is not kept as __context__.
+            error = OAuthError(
+                refused.code, self.scrub(refused.message, current), http_status=status
+            )
+            if refused.code == "THROTTLED":
+                self._throttled_until = self._clock() + self.throttle_cooldown
+            elif refused.code in _PERMANENT_REFUSALS:
+                self._refused = error
+            raise error
+        _log.info("minted an access token at %s (valid %gs)", self.accounts_url, token.lifetime)
+        return token
+
+    def scrub(self, text: str, current: str | None = None) -> str:
+        """Return *text* with the client secret, the refresh token and *current* cut out."""
+        for secret in (self._client_secret, self._refresh_token):
+            text = text.replace(secret, "***")
+        if current:
+            text = text.replace(current, "***")
+        return text
+
+
+def parse_token_answer(
+    status: int, body: bytes, *, now: float, allow_insecure_http: bool = False
+) -> CachedToken:
+    """Turn the accounts server's answer into a token, or raise `OAuthError`.
+
+    Zoho reports failures with HTTP 200 as often as not, so the answer is
+    judged by its ``access_token`` or ``error`` key, not by *status*. *now*
+    (epoch seconds, taken before the request was sent) anchors the expiry.
+    """
+    try:
+        doc: Any = json.loads(body)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        if status == 429:
+            raise OAuthError("THROTTLED", _THROTTLE_TEXT, http_status=status)
+        raise OAuthError(
+            "INVALID_RESPONSE",
+            f"the accounts server answered HTTP {status} with {len(body)} bytes "
+            "that are not a JSON object; no token was issued",
+            http_status=status,
+        )
+    access_token = doc.get("access_token")
+    if isinstance(access_token, str) and access_token and not _has_space(access_token):
+        lifetime = _lifetime(doc, status)
+        return CachedToken(
+            access_token, now + lifetime, _api_domain(doc, allow_insecure_http), lifetime
+        )
+    error = doc.get("error")
+    if error is None:
+        raise OAuthError(
+            "INVALID_RESPONSE",
+            f"the accounts server answered HTTP {status} with neither an access_token nor an error",
+            http_status=status,
+        )
+    error_text = str(error)[:100]
+    description = doc.get("error_description")
+    if (
+        status == 429
+        or error_text.strip().lower() in ("access denied", "access_denied")
+        or (isinstance(description, str) and "too many requests" in description.lower())
+    ):
+        raise OAuthError("THROTTLED", _THROTTLE_TEXT, http_status=status)
+    code = _CODE_JUNK.sub("_", error_text.upper()).strip("_")[:40] or "OAUTH_ERROR"
+    message = f"the accounts server refused to issue an access token ({error_text}"
+    if isinstance(description, str) and description.strip():
+        message += f": {description.strip()[:200]}"
+    message += ")"
+    hint = _HINTS.get(error_text.strip().lower())
+    if hint is not None:
+        message += f"; {hint}"
+    raise OAuthError(code, message, http_status=status)
+
+
+def check_secret(value: object, name: str) -> None:
+    """Raise `ValidationError` unless *value* is a non-empty string without whitespace."""
+    # The messages never quote the value: it may be a secret.
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} must be a non-empty string", field=name)
+    if _has_space(value):
+        raise ValidationError(f"{name} must not contain whitespace", field=name)
+
+
+def _lifetime(doc: dict[str, Any], status: int) -> float:
+    """Seconds the token lives: ``expires_in`` is milliseconds when ``expires_in_sec`` is sent."""
+    seconds = _positive(doc.get("expires_in_sec"))
+    if seconds is not None:
+        return seconds
+    raw = _positive(doc.get("expires_in"))
+    if raw is not None:
+        return raw / 1000 if "expires_in_sec" in doc else raw
+    if "expires_in" not in doc and "expires_in_sec" not in doc:
+        return DEFAULT_LIFETIME
+    raise OAuthError(
+        "INVALID_RESPONSE",
+        "the accounts server's answer has an unreadable expires_in",
+        http_status=status,
+    )
+
+
+def _api_domain(doc: dict[str, Any], allow_insecure_http: bool) -> str | None:
+    value = doc.get("api_domain")
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_base_url(value, what="api_domain", allow_insecure_http=allow_insecure_http)
+    except ValidationError:
+        # The token itself is fine; the client then needs api_domain or dc from the user.
+        _log.warning("ignoring the unusable api_domain %r from the accounts server", value[:100])
+        return None
+
+
+def _positive(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _has_space(text: str) -> bool:
+    return any(ch.isspace() for ch in text)

@@ -1,0 +1,296 @@
+"""The bulk report: what happened to every record of a bulk call.
+
+`BulkReport` is built while a run goes on (the engine calls `add`) and is
+plain data afterwards: JSON through the package's one cattrs converter, CSV
+through the standard library.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import IO, Any, Final
+
+import attrs
+
+from ..errors import ValidationError
+from ..wire.converter import converter
+
+__all__ = [
+    "BulkReport",
+    "FAILED",
+    "Outcome",
+    "RETRYABLE_CODES",
+    "RunStop",
+    "SKIPPED",
+    "SUCCEEDED",
+    "UNFINISHED",
+]
+
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
+SKIPPED: Final = "skipped"
+#: Taken by a run that stopped before finishing it: a later run must do it.
+UNFINISHED: Final = "unfinished"
+
+#: Failure codes that another run may well fix: faults, throttling, cancellation.
+RETRYABLE_CODES = frozenset(
+    {
+        "TRANSPORT_ERROR",
+        "TIMEOUT",
+        "UNEXPECTED_RESPONSE",
+        "TOO_MANY_REQUESTS",
+        "INTERNAL_ERROR",
+        "INVALID_TOKEN",
+        "CANCELLED",
+        "UNCERTAIN",
+        "HTTP_500",
+        "HTTP_502",
+        "HTTP_503",
+        "HTTP_504",
+    }
+)
+
+# Outcomes whose locking id names a lock that the record held at the end.
+_LOCK_CODES = frozenset({"SUCCESS", "LOCKED"})
+# Codes listed one per line in summary(); the rest share a line, to fit one screen.
+_SUMMARY_CODES = 12
+
+_CSV_COLUMNS = (
+    "record_id",
+    "status",
+    "code",
+    "message",
+    "http_status",
+    "locking_id",
+    "attempts",
+)
+
+
+@attrs.frozen(slots=True)
+class RunStop:
+    """Why and when a bulk run stopped before its end (a run-wide failure)."""
+
+    #: Zoho's code (``INVALID_MODULE``, ``INVALID_TOKEN``, ...) or the client's
+    #: (``CREDITS_EXHAUSTED``, ``THROTTLED_TOO_LONG``, ``MAX_REQUESTS``).
+    code: str
+    message: str
+    http_status: int | None = None
+    #: When, as ISO 8601 in UTC.
+    at: str = ""
+
+
+@attrs.frozen(slots=True)
+class Outcome:
+    """The final word on one record."""
+
+    record_id: str
+    #: ``succeeded``, ``failed``, ``skipped`` (already as the user wanted), or
+    #: ``unfinished`` (the run stopped before finishing it).
+    status: str
+    #: ``SUCCESS``, Zoho's error code, or a client-side code such as ``TIMEOUT``.
+    code: str
+    message: str = ""
+    http_status: int | None = None
+    locking_id: str | None = None
+    attempts: int = 0
+
+    @property
+    def retryable(self) -> bool:
+        """Whether a later run should do this record: unfinished, or a failure it may fix."""
+        return self.status == UNFINISHED or (
+            self.status == FAILED and self.code in RETRYABLE_CODES
+        )
+
+
+@attrs.define(slots=True, eq=False)
+class BulkReport:
+    """Totals and per-record outcomes of one bulk call."""
+
+    operation: str
+    module: str
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    by_code: dict[str, int] = attrs.field(factory=dict)
+    outcomes: list[Outcome] = attrs.field(factory=list)
+    #: When False, successes are counted but not kept in `outcomes`.
+    keep_successes: bool = True
+    #: Ids given more than once; each is processed and reported once.
+    duplicates: int = 0
+    #: Records whose outcome came from a journal of an earlier run.
+    resumed: int = 0
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    wall_time: float = 0.0
+    #: Record latency percentiles in milliseconds: p50, p90, p99, max.
+    latency_ms: dict[str, float] = attrs.field(factory=dict)
+    cancelled: bool = False
+    #: Records the run took but did not finish, because it stopped (status ``unfinished``).
+    unfinished: int = 0
+    #: Why the run stopped before its end; ``None`` if it did not.
+    stopped: RunStop | None = None
+    #: Records that had at least one request sent.
+    attempted: int = 0
+    #: Of a stopped run: records given but never sent (taken ones, plus input left
+    #: unread); ``None`` when the input's length is unknown and not all was read.
+    not_attempted: int | None = None
+    #: The org's API credits left, from the last answer that said (``None``: none did).
+    credits_remaining: int | None = None
+    #: Of a run over a `Selection`: the COQL requests that selected its records
+    #: (not counted in `requests`, which are the records' own).
+    query_requests: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        """Count *outcome* and keep it (unless it is a success and successes are not kept)."""
+        self.total += 1
+        status = outcome.status
+        if status == SUCCEEDED:
+            self.succeeded += 1
+        elif status == SKIPPED:
+            self.skipped += 1
+        elif status == UNFINISHED:
+            self.unfinished += 1
+        else:
+            self.failed += 1
+        self.by_code[outcome.code] = self.by_code.get(outcome.code, 0) + 1
+        if status != SUCCEEDED or self.keep_successes:
+            self.outcomes.append(outcome)
+
+    @property
+    def throughput(self) -> float:
+        """Records per second over the wall time."""
+        return self.total / self.wall_time if self.wall_time > 0 else 0.0
+
+    def failed_ids(self) -> list[str]:
+        """Ids of every failed record, in completion order."""
+        return [o.record_id for o in self.outcomes if o.status == FAILED]
+
+    def retryable_ids(self) -> list[str]:
+        """Ids worth another try: unfinished records, and failures a later run may fix."""
+        return [o.record_id for o in self.outcomes if o.retryable]
+
+    def locks(self) -> list[tuple[str, str]]:
+        """``(record_id, locking_id)`` of each lock this run made, changed or found.
+
+        From a lock report, the locks it made; from an update report, the locks it
+        re-reasoned; from a status (get) report, the locks it saw. Hand them to
+        `LockingClient.unlock_many` or `update_many`: one request per record, no
+        look-up. Records that were already locked by someone else are left out.
+        """
+        if self.operation == "unlock":
+            raise ValidationError("an unlock report holds no locks", field="report")
+        if not self.keep_successes:
+            raise ValidationError(
+                "this report kept no successes (keep_successes=False): it holds no locking ids",
+                field="report",
+            )
+        return [
+            (o.record_id, o.locking_id)
+            for o in self.outcomes
+            if o.status == SUCCEEDED and o.locking_id and o.code in _LOCK_CODES
+        ]
+
+    def outcome_for(self, record_id: str) -> Outcome | None:
+        """The kept outcome of *record_id*, if any."""
+        return next((o for o in self.outcomes if o.record_id == record_id), None)
+
+    # -- formats -----------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (adds ``throughput``)."""
+        data: dict[str, Any] = converter.unstructure(self)
+        data["throughput"] = round(self.throughput, 3)
+        return data
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The report as JSON."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> BulkReport:
+        """Read a report written by `to_json`."""
+        data = json.loads(text)
+        if isinstance(data, dict):
+            data.pop("throughput", None)
+        return converter.structure(data, cls)
+
+    def iter_csv_rows(self) -> Iterator[list[str]]:
+        """The header row, then one row per kept outcome."""
+        yield list(_CSV_COLUMNS)
+        for o in self.outcomes:
+            yield [
+                o.record_id,
+                o.status,
+                o.code,
+                o.message,
+                "" if o.http_status is None else str(o.http_status),
+                o.locking_id or "",
+                str(o.attempts),
+            ]
+
+    def write_csv(self, stream: IO[str]) -> None:
+        """Write the kept outcomes to *stream* as CSV."""
+        csv.writer(stream).writerows(self.iter_csv_rows())
+
+    def to_csv(self) -> str:
+        """The kept outcomes as CSV text."""
+        buffer = io.StringIO()
+        self.write_csv(buffer)
+        return buffer.getvalue()
+
+    def summary(self) -> str:
+        """A one-screen text summary."""
+        partial = "  [cancelled: partial report]" if self.cancelled else ""
+        if self.stopped is not None:
+            partial = f"  [stopped: {self.stopped.code}]"
+        lines = [
+            f"{self.operation} {self.module}: {self.total} records in {self.wall_time:.2f} s "
+            f"({self.throughput:.0f} records/s){partial}",
+            f"  succeeded {self.succeeded:>9}",
+            f"  failed    {self.failed:>9}",
+            f"  skipped   {self.skipped:>9}",
+        ]
+        if self.unfinished or self.stopped is not None:
+            lines.append(f"  unfinished{self.unfinished:>9}")
+        if self.by_code:
+            lines.append("  by code:")
+            ranked = sorted(self.by_code.items(), key=lambda kv: (-kv[1], kv[0]))
+            for code, count in ranked[:_SUMMARY_CODES]:
+                lines.append(f"    {code:<28} {count:>9}")
+            if len(ranked) > _SUMMARY_CODES:
+                rest = ranked[_SUMMARY_CODES:]
+                label = f"({len(rest)} more codes)"
+                lines.append(f"    {label:<28} {sum(c for _, c in rest):>9}")
+        per_record = f" ({self.requests / self.total:.2f} per record)" if self.total else ""
+        extras = [
+            f"requests {self.requests}{per_record}",
+            f"retries {self.retries}",
+            f"429s {self.throttled}",
+        ]
+        if self.query_requests:
+            extras.insert(1, f"query requests {self.query_requests}")
+        if self.credits_remaining is not None:
+            extras.append(f"API credits left {self.credits_remaining}")
+        if self.duplicates:
+            extras.append(f"duplicate ids {self.duplicates}")
+        if self.resumed:
+            extras.append(f"from journal {self.resumed}")
+        lines.append("  " + ", ".join(extras))
+        if self.latency_ms:
+            lat = self.latency_ms
+            lines.append(
+                "  latency per record: "
+                + ", ".join(f"{k} {v:.1f} ms" for k, v in lat.items())
+            )
+        if self.stopped is not None:
+            stop = self.stopped
+            status = f" (HTTP {stop.http_status})" if stop.http_status is not None else ""
+            left = "unknown" if self.not_attempted is None else str(self.not_attempted)
+            lines.append(f"  stopped at {stop.at}: {stop.code}{status}: {stop.message}")
+            lines.append(f"  records never sent: {left}; rerun with the journal to finish")
+        return "\n".join(lines)

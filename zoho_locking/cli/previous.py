@@ -1,0 +1,102 @@
+"""A previous run's report or journal as the input of unlock and update: one request per record.
+
+`read_locks` takes a JSON report written by ``--report`` (`BulkReport.to_json`)
+or a resume journal, and returns the module and the ``(record_id, locking_id)``
+of every lock that run made, changed or found. Anything else (other JSON, CSV,
+a truncated file) is refused with a one-line `ValidationError` before anything
+is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..bulk.report import BulkReport, Outcome
+from ..errors import ValidationError
+from ..wire.converter import converter
+
+__all__ = ["PreviousRun", "read_locks"]
+
+_JOURNAL_MAGIC = "zoho-locking"
+
+
+@attrs.frozen(slots=True)
+class PreviousRun:
+    """What a previous run left: its operation, module and locks."""
+
+    operation: str
+    module: str
+    locks: list[tuple[str, str]]
+
+
+def read_locks(path: str | Path) -> PreviousRun:
+    """Read the locks a previous run's report or journal at *path* holds."""
+    where = Path(path)
+    try:
+        text = where.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read {where}: {exc}", field="from_report") from None
+    if _is_journal(text):
+        return _from_journal(where, text)
+    try:
+        doc: Any = json.loads(text)
+    except ValueError:
+        raise ValidationError(
+            f"{where} is not a zoho-locking report or journal (not valid JSON: truncated, "
+            "or a CSV report; write the report as JSON)",
+            field="from_report",
+        ) from None
+    if not (isinstance(doc, dict) and {"operation", "module", "outcomes"} <= doc.keys()):
+        raise ValidationError(
+            f"{where} is JSON but not a zoho-locking report (no operation, module and outcomes)",
+            field="from_report",
+        )
+    try:
+        report = BulkReport.from_json(text)
+    except Exception as exc:
+        raise ValidationError(
+            f"{where} is not a readable zoho-locking report ({type(exc).__name__})",
+            field="from_report",
+        ) from None
+    return PreviousRun(report.operation, report.module, report.locks())
+
+
+def _is_journal(text: str) -> bool:
+    try:
+        header = json.loads(text.split("\n", 1)[0])
+    except ValueError:
+        return False
+    return isinstance(header, dict) and header.get("journal") == _JOURNAL_MAGIC
+
+
+def _from_journal(where: Path, text: str) -> PreviousRun:
+    lines = text.split("\n")
+    header = json.loads(lines[0])
+    operation, module = header.get("operation"), header.get("module")
+    if not isinstance(operation, str) or not isinstance(module, str):
+        raise ValidationError(
+            f"{where}: a journal without operation and module", field="from_report"
+        )
+    report = BulkReport(operation, module)
+    # The last line may be cut off mid-write (a killed run): it is left out, as on resume.
+    complete = lines[1:-1] if not text.endswith("\n") else lines[1:]
+    latest: dict[str, Outcome] = {}
+    for number, line in enumerate(complete, start=2):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if "intent" in item:
+                continue
+            latest[item["record_id"]] = converter.structure(item, Outcome)
+        except Exception:
+            raise ValidationError(
+                f"{where}:{number}: not a line of a zoho-locking journal", field="from_report"
+            ) from None
+    for outcome in latest.values():
+        report.add(outcome)
+    return PreviousRun(operation, module, report.locks())

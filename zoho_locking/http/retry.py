@@ -1,0 +1,121 @@
+"""Retries: which answers are worth another attempt, and how long to wait before it.
+
+`RetryPolicy` caps the attempts of one request and draws each wait with
+exponential backoff and full jitter; `retry_after` reads how long the server
+asks us to wait. Both are pure: the exchange does the sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+
+import attrs
+
+from ..errors import ValidationError
+from ..wire.limits import header
+
+__all__ = ["RETRY_STATUSES", "RetryPolicy", "retry_after"]
+
+#: HTTP statuses worth another attempt: throttling and server or proxy faults.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class Answer(Protocol):
+    """What a retry decision looks at in an answer (a `Response` fits)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+@attrs.frozen(slots=True)
+class RetryPolicy:
+    """How often and how patiently to retry one request.
+
+    *max_attempts* caps the attempts of one request (1 = no retries);
+    *deadline* caps the seconds from its first attempt to its last; the delay
+    before attempt ``n+1`` is drawn uniformly from ``[0, min(max_delay,
+    base_delay * 2**(n-1))]`` ("full jitter"), or the server's ``Retry-After``
+    when it sends one. *stall_timeout* is how long the client keeps trying
+    while every answer, for every request, is 429: past it the org is taken
+    not to be recovering (its credits spent, its concurrency held by someone
+    else) and `ThrottledTooLong` ends the request, and a bulk run.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    deadline: float | None = 300.0
+    stall_timeout: float | None = 300.0
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValidationError("max_attempts must be an integer >= 1", field="max_attempts")
+        # Written so that NaN fails too; max_delay may be inf (no cap but the doubling's).
+        if not (0 <= self.base_delay < math.inf and self.base_delay <= self.max_delay):
+            raise ValidationError(
+                "need 0 <= base_delay <= max_delay, base_delay finite", field="base_delay"
+            )
+        for name in ("deadline", "stall_timeout"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < math.inf:
+                raise ValidationError(f"{name} must be positive or None", field=name)
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt number *attempt* (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 32))
+        return rng.uniform(0, ceiling)
+
+    def delay(
+        self, attempt: int, rng: random.Random, answer: Answer | None, now_epoch: float
+    ) -> float:
+        """Seconds to wait after failed attempt *attempt*, whose *answer* (if any) is given.
+
+        After a 429 the flow control's shared pause is the wait; otherwise back
+        off with jitter. A server that asks for longer (``Retry-After``) gets it.
+        """
+        delay = 0.0 if answer is not None and answer.status == 429 else self.backoff(attempt, rng)
+        if answer is not None:
+            asked = retry_after(answer.headers, now_epoch)
+            if asked is not None:
+                delay = max(delay, asked)
+        return delay
+
+
+def retry_after(headers: Mapping[str, str], now_epoch: float) -> float | None:
+    """Seconds the server asks us to wait, from ``Retry-After`` or ``X-RATELIMIT-RESET``.
+
+    Unreadable or non-finite values are ignored (``None``), never obeyed.
+    """
+    value = header(headers, "retry-after")
+    if value is not None:
+        seconds = _number(value)
+        if seconds is None:
+            try:
+                seconds = parsedate_to_datetime(value).timestamp() - now_epoch
+            except (TypeError, ValueError, IndexError, OverflowError):
+                seconds = None
+        if seconds is not None:
+            return max(0.0, seconds)
+    value = header(headers, "x-ratelimit-reset")
+    reset = _number(value) if value is not None else None
+    if reset is None:
+        return None
+    # Zoho documents no unit; large values are epoch seconds or milliseconds.
+    if reset > 1e11:
+        reset /= 1000.0
+    return max(0.0, reset - now_epoch) if reset > 1e9 else max(0.0, reset)
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

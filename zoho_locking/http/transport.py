@@ -1,0 +1,145 @@
+"""Transports: the one place bytes cross the network.
+
+A transport has one method, ``send``, that takes a `Request` plus the extra
+headers (authorization) and returns a `Response`. `AiohttpTransport` is the
+real one; `MockTransport` answers from a plain function, in process, so tests
+and benchmarks can drive the client without sockets (as httpx's does).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from ..errors import RequestTimeout, TransportError, describe
+from ..wire.protocol import Request
+
+__all__ = ["AiohttpTransport", "MockTransport", "Response", "Transport"]
+
+
+@attrs.frozen(slots=True)
+class Response:
+    """A complete HTTP answer: status, headers and body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Transport(Protocol):
+    """Moves one request to the server and its answer back."""
+
+    async def send(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
+        """Send *request* with *auth_headers* added; raise `TransportError` on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the transport owns."""
+        ...
+
+
+class AiohttpTransport:
+    """Send requests with an `aiohttp.ClientSession`, converting its errors at the boundary.
+
+    The transport owns the session it creates (and closes it in `aclose`);
+    a session passed in stays the caller's to close.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        timeout: float | None = 30.0,
+        connect_timeout: float | None = 10.0,
+        pool_size: int = 100,
+    ) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self._owns_session = session is None
+        self._session = session
+        self._pool_size = pool_size
+        self._closed = False
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The session requests go through; ``None`` before the first one (or after closing)."""
+        return self._session
+
+    def get_session(self) -> aiohttp.ClientSession:
+        """The session requests go through, created on first use."""
+        if self._closed:
+            # A request racing aclose() must not open a new session that nobody closes.
+            raise TransportError("the transport is closed", maybe_sent=False)
+        if self._session is None:
+            # Created on first use so that it binds to the running loop.
+            connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            # aiohttp silently resends GET/PUT/DELETE once when a kept-alive connection
+            # drops. Retries are ours to count and to settle: a hidden second DELETE
+            # would turn "unlocked" into "the id given seems to be invalid".
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
+            self._session = session
+        return self._session
+
+    async def send(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
+        """Send *request* and read the whole answer."""
+        session = self.get_session()
+        headers = {**request.headers, **auth_headers} if request.headers else auth_headers
+        try:
+            async with session.request(
+                request.method,
+                # The protocol layer validated every path segment: skip re-quoting.
+                URL(request.url, encoded=True),
+                headers=headers,
+                data=request.body,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.read()
+                return Response(resp.status, resp.headers, body)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"{request.method} timed out after {self._timeout.total}s"
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise TransportError(
+                f"{request.method} could not connect: {describe(exc)}", maybe_sent=False
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(f"{request.method} failed: {describe(exc)}") from None
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it."""
+        self._closed = True
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+
+Handler = Callable[[Request, Mapping[str, str]], "Response | Awaitable[Response]"]
+
+
+class MockTransport:
+    """Answer every request from *handler*, in process, without sockets."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.closed = False
+
+    async def send(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
+        """Call the handler; a coroutine result is awaited."""
+        result = self._handler(request, auth_headers)
+        if inspect.isawaitable(result):
+            result = await result
+        if not isinstance(result, Response):
+            raise TypeError(f"MockTransport handler returned {type(result).__name__}")
+        return result
+
+    async def aclose(self) -> None:
+        """Mark the transport closed."""
+        self.closed = True

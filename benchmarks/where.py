@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from zoho_locking import BulkReport
-from zoho_locking.bulk.report import SUCCEEDED
+from zoho_locking.models import SUCCEEDED
 from zoho_locking.testing.fields import schema_for, seeded_values
 
 from ._common import FIRST_ID, MODULE, REASON

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoho_locking import BulkReport, LockingClient, ValidationError
-from zoho_locking.bulk.report import FAILED, SKIPPED, SUCCEEDED
 from zoho_locking.cli.main import run as cli_run
+from zoho_locking.models import FAILED, SKIPPED, SUCCEEDED
 from zoho_locking.testing import FakeCRM, FakeServer
 from zoho_locking.testing.inprocess import crm_transport
 from zoho_locking.wire.protocol import (

@@ -12,7 +12,7 @@ import pytest
 from helpers import FakeClock
 
 from zoho_locking import BulkReport, LockingClient, MockTransport, Response, RetryPolicy
-from zoho_locking.bulk.report import FAILED, SKIPPED, SUCCEEDED
+from zoho_locking.models import FAILED, SKIPPED, SUCCEEDED
 from zoho_locking.testing import FakeCRM, FakeServer, Faults
 from zoho_locking.testing.inprocess import crm_transport
 from zoho_locking.wire.protocol import Request

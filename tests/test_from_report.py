@@ -13,8 +13,8 @@ import pytest
 from helpers import TOKEN, run_cli
 
 from zoho_locking import BulkReport, LockingClient
-from zoho_locking.bulk.report import FAILED, SKIPPED, SUCCEEDED
 from zoho_locking.errors import ValidationError
+from zoho_locking.models import FAILED, SKIPPED, SUCCEEDED
 from zoho_locking.testing import FakeCRM, FakeServer
 
 

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoho_locking.bulk.journal import Journal, JournalError
-from zoho_locking.bulk.report import FAILED, SKIPPED, SUCCEEDED, Outcome
+from zoho_locking.bulk.journal import Journal
+from zoho_locking.errors import JournalError
+from zoho_locking.models import FAILED, SKIPPED, SUCCEEDED, Outcome
 
 OUTCOME_KEYS = {"record_id", "status", "code", "message", "http_status", "locking_id", "attempts"}
 

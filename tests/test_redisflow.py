@@ -20,9 +20,9 @@ from helpers import TOKEN, cli_env, run_cli
 from redis_server import free_port
 
 from zoho_locking import BulkReport, LockingClient
-from zoho_locking.bulk.report import SUCCEEDED
 from zoho_locking.errors import FlowUnavailable, ValidationError
 from zoho_locking.flow.redisflow import RedisFlow, budget_key
+from zoho_locking.models import SUCCEEDED
 from zoho_locking.testing import FakeCRM, FakeServer
 
 KEY = "test-budget"

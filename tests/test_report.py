@@ -10,14 +10,8 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoho_locking.bulk.report import (
-    FAILED,
-    RETRYABLE_CODES,
-    SKIPPED,
-    SUCCEEDED,
-    BulkReport,
-    Outcome,
-)
+from zoho_locking.bulk.report import BulkReport
+from zoho_locking.models import FAILED, RETRYABLE_CODES, SKIPPED, SUCCEEDED, Outcome
 
 CSV_HEADER = [
     "record_id",

@@ -18,7 +18,7 @@ import pytest
 from helpers import TOKEN, cli_env, run_cli
 
 from zoho_locking import BulkReport, LockingClient, RefreshTokenAuth, RetryPolicy
-from zoho_locking.bulk.report import FAILED, SKIPPED, SUCCEEDED, UNFINISHED
+from zoho_locking.models import FAILED, SKIPPED, SUCCEEDED, UNFINISHED
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 
 CAP = 10

@@ -26,7 +26,7 @@ from zoho_locking import (
     UnexpectedResponse,
     ValidationError,
 )
-from zoho_locking.bulk.report import SUCCEEDED
+from zoho_locking.models import SUCCEEDED
 from zoho_locking.wire.coql import credits_per_page, select_ids_query, validate_condition
 from zoho_locking.wire.protocol import Request
 
@@ -159,7 +159,7 @@ async def test_every_match_comes_once_in_id_order_page_by_page() -> None:
     ]
     # The condition travels in the body; the URL is the endpoint, nothing more.
     assert set(org.urls) == {"https://www.zohoapis.com/crm/v8/coql"}
-    assert (selection.pages, selection.selected, selection.tally.attempts) == (3, 4500, 3)
+    assert (selection.pages, selection.selected, selection.requests) == (3, 4500, 3)
 
 
 async def test_the_next_page_is_asked_for_while_this_one_is_worked() -> None:

@@ -9,7 +9,7 @@
 
 from .auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
 from .auth.tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
-from .bulk.report import BulkReport, Outcome
+from .bulk.report import BulkReport
 from .bulk.selection import Selection
 from .client import LockingClient
 from .errors import (
@@ -28,7 +28,16 @@ from .flow.control import Flow, FlowControl, Permit
 from .flow.limitstore import FileLimitStore
 from .http.retry import RetryPolicy
 from .http.transport import AiohttpTransport, MockTransport, Response, Transport
-from .models import ActionResult, LockedFor, LockInfo, LockSource, ModuleRef, UserRef
+from .models import (
+    ActionResult,
+    LockedFor,
+    LockInfo,
+    LockSource,
+    ModuleRef,
+    Operation,
+    Outcome,
+    UserRef,
+)
 from .wire.datacentres import DATA_CENTRES, DataCentre
 
 __version__ = "0.1.0.dev0"
@@ -54,6 +63,7 @@ __all__ = [
     "MockTransport",
     "ModuleRef",
     "OAuthError",
+    "Operation",
     "Outcome",
     "Permit",
     "QueryError",

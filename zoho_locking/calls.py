@@ -1,12 +1,11 @@
-"""Operations: what lock, unlock, update and get mean for one record.
+"""The five calls on one record, and the truth about a write whose answer was lost.
 
-`Operations` holds the five calls on validated input, each one request
-through the `Exchange`, plus the settling of doubtful writes: when an earlier
-attempt of a write may have landed, a refusal or a final fault is checked
-against the record's real state before anything is reported. `RecordJob`
-turns one record of a bulk run into its final `Outcome`, with the skip codes
-(``ALREADY_LOCKED``, ``NOT_LOCKED``); the single-record methods of the client
-and the bulk engine share this one implementation.
+`LockingCalls` holds get_locks, get_lock, lock, update and unlock on input
+already validated, each one request through the `Exchange`, plus the settling
+of doubtful writes: when an earlier attempt of a write may have landed, a
+refusal or a final fault is checked against the record's real state before
+anything is reported. The client's single-record methods and the bulk engine's
+`zoho_locking.bulk.record.RecordTask` share this one implementation.
 """
 
 from __future__ import annotations
@@ -14,20 +13,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .errors import ApiError, TransportError, UncertainOutcome, ZohoLockingError
-from .http.exchange import Exchange, Tally
+from .http.exchange import Call, Exchange
 from .models import ActionResult, LockInfo, LockSource
 from .wire import protocol
 from .wire.limits import is_run_wide
 
-__all__ = ["OPERATIONS", "Operations"]
+__all__ = ["LockingCalls"]
 
-#: The operations a bulk run can apply.
-OPERATIONS = ("lock", "unlock", "update", "get")
 # Rounds of reads (each with its own retries) spent settling a doubtful write.
 _SETTLE_ROUNDS = 3
 
 
-class Operations:
+class LockingCalls:
     """The five calls on one record, on input already validated."""
 
     def __init__(self, exchange: Exchange) -> None:
@@ -37,34 +34,34 @@ class Operations:
         self,
         module: str,
         record_id: str,
-        tally: Tally,
+        call: Call,
         fields: Iterable[str] = protocol.DEFAULT_FIELDS,
     ) -> list[LockInfo]:
         """The record's locks; ``[]`` when it is not locked."""
         root = self.exchange.root or await self.exchange.api_root()
         request = protocol.build_get_locks(root, module, record_id, fields)
-        return await self.exchange.call(request, protocol.parse_locks, tally)
+        return await self.exchange.fetch(request, protocol.parse_locks, call)
 
     async def get_lock(
-        self, module: str, record_id: str, locking_id: str, tally: Tally
+        self, module: str, record_id: str, locking_id: str, call: Call
     ) -> LockInfo:
         """One lock of the record, by its locking id."""
         root = self.exchange.root or await self.exchange.api_root()
         request = protocol.build_get_lock(root, module, record_id, locking_id)
-        return await self.exchange.call(request, protocol.parse_lock, tally)
+        return await self.exchange.fetch(request, protocol.parse_lock, call)
 
-    async def lock(self, module: str, record_id: str, reason: str, tally: Tally) -> ActionResult:
+    async def lock(self, module: str, record_id: str, reason: str, call: Call) -> ActionResult:
         """Lock the record; a doubtful refusal is settled by reading the record."""
         root = self.exchange.root or await self.exchange.api_root()
         request = protocol.build_lock(root, module, record_id, reason)
         try:
-            return await self.exchange.call(request, protocol.parse_action, tally)
+            return await self.exchange.fetch(request, protocol.parse_action, call)
         except (ApiError, TransportError) as exc:
-            if not tally.maybe_applied:
+            if not call.write_may_have_landed:
                 raise
             # An earlier attempt may have landed, so "already locked" or a final
             # fault may hide our own success: read the record and tell the truth.
-            for lock in await self._settle(exc, module, record_id, tally):
+            for lock in await self._settle(exc, module, record_id, call):
                 if lock.lock_source is LockSource.MANUAL and lock.locked_reason == reason:
                     return ActionResult(
                         id=lock.id,
@@ -74,27 +71,27 @@ class Operations:
             raise
 
     async def update(
-        self, module: str, record_id: str, locking_id: str, reason: str, tally: Tally
+        self, module: str, record_id: str, locking_id: str, reason: str, call: Call
     ) -> ActionResult:
         """Set a new reason on the lock."""
         # PUT is idempotent: a retry after a lost answer sets the same reason again.
         root = self.exchange.root or await self.exchange.api_root()
         request = protocol.build_update(root, module, record_id, locking_id, reason)
-        return await self.exchange.call(request, protocol.parse_action, tally)
+        return await self.exchange.fetch(request, protocol.parse_action, call)
 
     async def unlock(
-        self, module: str, record_id: str, locking_id: str, tally: Tally
+        self, module: str, record_id: str, locking_id: str, call: Call
     ) -> ActionResult:
         """Remove the lock; a doubtful refusal is settled by reading the record."""
         root = self.exchange.root or await self.exchange.api_root()
         request = protocol.build_unlock(root, module, record_id, locking_id)
         try:
-            return await self.exchange.call(request, protocol.parse_action, tally)
+            return await self.exchange.fetch(request, protocol.parse_action, call)
         except (ApiError, TransportError) as exc:
-            if not tally.maybe_applied:
+            if not call.write_may_have_landed:
                 raise
             # As for lock: "no such lock" or a final fault may hide our own success.
-            locks = await self._settle(exc, module, record_id, tally)
+            locks = await self._settle(exc, module, record_id, call)
             if any(lock.id == locking_id for lock in locks):
                 raise
             return ActionResult(
@@ -103,7 +100,7 @@ class Operations:
             )
 
     async def _settle(
-        self, error: ZohoLockingError, module: str, record_id: str, tally: Tally
+        self, error: ZohoLockingError, module: str, record_id: str, call: Call
     ) -> list[LockInfo]:
         """Read the record's locks after a doubtful write.
 
@@ -112,13 +109,13 @@ class Operations:
         """
         for _ in range(_SETTLE_ROUNDS - 1):
             try:
-                return await self.get_locks(module, record_id, tally)
+                return await self.get_locks(module, record_id, call)
             except (ApiError, TransportError) as exc:
                 if is_run_wide(exc):
                     raise  # no read will get through: say why, not "uncertain"
                 continue
         try:
-            return await self.get_locks(module, record_id, tally)
+            return await self.get_locks(module, record_id, call)
         except (ApiError, TransportError) as exc:
             if is_run_wide(exc):
                 raise

@@ -19,13 +19,13 @@ from .auth.provider import StaticToken, TokenProvider
 from .bulk.engine import BulkItem, Progress, run_bulk
 from .bulk.report import BulkReport
 from .bulk.selection import Selection
-from .calls import Operations
+from .calls import LockingCalls
 from .errors import ValidationError, ZohoLockingError
 from .flow.control import Clock, Flow, FlowControl, Sleep
-from .http.exchange import Exchange, Tally
+from .http.exchange import Exchange
 from .http.retry import RetryPolicy
 from .http.transport import AiohttpTransport, Transport
-from .models import ActionResult, LockInfo
+from .models import ActionResult, LockInfo, Operation
 from .wire import protocol
 from .wire.datacentres import check_base_url, data_centre
 
@@ -107,7 +107,7 @@ class LockingClient:
             api_version=api_version,
             allow_insecure_http=allow_insecure_http,
         )
-        self._ops = Operations(self._exchange)
+        self._calls = LockingCalls(self._exchange)
         #: The transport every request goes through, and the token provider.
         self.transport, self.auth = self._exchange.transport, resolved_auth
         self.api_version = api_version
@@ -138,9 +138,9 @@ class LockingClient:
 
     async def lock(self, module: str, record_id: str | int, *, reason: str) -> ActionResult:
         """Lock a record; the result's ``id`` is the new locking id."""
-        return await self._ops.lock(
-            *_record(module, record_id), protocol.validate_reason(reason), Tally()
-        )
+        module, record_id = _record(module, record_id)
+        reason = protocol.validate_reason(reason)
+        return await self._calls.lock(module, record_id, reason, self._exchange.new_call())
 
     async def get_locks(
         self,
@@ -150,25 +150,28 @@ class LockingClient:
         fields: Iterable[str] = protocol.DEFAULT_FIELDS,
     ) -> list[LockInfo]:
         """Return the record's locks: ``[]`` when it is not locked."""
-        return await self._ops.get_locks(*_record(module, record_id), Tally(), fields)
+        module, record_id = _record(module, record_id)
+        return await self._calls.get_locks(module, record_id, self._exchange.new_call(), fields)
 
     async def get_lock(self, module: str, record_id: str | int, locking_id: str | int) -> LockInfo:
         """Return one lock of a record by its locking id."""
-        return await self._ops.get_lock(*_lock_of(module, record_id, locking_id), Tally())
+        args = _lock_of(module, record_id, locking_id)
+        return await self._calls.get_lock(*args, self._exchange.new_call())
 
     async def update_lock(
         self, module: str, record_id: str | int, locking_id: str | int, *, reason: str
     ) -> ActionResult:
         """Change the reason of a manual lock."""
-        return await self._ops.update(
-            *_lock_of(module, record_id, locking_id), protocol.validate_reason(reason), Tally()
-        )
+        args = _lock_of(module, record_id, locking_id)
+        reason = protocol.validate_reason(reason)
+        return await self._calls.update(*args, reason, self._exchange.new_call())
 
     async def unlock(
         self, module: str, record_id: str | int, locking_id: str | int
     ) -> ActionResult:
         """Remove a manual lock from a record."""
-        return await self._ops.unlock(*_lock_of(module, record_id, locking_id), Tally())
+        args = _lock_of(module, record_id, locking_id)
+        return await self._calls.unlock(*args, self._exchange.new_call())
 
     # -- bulk ----------------------------------------------------------------
 
@@ -206,7 +209,9 @@ class LockingClient:
         report's ``stopped`` says why; records taken but not finished are
         ``unfinished``, and a journaled run resumes them.
         """
-        return await run_bulk(self._ops, "lock", module, record_ids, reason=reason, **options)
+        return await run_bulk(
+            self._calls, Operation.LOCK, module, record_ids, reason=reason, **options
+        )
 
     async def unlock_many(
         self,
@@ -221,7 +226,7 @@ class LockingClient:
         since is left alone (``LOCK_CHANGED``) unless *any_lock* is set. Options
         as for `lock_many`.
         """
-        return await run_bulk(self._ops, "unlock", module, record_ids, **options)
+        return await run_bulk(self._calls, Operation.UNLOCK, module, record_ids, **options)
 
     async def update_many(
         self,
@@ -232,7 +237,9 @@ class LockingClient:
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
         """Set a new reason on every record's manual lock. Options as for `lock_many`."""
-        return await run_bulk(self._ops, "update", module, record_ids, reason=reason, **options)
+        return await run_bulk(
+            self._calls, Operation.UPDATE, module, record_ids, reason=reason, **options
+        )
 
     async def get_many(
         self,
@@ -241,7 +248,7 @@ class LockingClient:
         **options: Unpack[BulkOptions],
     ) -> BulkReport:
         """Read every record's locking state: code ``LOCKED`` or ``NOT_LOCKED``."""
-        return await run_bulk(self._ops, "get", module, record_ids, **options)
+        return await run_bulk(self._calls, Operation.GET, module, record_ids, **options)
 
 
 def _record(module: str, record_id: str | int) -> tuple[str, str]:

@@ -6,6 +6,7 @@ The tree::
     ├── ValidationError        bad input, caught before anything is sent
     ├── ApiError               the CRM answered with an error
     │   ├── UnexpectedResponse the answer was not a Zoho envelope (HTML from a proxy, empty 503)
+    │   ├── QueryError         Zoho refused a COQL query (syntax, unknown field, limits)
     │   ├── AuthError          401 that a token refresh cannot fix (scope, authentication)
     │   ├── CreditsExhausted   429: the org's daily API credits are spent
     │   └── ThrottledTooLong   nothing but 429s, anywhere, for longer than stall_timeout
@@ -14,8 +15,11 @@ The tree::
     ├── UncertainOutcome       a write may or may not have landed, and reading back failed
     ├── RunStopped             a bulk run stopped (run-wide failure, max_requests): not sent
     ├── FlowUnavailable        the shared budget (Redis) was unreachable for too long
-    └── OAuthError             the accounts server refused to mint an access token
+    ├── OAuthError             the accounts server refused to mint an access token
+    └── JournalError           the resume journal cannot be used for this run
 
+Every one has a ``code`` (Zoho's, or the client's own such as ``TIMEOUT``) and a
+``message`` (for `ApiError`, Zoho's own words; ``str()`` adds the code and status).
 No exception of aiohttp ever reaches the caller: the client converts them to
 `TransportError` at the boundary. No exception text or repr contains a token.
 """
@@ -30,6 +34,7 @@ __all__ = [
     "AuthError",
     "CreditsExhausted",
     "FlowUnavailable",
+    "JournalError",
     "OAuthError",
     "QueryError",
     "RequestTimeout",
@@ -51,6 +56,11 @@ class ZohoLockingError(Exception):
     #: client-side code (``VALIDATION_ERROR``, ``TRANSPORT_ERROR``, ...) otherwise.
     code: str = "ERROR"
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        #: What went wrong, in words (for `ApiError`, the server's own message).
+        self.message = message
+
 
 class ValidationError(ZohoLockingError, ValueError):
     """An argument is not acceptable; nothing was sent."""
@@ -59,7 +69,6 @@ class ValidationError(ZohoLockingError, ValueError):
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.field = field
 
 
@@ -73,11 +82,13 @@ class ApiError(ZohoLockingError):
         message: str,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(f"{code} (HTTP {http_status}): {message}")
+        super().__init__(message)
         self.http_status = http_status
         self.code = code
-        self.message = message
         self.details: dict[str, Any] = dict(details or {})
+
+    def __str__(self) -> str:
+        return f"{self.code} (HTTP {self.http_status}): {self.message}"
 
     def __repr__(self) -> str:
         return (
@@ -152,7 +163,6 @@ class RunStopped(ZohoLockingError):
 
     def __init__(self, message: str, *, code: str = "RUN_STOPPED") -> None:
         super().__init__(message)
-        self.message = message
         self.code = code
 
 
@@ -160,10 +170,6 @@ class FlowUnavailable(ZohoLockingError):
     """The budget shared with other processes (Redis) stayed unreachable: nothing was sent."""
 
     code = "FLOW_UNAVAILABLE"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class TransportError(ZohoLockingError):
@@ -190,19 +196,23 @@ class UncertainOutcome(ZohoLockingError):
 
     code = "UNCERTAIN"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
 
 class OAuthError(ZohoLockingError):
     """The Zoho accounts server refused to issue an access token."""
 
     def __init__(self, code: str, message: str, *, http_status: int | None = None) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(message)
         self.code = code
-        self.message = message
         self.http_status = http_status
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class JournalError(ZohoLockingError):
+    """The resume journal cannot be used for this run (in use, another run's, unreadable)."""
+
+    code = "JOURNAL_ERROR"
 
 
 def describe(exc: BaseException) -> str:

@@ -2,34 +2,40 @@
 
 Input is consumed lazily, from any iterable or async iterable, by a fixed
 pool of worker tasks that each take the next id straight from the `Intake`
-(validated, de-duplicated, resumed) and hand it to a `RecordJob`. Memory
+(validated, de-duplicated, resumed) and hand it to a `RecordTask`. Memory
 therefore stays flat however long the input is: a compact `IdSet` remembers
 what was seen, and the report can keep failures and skips only. Each worker
-turns one record into exactly one `Outcome`, whatever happens, so no id is
-ever lost or reported twice.
+turns one record into exactly one `Outcome`, told as a `RecordFinished`
+event, so no id is ever lost or reported twice.
+
+The run's bookkeeping listens to its events: the `Ledger` writes the report,
+the journal keeps each outcome, the progress callback counts; the `RunGate`
+admits every request and halts the run at a failure no record can escape.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeAlias
 
 import attrs
 
-from ..calls import OPERATIONS, Operations
+from ..calls import LockingCalls
 from ..errors import ApiError, QueryError, RunStopped, ValidationError, ZohoLockingError
+from ..events import Events, RecordFinished
 from ..flow.control import Clock
-from ..http.exchange import Tally
+from ..http.exchange import Call
+from ..models import FAILED, UNFINISHED, Operation, Outcome
 from ..wire import protocol
 from ..wire.limits import is_run_wide
-from .budget import RunBudget
-from .intake import BulkItem, Intake
+from .gate import RunGate
+from .intake import Accepted, BulkItem, Intake
 from .journal import Journal, JournalState
-from .record import RecordJob
-from .report import FAILED, UNFINISHED, BulkReport, Outcome
+from .ledger import Ledger
+from .record import RecordTask
+from .report import BulkReport
 from .selection import Selection
 
 __all__ = ["BulkItem", "Progress", "run_bulk"]
@@ -38,153 +44,112 @@ __all__ = ["BulkItem", "Progress", "run_bulk"]
 Progress: TypeAlias = Callable[[int, int | None, BulkReport], None]
 
 
-class _Histogram:
-    """Log-scale latency histogram: bounded memory, about 5% precision."""
-
-    __slots__ = ("counts", "max")
-    _BASE = math.log(1.05)
-
-    def __init__(self) -> None:
-        self.counts = [0] * 512
-        self.max = 0.0
-
-    def add(self, seconds: float) -> None:
-        micros = max(seconds * 1e6, 1.0)
-        self.counts[min(int(math.log(micros) / self._BASE), 511)] += 1
-        self.max = max(self.max, seconds)
-
-    def percentiles(self) -> dict[str, float]:
-        total = sum(self.counts)
-        if not total:
-            return {}
-        result: dict[str, float] = {}
-        for name, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99)):
-            rank, seen = q * total, 0
-            for index, count in enumerate(self.counts):
-                seen += count
-                if seen >= rank:
-                    # Geometric middle of the bucket, in milliseconds.
-                    result[name] = round(1.05 ** (index + 0.5) / 1000, 3)
-                    break
-        result["max"] = round(self.max * 1000, 3)
-        return result
-
-
 class _Run:
-    """One bulk call in progress: the workers and the bookkeeping they share."""
+    """One bulk call in progress: the workers and what they share."""
 
     def __init__(
-        self,
-        job: RecordJob,
-        report: BulkReport,
-        journal: Journal | None,
-        state: JournalState,
-        progress: Progress | None,
-        total: int | None,
-        clock: Clock,
-        budget: RunBudget,
+        self, task: RecordTask, intake: Intake, gate: RunGate, events: Events, clock: Clock
     ) -> None:
-        self.job = job
-        self.budget = budget
-        self.report = report
-        self.journal = journal
-        self.state = state
-        self.progress = progress
-        self.total = total
+        self.task = task
+        self.intake = intake
+        self.gate = gate
+        self.events = events
         self.clock = clock
-        self.done = 0
-        self.latency = _Histogram()
+        #: Record ids whose write may have landed before an earlier run died.
+        self.intents: set[str] = set()
         self.in_flight: dict[asyncio.Task[Any], str] = {}
-        self.intake = Intake(job.operation, report, state, self.finish, self.resumed)
 
-    def finish(self, outcome: Outcome) -> None:
-        """Report *outcome*, journal it and tell the progress callback."""
-        self.report.add(outcome)
-        if self.journal is not None:
-            self.journal.record(outcome)
-        self.done += 1
-        if self.progress is not None:
-            # Kept live for the progress bar; the report gets the last figure at the end.
-            self.report.credits_remaining = self.job.ops.exchange.credits_remaining
-            self.progress(self.done, self.total, self.report)
-
-    def resumed(self, earlier: Outcome) -> None:
-        """Report an outcome an earlier run journaled."""
-        self.report.resumed += 1
-        self.report.add(earlier)
-        self.done += 1
+    def finished(self, outcome: Outcome, seconds: float | None = None) -> None:
+        """Tell that *outcome* is the record's final word."""
+        task = self.task
+        self.events.emit(RecordFinished(task.operation, task.module, outcome, seconds))
 
     async def work(self, items: Iterator[BulkItem] | AsyncIterator[BulkItem]) -> None:
         """Take records from *items* and process them until the input runs out."""
-        clock, intake, run, budget = self.clock, self.intake, self.job.run, self.budget
-        task = asyncio.current_task()
-        assert task is not None
-        sync = isinstance(items, Iterator)
-        while budget.stopped is None:
-            if sync:
-                item = intake.take(items)  # type: ignore[arg-type]
-            else:
-                try:
-                    item = await intake.take_async(items)  # type: ignore[arg-type]
-                except ZohoLockingError as exc:
-                    # The input itself failed (a selection's query): no more ids will
-                    # come, so the run stops cleanly with what it has.
-                    budget.stop(exc.code, _message(exc), getattr(exc, "http_status", None))
-                    return
+        worker = asyncio.current_task()
+        assert worker is not None
+        gate = self.gate
+        while gate.stopped is None:
+            item = await self._take(items)
             if item is None:
                 return
             record_id, locking_id = item
-            self.in_flight[task] = record_id
-            tally = Tally(maybe_applied=record_id in self.state.intents, budget=budget)
-            started = clock()
-            try:
-                outcome = await run(record_id, locking_id, tally)
-            except RunStopped as exc:
-                code = "NOT_ATTEMPTED" if not tally.attempts else exc.code
-                outcome = Outcome(
-                    record_id, UNFINISHED, code, exc.message, None, None, tally.attempts
-                )
-            except ZohoLockingError as exc:
-                outcome = _failure(record_id, exc, tally)
-                if is_run_wide(exc):
-                    # Every record would meet this: stop taking ids and sending.
-                    budget.stop(outcome.code, outcome.message, outcome.http_status)
-                    outcome = attrs.evolve(outcome, status=UNFINISHED)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a bug must cost one record, never the run
-                outcome = Outcome(
-                    record_id, FAILED, "INTERNAL_CLIENT_ERROR",
-                    f"{type(exc).__name__}: {exc}", attempts=tally.attempts,
-                )  # fmt: skip
-            del self.in_flight[task]
-            self.latency.add(clock() - started)
-            if tally.attempts:
-                self.report.attempted += 1
-            self.report.requests += tally.attempts
-            self.report.retries += tally.retries
-            self.report.throttled += tally.throttled
-            self.finish(outcome)
+            self.in_flight[worker] = record_id
+            started = self.clock()
+            outcome = await self._one(record_id, locking_id)
+            del self.in_flight[worker]
+            self.finished(outcome, self.clock() - started)
+
+    async def _take(self, items: Iterator[BulkItem] | AsyncIterator[BulkItem]) -> Accepted | None:
+        if isinstance(items, Iterator):
+            return self.intake.take(items)
+        try:
+            return await self.intake.take_async(items)
+        except ZohoLockingError as exc:
+            # The input itself failed (a selection's query): no more ids will come,
+            # so the run stops cleanly with what it has.
+            message = str(exc) if isinstance(exc, QueryError) else exc.message
+            self.gate.halt(exc.code, message, getattr(exc, "http_status", None))
+            return None
+
+    async def _one(self, record_id: str, locking_id: str | None) -> Outcome:
+        """The record's outcome, whatever happens (but a cancel)."""
+        call = Call(self.events, self.gate, write_may_have_landed=record_id in self.intents)
+        try:
+            return await self.task.run(record_id, locking_id, call)
+        except RunStopped as exc:
+            return Outcome(
+                record_id=record_id,
+                status=UNFINISHED,
+                code="NOT_ATTEMPTED" if not call.attempts else exc.code,
+                message=exc.message,
+                attempts=call.attempts,
+            )
+        except ZohoLockingError as exc:
+            outcome = _failure(record_id, exc, call.attempts)
+            if not is_run_wide(exc):
+                return outcome
+            # Every record would meet this: stop taking ids and sending.
+            self.gate.halt(outcome.code, outcome.message, outcome.http_status)
+            return attrs.evolve(outcome, status=UNFINISHED)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must cost one record, never the run
+            return Outcome(
+                record_id=record_id,
+                status=FAILED,
+                code="INTERNAL_CLIENT_ERROR",
+                message=f"{type(exc).__name__}: {exc}",
+                attempts=call.attempts,
+            )
 
 
-def _message(exc: ZohoLockingError) -> str:
-    if isinstance(exc, QueryError):
-        return str(exc)  # one line that names the problem: code, message, where
-    return getattr(exc, "message", None) or str(exc)
+def _failure(record_id: str, exc: ZohoLockingError, attempts: int) -> Outcome:
+    return Outcome(
+        record_id=record_id,
+        status=FAILED,
+        code=exc.code,
+        message=exc.message,
+        http_status=exc.http_status if isinstance(exc, ApiError) else None,
+        attempts=attempts,
+    )
 
 
-def _failure(record_id: str, exc: ZohoLockingError, tally: Tally) -> Outcome:
-    if isinstance(exc, ApiError):
-        return Outcome(
-            record_id, FAILED, exc.code, exc.message, exc.http_status, None, tally.attempts
+def _check_items(items: object) -> None:
+    if isinstance(items, str | bytes):
+        raise ValidationError(
+            "record_ids must be an iterable of ids, not a single string", field="record_ids"
         )
-    message = getattr(exc, "message", None) or str(exc)
-    return Outcome(record_id, FAILED, exc.code, message, None, None, tally.attempts)
+    if not isinstance(items, Iterable | AsyncIterable):
+        raise ValidationError(
+            f"record_ids must be an iterable or async iterable, got {type(items).__name__}",
+            field="record_ids",
+        )
 
 
 async def run_bulk(
-    ops: Operations,
-    operation: str,
+    calls: LockingCalls,
+    operation: Operation,
     module: str,
     items: Iterable[BulkItem] | AsyncIterable[BulkItem],
     *,
@@ -199,87 +164,109 @@ async def run_bulk(
     any_lock: bool = False,
 ) -> BulkReport:
     """Run *operation* over every item; see `LockingClient.lock_many` and friends."""
-    if operation not in OPERATIONS:
+    if not isinstance(operation, Operation):
         raise ValidationError(f"unknown operation {operation!r}", field="operation")
     module = protocol.validate_module(module)
-    if operation in ("lock", "update"):
+    if operation.needs_reason:
         reason = protocol.validate_reason(reason)
-    if isinstance(items, str | bytes):
-        raise ValidationError(
-            "record_ids must be an iterable of ids, not a single string", field="record_ids"
-        )
-    if not isinstance(items, Iterable | AsyncIterable):
-        raise ValidationError(
-            f"record_ids must be an iterable or async iterable, got {type(items).__name__}",
-            field="record_ids",
-        )
-    budget = RunBudget(max_requests)
+    _check_items(items)
+    exchange = calls.exchange
+    events = exchange.events.child()
+    record_events = events.child()
+    gate = RunGate(operation, module, events, max_requests)
     if report is None:
         report = BulkReport(operation, module, keep_successes=keep_successes)
+    ledger = Ledger(report, events, record_events)
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     log = Journal(journal, operation=operation, module=module) if journal is not None else None
     state = log.open(resume=resume) if log is not None else JournalState()
-    job = RecordJob(
-        ops, operation, module, reason, log.intent if log is not None else None, any_lock
-    )
-    flow = ops.exchange.flow
-    run = _Run(job, report, log, state, progress, total, flow.now, budget)
-    count = workers or flow.max_concurrency
+    if log is not None:
+        _journal_outcomes(events, log)
+    if progress is not None:
+        _report_progress(events, progress, total, report)
+    task = RecordTask(
+        calls, operation, module, reason=reason, any_lock=any_lock,
+        before_write=log.intent if log is not None else None,
+    )  # fmt: skip
+    intake = Intake(operation, module, events, state.finished)
+    flow = exchange.flow
+    run = _Run(task, intake, gate, record_events, flow.now)
+    run.intents = state.intents
     if isinstance(items, Selection):
-        _share_run(items, run, budget, log, state, resume)
+        _start_selection(items, run, events, log, state, resume)
     source = aiter(items) if isinstance(items, AsyncIterable) else iter(items)
     started = flow.now()
-    pool = [asyncio.create_task(run.work(source)) for _ in range(count)]
+    pool = [asyncio.create_task(run.work(source)) for _ in range(workers or flow.max_concurrency)]
+    cancelled = False
     try:
         await asyncio.gather(*pool)
     except BaseException:
         # Cancelled (or the input itself raised): stop taking ids, cancel what is in
         # flight, and report those records as cancelled so a resume redoes them.
-        report.cancelled = True
-        for task in pool:
-            task.cancel()
+        cancelled = True
+        for worker in pool:
+            worker.cancel()
         await asyncio.gather(*pool, return_exceptions=True)
         for record_id in run.in_flight.values():
-            run.finish(Outcome(record_id, FAILED, "CANCELLED", "the run was cancelled"))
+            message = "the run was cancelled"
+            run.finished(
+                Outcome(record_id=record_id, status=FAILED, code="CANCELLED", message=message)
+            )
         raise
     finally:
-        report.wall_time = flow.now() - started
-        report.latency_ms = run.latency.percentiles()
-        report.credits_remaining = ops.exchange.credits_remaining
+        queries = 0
         if isinstance(items, Selection):
             await items.aclose()
-            report.query_requests = items.tally.attempts
-        if budget.stopped is not None:
-            report.stopped = budget.stopped
-            never_sent = sum(1 for o in report.outcomes if o.code == "NOT_ATTEMPTED")
-            unread = None if total is None else total - run.intake.read
-            report.not_attempted = None if unread is None else never_sent + unread
+            queries = items.requests
+        unread = None if total is None else total - intake.read
+        ledger.close(
+            wall_time=flow.now() - started, unread=unread, cancelled=cancelled,
+            query_requests=queries,
+        )  # fmt: skip
         if log is not None:
             log.close()
     return report
 
 
-def _share_run(
+def _journal_outcomes(events: Events, log: Journal) -> None:
+    """Keep each outcome this run reaches in *log* (resumed ones are there already)."""
+
+    def keep(done: RecordFinished) -> None:
+        if not done.resumed:
+            log.record(done.outcome)
+
+    events.on(RecordFinished, keep)
+
+
+def _report_progress(
+    events: Events, progress: Progress, total: int | None, report: BulkReport
+) -> None:
+    """Call *progress* after each record the run finishes (resumed ones included)."""
+    done = 0
+
+    def tell(_: RecordFinished) -> None:
+        nonlocal done
+        done += 1
+        progress(done, total, report)
+
+    events.on(RecordFinished, tell)
+
+
+def _start_selection(
     selection: Selection,
     run: _Run,
-    budget: RunBudget,
+    events: Events,
     log: Journal | None,
     state: JournalState,
     resume: bool,
 ) -> None:
-    """Make *selection* part of the run: its budget, its journal, its resume point."""
-    selection.tally.budget = budget
-    if log is None:
-        return
+    """Make *selection* part of the run: its gate and events, its journal, its resume point."""
     where = selection.where
-    selection.on_page = lambda page: log.selected(where, page)
+    on_page = None if log is None else (lambda page: log.selected(where, page))
+    selection.join_run(run.gate, events, on_page)
     pages = state.pages.get(where)
-    if resume and pages:
+    if log is not None and resume and pages:
         after = selection.resume_after(pages, state.finished)
         if after is not None:
             # Pages not asked again: their records' outcomes come from the journal.
-            bound = int(after)
-            for record_id, outcome in list(state.finished.items()):
-                if int(record_id) <= bound:
-                    run.intake.seen.add(int(record_id))
-                    run.resumed(outcome)
+            run.intake.resume_up_to(int(after))

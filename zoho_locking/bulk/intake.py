@@ -1,48 +1,52 @@
 """The bulk engine's id source: validate, de-duplicate and resume input items lazily.
 
 Workers take their next record straight from `Intake`, which reads the input
-one item at a time: a bad item is reported at once as ``VALIDATION_ERROR``, an
-id seen before is counted as a duplicate, an id an earlier run finished (per
-the journal) is reported from the journal; only new, valid ids come out.
+one item at a time: a bad item is told at once as a finished record
+(``VALIDATION_ERROR``), an id seen before as a `DuplicateId`, an id an earlier
+run finished (per the journal) as a resumed record; only new, valid ids come
+out. The dry run reads its input through the same intake, so it judges ids
+exactly as a run would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TypeAlias
 
 from ..errors import ValidationError
+from ..events import DuplicateId, Events, RecordFinished
+from ..models import FAILED, Operation, Outcome
 from ..wire import protocol
 from ._idset import IdSet
-from .journal import JournalState
-from .report import FAILED, BulkReport, Outcome
 
-__all__ = ["BulkItem", "Intake", "Item"]
+__all__ = ["Accepted", "BulkItem", "Intake"]
 
-#: A record id, or a ``(record_id, locking_id)`` pair for unlock and update.
+#: An input item: a record id, or a ``(record_id, locking_id)`` pair for unlock and update.
 BulkItem: TypeAlias = str | int | tuple[str | int, str | int]
 #: An accepted item: a valid record id and, if given, its locking id.
-Item: TypeAlias = tuple[str, str | None]
+Accepted: TypeAlias = tuple[str, str | None]
 
 
 class Intake:
-    """Turns raw input items into accepted ``(record_id, locking_id)`` items, lazily."""
+    """Turns raw input items into accepted ``(record_id, locking_id)`` items, lazily.
+
+    What it does not hand on it tells *events*: bad items as finished records,
+    duplicates, and records whose outcome *finished* (an earlier run's journal) holds.
+    """
 
     def __init__(
         self,
-        operation: str,
-        report: BulkReport,
-        state: JournalState,
-        finish: Callable[[Outcome], None],
-        resumed: Callable[[Outcome], None],
+        operation: Operation,
+        module: str,
+        events: Events,
+        finished: Mapping[str, Outcome] | None = None,
     ) -> None:
-        self.pairs_allowed = operation in ("unlock", "update")
-        self.report = report
-        self.state = state
-        self.finish = finish
-        self.resumed = resumed
+        self.operation = operation
+        self.module = module
+        self.events = events
+        self.finished: Mapping[str, Outcome] = finished if finished is not None else {}
         self.seen = IdSet()
         self.seen_other: set[bytes] = set()  # ids too odd for IdSet; they fail validation
         self.reading = asyncio.Lock()
@@ -50,14 +54,14 @@ class Intake:
         #: Input items read so far, good or bad.
         self.read = 0
 
-    def accept(self, raw: object) -> Item | None:
-        """Validate one input item; report it at once if it is bad or seen before."""
+    def accept(self, raw: object) -> Accepted | None:
+        """Validate one input item; tell of it at once if it is bad or seen before."""
         self.read += 1
         locking_id: str | None = None
         raw_lock: object = None
         paired = isinstance(raw, tuple)
         if isinstance(raw, tuple):
-            if len(raw) != 2 or not self.pairs_allowed:
+            if len(raw) != 2 or not self.operation.takes_locking_id:
                 self.reject(
                     raw, "items may be (record_id, locking_id) pairs for unlock and update only"
                 )
@@ -69,20 +73,36 @@ class Intake:
             self.reject(raw, exc.message)
             return None
         if not self.seen.add(int(record_id)):
-            self.report.duplicates += 1
+            self.events.emit(DuplicateId(record_id))
             return None
         if paired:
             try:
                 locking_id = protocol.validate_id(raw_lock, "locking_id")
             except ValidationError as exc:
                 # The record id is good and now seen: reported once, under its own id.
-                self.finish(Outcome(record_id, FAILED, "VALIDATION_ERROR", exc.message))
+                self._finish(record_id, exc.message)
                 return None
-        earlier = self.state.finished.get(record_id)
+        earlier = self.finished.get(record_id)
         if earlier is not None:
-            self.resumed(earlier)
+            self._resumed(earlier)
             return None
         return record_id, locking_id
+
+    def resume_up_to(self, last: int) -> None:
+        """Tell every journaled outcome of an id up to *last* as resumed, and mark it seen.
+
+        For a selection resumed after its leading pages: their ids are not asked again.
+        """
+        for record_id, outcome in list(self.finished.items()):
+            if int(record_id) <= last and self.seen.add(int(record_id)):
+                self._resumed(outcome)
+
+    def _finish(self, shown: str, message: str) -> None:
+        outcome = Outcome(record_id=shown, status=FAILED, code="VALIDATION_ERROR", message=message)
+        self.events.emit(RecordFinished(self.operation, self.module, outcome))
+
+    def _resumed(self, earlier: Outcome) -> None:
+        self.events.emit(RecordFinished(self.operation, self.module, earlier, resumed=True))
 
     def reject(self, raw: object, message: str) -> None:
         """Report a bad item once (a second copy of it counts as a duplicate)."""
@@ -90,14 +110,14 @@ class Intake:
         # Duplicates by the whole item (a digest keeps memory small), not by its display:
         # two bad lines that share their first 64 characters are two bad lines.
         key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        shown = text if len(text) <= 64 else text[:64] + "..."
         if key in self.seen_other:
-            self.report.duplicates += 1
+            self.events.emit(DuplicateId(shown))
             return
         self.seen_other.add(key)
-        shown = text if len(text) <= 64 else text[:64] + "..."
-        self.finish(Outcome(shown, FAILED, "VALIDATION_ERROR", message))
+        self._finish(shown, message)
 
-    def take(self, items: Iterator[BulkItem]) -> Item | None:
+    def take(self, items: Iterator[BulkItem]) -> Accepted | None:
         """The next accepted item of a plain iterator, or None when it is exhausted.
 
         Workers call this directly, with no queue between them and the input: a
@@ -110,7 +130,7 @@ class Intake:
                 return accepted
         return None
 
-    async def take_async(self, items: AsyncIterator[BulkItem]) -> Item | None:
+    async def take_async(self, items: AsyncIterator[BulkItem]) -> Accepted | None:
         """The next accepted item of an async iterator; one reader at a time."""
         nowait = getattr(items, "next_nowait", None)
         if nowait is not None:

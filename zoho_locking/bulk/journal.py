@@ -25,28 +25,25 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ZohoLockingError
+from ..errors import JournalError
+from ..models import Operation, Outcome
 from ..wire.converter import converter
-from .report import Outcome
 
-__all__ = ["Journal", "JournalError", "JournalState"]
+__all__ = ["Journal", "JournalState", "is_journal", "read_journal"]
 
 _MAGIC = "zoho-locking"
 _VERSION = 1
 
 
-class JournalError(ZohoLockingError):
-    """The journal file cannot be used for this run."""
-
-    code = "JOURNAL_ERROR"
-
-
 class JournalState:
-    """What an earlier run left: finished outcomes and unconfirmed writes."""
+    """What an earlier run left: its operation and module, finished outcomes, doubtful writes."""
 
-    __slots__ = ("finished", "intents", "pages")
+    __slots__ = ("finished", "intents", "module", "operation", "pages")
 
-    def __init__(self) -> None:
+    def __init__(self, operation: str = "", module: str = "") -> None:
+        #: The run the journal is of (from its header).
+        self.operation = operation
+        self.module = module
         #: Record id -> its last outcome (retryable failures are not "finished").
         self.finished: dict[str, Outcome] = {}
         #: Record ids whose write was sent but whose outcome was never journaled.
@@ -55,17 +52,72 @@ class JournalState:
         self.pages: dict[str, list[tuple[str | None, str, int]]] = {}
 
 
+def is_journal(first_line: bytes | str) -> bool:
+    """Whether *first_line* is a journal's header."""
+    try:
+        header = json.loads(first_line)
+    except ValueError:
+        return False
+    return isinstance(header, dict) and header.get("journal") == _MAGIC
+
+
+def read_journal(data: bytes, path: str | os.PathLike[str]) -> JournalState:
+    """Read a journal's complete lines (*data* up to its last newline); `JournalError` if bad.
+
+    The one reader of journals: a resumed run and ``--from-report`` both use it.
+    """
+    lines = data.splitlines()
+    where = Path(path)
+    header = _loads(lines[0], where, 1) if lines else {}
+    if header.get("journal") != _MAGIC:
+        raise JournalError(f"{where} is not a zoho-locking journal")
+    if header.get("version") != _VERSION:
+        raise JournalError(
+            f"journal {where} has version {header.get('version')!r}; "
+            f"this zoho-locking reads version {_VERSION}"
+        )
+    operation, module = header.get("operation"), header.get("module")
+    if not isinstance(operation, str) or not isinstance(module, str):
+        raise JournalError(f"{where}: a journal without operation and module")
+    state = JournalState(operation, module)
+    for number, line in enumerate(lines[1:], start=2):
+        item = _loads(line, where, number)
+        if "selected" in item:
+            state.pages.setdefault(str(item.get("where")), []).append(_page(item, where, number))
+            continue
+        record_id = item.get("record_id")
+        if not isinstance(record_id, str):
+            raise JournalError(f"{where}:{number}: no record_id")
+        if "intent" in item:
+            state.intents.add(record_id)
+            continue
+        try:
+            outcome = converter.structure(item, Outcome)
+        except Exception as exc:
+            raise JournalError(f"{where}:{number}: not an outcome ({exc})") from None
+        if outcome.retryable:
+            # Not finished; and a write cut short by a fault or a cancel may
+            # have landed, so an earlier intent stays in force.
+            state.finished.pop(record_id, None)
+        else:
+            state.intents.discard(record_id)
+            state.finished[record_id] = outcome
+    return state
+
+
 class Journal:
     """An append-only journal of one bulk run (open with `open`)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, operation: str, module: str) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, operation: Operation, module: str
+    ) -> None:
         self.path = Path(path)
-        self.operation = operation
+        self.operation = Operation(operation)
         self.module = module
         self._fd: int | None = None
 
     def __repr__(self) -> str:
-        return f"Journal({str(self.path)!r}, operation={self.operation!r})"
+        return f"Journal({str(self.path)!r}, operation={self.operation.value!r})"
 
     def open(self, *, resume: bool) -> JournalState:
         """Open for appending; with *resume*, read what an earlier run left first.
@@ -73,7 +125,7 @@ class Journal:
         Without *resume* the file must not exist or be empty: mixing two runs'
         outcomes silently would make the report lie.
         """
-        state = JournalState()
+        state = JournalState(self.operation, self.module)
         exists = self.path.exists() and self.path.stat().st_size > 0
         if exists and not resume:
             raise JournalError(
@@ -86,7 +138,7 @@ class Journal:
         self._fd = fd
         try:
             if exists:
-                self._read(fd, state)
+                state = self._read(fd)
             else:
                 self._write(self._header())
         except BaseException:
@@ -98,11 +150,11 @@ class Journal:
         return {
             "journal": _MAGIC,
             "version": _VERSION,
-            "operation": self.operation,
+            "operation": self.operation.value,
             "module": self.module,
         }
 
-    def _read(self, fd: int, state: JournalState) -> None:
+    def _read(self, fd: int) -> JournalState:
         with open(fd, "rb", closefd=False) as stream:
             stream.seek(0)
             data = stream.read()
@@ -110,52 +162,21 @@ class Journal:
         if end < len(data):
             # The last line was cut off mid-write: drop it so appends start clean.
             os.ftruncate(fd, end)
-        lines = data[:end].splitlines()
-        if not lines:
+        if end == 0:
             # Killed while writing the header: nothing was done yet, start afresh.
             self._write(self._header())
-            return
-        header = _loads(lines[0], self.path, 1)
-        if header.get("journal") != _MAGIC:
-            raise JournalError(f"{self.path} is not a zoho-locking journal")
-        if header.get("version") != _VERSION:
+            return JournalState(self.operation, self.module)
+        state = read_journal(data[:end], self.path)
+        if state.operation != self.operation or state.module != self.module:
             raise JournalError(
-                f"journal {self.path} has version {header.get('version')!r}; "
-                f"this zoho-locking reads version {_VERSION}"
+                f"journal {self.path} is for {state.operation} {state.module}, "
+                f"not {self.operation} {self.module}"
             )
-        if header.get("operation") != self.operation or header.get("module") != self.module:
-            raise JournalError(
-                f"journal {self.path} is for {header.get('operation')} "
-                f"{header.get('module')}, not {self.operation} {self.module}"
-            )
-        for number, line in enumerate(lines[1:], start=2):
-            item = _loads(line, self.path, number)
-            if "selected" in item:
-                state.pages.setdefault(str(item.get("where")), []).append(
-                    _page(item, self.path, number)
-                )
-                continue
-            record_id = item.get("record_id")
-            if not isinstance(record_id, str):
-                raise JournalError(f"{self.path}:{number}: no record_id")
-            if "intent" in item:
-                state.intents.add(record_id)
-                continue
-            try:
-                outcome = converter.structure(item, Outcome)
-            except Exception as exc:
-                raise JournalError(f"{self.path}:{number}: not an outcome ({exc})") from None
-            if outcome.retryable:
-                # Not finished; and a write cut short by a fault or a cancel may
-                # have landed, so an earlier intent stays in force.
-                state.finished.pop(record_id, None)
-            else:
-                state.intents.discard(record_id)
-                state.finished[record_id] = outcome
+        return state
 
-    def intent(self, record_id: str, action: str) -> None:
+    def intent(self, record_id: str, operation: Operation) -> None:
         """Note that a write of *record_id* is about to be sent."""
-        self._write({"intent": action, "record_id": record_id})
+        self._write({"intent": Operation(operation).value, "record_id": record_id})
 
     def selected(self, where: str, page: tuple[str | None, str, int]) -> None:
         """Note that a selection by *where* handed out *page* ``(after, last, count)``."""

@@ -1,36 +1,49 @@
 """One record of a bulk run: the operation applied to it, and its final `Outcome`.
 
-`RecordJob` turns one record into exactly one outcome, with the skip codes
+`RecordTask` turns one record into exactly one outcome, with the skip codes
 (``ALREADY_LOCKED``, ``NOT_LOCKED``) and the handling of stale locking ids; the
-calls themselves are `zoho_locking.calls.Operations`, shared with the client's
-single-record methods.
+calls themselves are `zoho_locking.calls.LockingCalls`, shared with the
+client's single-record methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from ..calls import Operations
+from ..calls import LockingCalls
 from ..errors import ApiError
-from ..http.exchange import Tally
-from ..models import ActionResult, LockInfo, LockSource
-from .report import FAILED, SKIPPED, SUCCEEDED, Outcome
+from ..http.exchange import Call
+from ..models import (
+    FAILED,
+    SKIPPED,
+    SUCCEEDED,
+    ActionResult,
+    LockInfo,
+    LockSource,
+    Operation,
+    Outcome,
+)
 
-__all__ = ["RecordJob"]
+__all__ = ["RecordTask"]
 
 
-def _done(record_id: str, result: ActionResult, tally: Tally) -> Outcome:
+def _done(record_id: str, result: ActionResult, call: Call) -> Outcome:
     return Outcome(
-        record_id, SUCCEEDED, result.code, result.message,
-        result.http_status, result.id, tally.attempts,
-    )  # fmt: skip
+        record_id=record_id,
+        status=SUCCEEDED,
+        code=result.code,
+        message=result.message,
+        http_status=result.http_status,
+        locking_id=result.id,
+        attempts=call.attempts,
+    )
 
 
 def _source(lock: LockInfo) -> str:
     return lock.lock_source.value if lock.lock_source else "unknown"
 
 
-class RecordJob:
+class RecordTask:
     """One operation of a bulk run, applied to one record at a time.
 
     `run` returns the record's outcome when it succeeded or was skipped, and
@@ -47,139 +60,166 @@ class RecordJob:
 
     def __init__(
         self,
-        ops: Operations,
-        operation: str,
+        calls: LockingCalls,
+        operation: Operation,
         module: str,
+        *,
         reason: str | None = None,
-        before_write: Callable[[str, str], None] | None = None,
+        before_write: Callable[[str, Operation], None] | None = None,
         any_lock: bool = False,
     ) -> None:
-        self.ops = ops
-        self.any_lock = any_lock
+        self.calls = calls
         self.operation = operation
         self.module = module
         self.reason = reason
-        self.before_write = before_write
-        handlers = {"lock": self._lock, "unlock": self._unlock, "update": self._update}
-        self.run = handlers.get(operation, self._get)
+        self.before_write = before_write if operation.journals_intent else None
+        self.any_lock = any_lock
+        handlers: dict[Operation, Callable[[str, str | None, Call], Awaitable[Outcome]]] = {
+            Operation.LOCK: self._lock,
+            Operation.UNLOCK: self._unlock,
+            Operation.UPDATE: self._update,
+            Operation.GET: self._get,
+        }
+        #: ``await run(record_id, locking_id, call)``: the record's outcome.
+        self.run = handlers[operation]
 
-    async def _lock(self, record_id: str, _: str | None, tally: Tally) -> Outcome:
+    def _not_locked(self, record_id: str, http_status: int | None, call: Call) -> Outcome:
+        return Outcome(
+            record_id=record_id,
+            status=self.operation.not_locked_status,
+            code="NOT_LOCKED",
+            message="record is not locked",
+            http_status=http_status,
+            attempts=call.attempts,
+        )
+
+    async def _lock(self, record_id: str, _: str | None, call: Call) -> Outcome:
         assert self.reason is not None
         if self.before_write is not None:
-            self.before_write(record_id, "lock")
+            self.before_write(record_id, self.operation)
         try:
-            result = await self.ops.lock(self.module, record_id, self.reason, tally)
+            result = await self.calls.lock(self.module, record_id, self.reason, call)
         except ApiError as exc:
             if exc.code != "NOT_ALLOWED" or exc.http_status != 403:
                 raise
             # 403 NOT_ALLOWED is "already locked" or "only automatic locking is
             # configured"; the record's state tells which, not the message.
-            locks = await self.ops.get_locks(self.module, record_id, tally)
+            locks = await self.calls.get_locks(self.module, record_id, call)
             if not locks:
                 raise
             return Outcome(
-                record_id, SKIPPED, "ALREADY_LOCKED",
-                f"record is already locked ({_source(locks[0])} lock)",
-                exc.http_status, locks[0].id, tally.attempts,
-            )  # fmt: skip
-        return _done(record_id, result, tally)
+                record_id=record_id,
+                status=SKIPPED,
+                code="ALREADY_LOCKED",
+                message=f"record is already locked ({_source(locks[0])} lock)",
+                http_status=exc.http_status,
+                locking_id=locks[0].id,
+                attempts=call.attempts,
+            )
+        return _done(record_id, result, call)
 
     async def _find_manual(
-        self, record_id: str, locking_id: str | None, tally: Tally
+        self, record_id: str, locking_id: str | None, call: Call
     ) -> str | Outcome:
         """The locking id to act on, or the outcome that makes acting moot."""
         if locking_id is not None:
             return locking_id
-        locks = await self.ops.get_locks(self.module, record_id, tally)
+        locks = await self.calls.get_locks(self.module, record_id, call)
         if not locks:
-            if tally.maybe_applied and self.operation == "unlock":
+            if call.write_may_have_landed and self.operation is Operation.UNLOCK:
                 # Resumed: our DELETE was sent before the crash, and the lock is gone.
                 return Outcome(
-                    record_id, SUCCEEDED, "SUCCESS",
-                    "relation removed (confirmed after resume)", None, None, tally.attempts,
-                )  # fmt: skip
-            status = SKIPPED if self.operation == "unlock" else FAILED
-            return Outcome(
-                record_id, status, "NOT_LOCKED", "record is not locked",
-                204, None, tally.attempts,
-            )  # fmt: skip
+                    record_id=record_id,
+                    status=SUCCEEDED,
+                    code="SUCCESS",
+                    message="relation removed (confirmed after resume)",
+                    attempts=call.attempts,
+                )
+            return self._not_locked(record_id, 204, call)
         manual = [lock for lock in locks if lock.lock_source is not LockSource.AUTOMATIC]
         if not manual:
             return Outcome(
-                record_id, FAILED, "NOT_ALLOWED",
-                "record is locked automatically by a locking rule; "
+                record_id=record_id,
+                status=FAILED,
+                code="NOT_ALLOWED",
+                message="record is locked automatically by a locking rule; "
                 "automatic locks cannot be changed by hand",
-                403, locks[0].id, tally.attempts,
-            )  # fmt: skip
+                http_status=403,
+                locking_id=locks[0].id,
+                attempts=call.attempts,
+            )
         return manual[0].id
 
-    async def _unlock(self, record_id: str, locking_id: str | None, tally: Tally) -> Outcome:
-        found = await self._find_manual(record_id, locking_id, tally)
+    async def _unlock(self, record_id: str, locking_id: str | None, call: Call) -> Outcome:
+        found = await self._find_manual(record_id, locking_id, call)
         if isinstance(found, Outcome):
             return found
         if self.before_write is not None:
-            self.before_write(record_id, "unlock")
+            self.before_write(record_id, self.operation)
         try:
-            result = await self.ops.unlock(self.module, record_id, found, tally)
+            result = await self.calls.unlock(self.module, record_id, found, call)
         except ApiError as exc:
             if exc.code != "INVALID_DATA" or locking_id is None:
                 raise
             # The given locking id is gone: is the record unlocked, or locked anew?
-            current = await self._current(record_id, locking_id, exc, tally)
+            current = await self._current(record_id, locking_id, exc, call)
             if isinstance(current, Outcome):
                 return current
-            result = await self.ops.unlock(self.module, record_id, current, tally)
-        return _done(record_id, result, tally)
+            result = await self.calls.unlock(self.module, record_id, current, call)
+        return _done(record_id, result, call)
 
-    async def _update(self, record_id: str, locking_id: str | None, tally: Tally) -> Outcome:
+    async def _update(self, record_id: str, locking_id: str | None, call: Call) -> Outcome:
         assert self.reason is not None
-        found = await self._find_manual(record_id, locking_id, tally)
+        found = await self._find_manual(record_id, locking_id, call)
         if isinstance(found, Outcome):
             return found
         try:
-            result = await self.ops.update(self.module, record_id, found, self.reason, tally)
+            result = await self.calls.update(self.module, record_id, found, self.reason, call)
         except ApiError as exc:
             if exc.code != "INVALID_DATA" or locking_id is None:
                 raise
-            current = await self._current(record_id, locking_id, exc, tally)
+            current = await self._current(record_id, locking_id, exc, call)
             if isinstance(current, Outcome):
                 return current
-            result = await self.ops.update(self.module, record_id, current, self.reason, tally)
-        return _done(record_id, result, tally)
+            result = await self.calls.update(self.module, record_id, current, self.reason, call)
+        return _done(record_id, result, call)
 
     async def _current(
-        self, record_id: str, stale: str, refusal: ApiError, tally: Tally
+        self, record_id: str, stale: str, refusal: ApiError, call: Call
     ) -> str | Outcome:
         """After *stale* was refused: the lock to act on (*any_lock*), or the final word."""
-        locks = await self.ops.get_locks(self.module, record_id, tally)
+        locks = await self.calls.get_locks(self.module, record_id, call)
         if not locks:
-            status = SKIPPED if self.operation == "unlock" else FAILED
-            return Outcome(
-                record_id, status, "NOT_LOCKED", "record is not locked",
-                refusal.http_status, None, tally.attempts,
-            )  # fmt: skip
+            return self._not_locked(record_id, refusal.http_status, call)
         if any(lock.id == stale for lock in locks):
             raise refusal  # the lock is there after all: the refusal is about something else
         manual = [lock for lock in locks if lock.lock_source is not LockSource.AUTOMATIC]
         if self.any_lock and manual:
             return manual[0].id
         return Outcome(
-            record_id, FAILED, "LOCK_CHANGED",
-            f"the record is now locked by another lock ({_source(locks[0])}, locking id "
-            f"{locks[0].id}), not {stale}; left alone (any_lock acts on whatever lock is there)",
-            refusal.http_status, locks[0].id, tally.attempts,
-        )  # fmt: skip
+            record_id=record_id,
+            status=FAILED,
+            code="LOCK_CHANGED",
+            message=f"the record is now locked by another lock ({_source(locks[0])}, locking "
+            f"id {locks[0].id}), not {stale}; left alone (any_lock acts on whatever lock "
+            "is there)",
+            http_status=refusal.http_status,
+            locking_id=locks[0].id,
+            attempts=call.attempts,
+        )
 
-    async def _get(self, record_id: str, _: str | None, tally: Tally) -> Outcome:
-        locks = await self.ops.get_locks(self.module, record_id, tally)
+    async def _get(self, record_id: str, _: str | None, call: Call) -> Outcome:
+        locks = await self.calls.get_locks(self.module, record_id, call)
         if not locks:
-            return Outcome(
-                record_id, SUCCEEDED, "NOT_LOCKED", "record is not locked",
-                204, None, tally.attempts,
-            )  # fmt: skip
+            return self._not_locked(record_id, 204, call)
         lock = locks[0]
         reason = f": {lock.locked_reason}" if lock.locked_reason else ""
         return Outcome(
-            record_id, SUCCEEDED, "LOCKED", f"{_source(lock)} lock{reason}",
-            200, lock.id, tally.attempts,
-        )  # fmt: skip
+            record_id=record_id,
+            status=SUCCEEDED,
+            code="LOCKED",
+            message=f"{_source(lock)} lock{reason}",
+            http_status=200,
+            locking_id=lock.id,
+            attempts=call.attempts,
+        )

@@ -1,8 +1,8 @@
 """The bulk report: what happened to every record of a bulk call.
 
-`BulkReport` is built while a run goes on (the engine calls `add`) and is
-plain data afterwards: JSON through the package's one cattrs converter, CSV
-through the standard library.
+`BulkReport` is filled while a run goes on (by the run's `Ledger`, from its
+events) and is plain data afterwards: JSON through the package's one cattrs
+converter, CSV through the standard library.
 """
 
 from __future__ import annotations
@@ -11,47 +11,15 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from typing import IO, Any, Final
+from typing import IO, Any
 
 import attrs
 
 from ..errors import ValidationError
+from ..models import FAILED, SKIPPED, SUCCEEDED, UNFINISHED, Operation, Outcome, RunStop
 from ..wire.converter import converter
 
-__all__ = [
-    "BulkReport",
-    "FAILED",
-    "Outcome",
-    "RETRYABLE_CODES",
-    "RunStop",
-    "SKIPPED",
-    "SUCCEEDED",
-    "UNFINISHED",
-]
-
-SUCCEEDED: Final = "succeeded"
-FAILED: Final = "failed"
-SKIPPED: Final = "skipped"
-#: Taken by a run that stopped before finishing it: a later run must do it.
-UNFINISHED: Final = "unfinished"
-
-#: Failure codes that another run may well fix: faults, throttling, cancellation.
-RETRYABLE_CODES = frozenset(
-    {
-        "TRANSPORT_ERROR",
-        "TIMEOUT",
-        "UNEXPECTED_RESPONSE",
-        "TOO_MANY_REQUESTS",
-        "INTERNAL_ERROR",
-        "INVALID_TOKEN",
-        "CANCELLED",
-        "UNCERTAIN",
-        "HTTP_500",
-        "HTTP_502",
-        "HTTP_503",
-        "HTTP_504",
-    }
-)
+__all__ = ["BulkReport"]
 
 # Outcomes whose locking id names a lock that the record held at the end.
 _LOCK_CODES = frozenset({"SUCCESS", "LOCKED"})
@@ -69,47 +37,12 @@ _CSV_COLUMNS = (
 )
 
 
-@attrs.frozen(slots=True)
-class RunStop:
-    """Why and when a bulk run stopped before its end (a run-wide failure)."""
-
-    #: Zoho's code (``INVALID_MODULE``, ``INVALID_TOKEN``, ...) or the client's
-    #: (``CREDITS_EXHAUSTED``, ``THROTTLED_TOO_LONG``, ``MAX_REQUESTS``).
-    code: str
-    message: str
-    http_status: int | None = None
-    #: When, as ISO 8601 in UTC.
-    at: str = ""
-
-
-@attrs.frozen(slots=True)
-class Outcome:
-    """The final word on one record."""
-
-    record_id: str
-    #: ``succeeded``, ``failed``, ``skipped`` (already as the user wanted), or
-    #: ``unfinished`` (the run stopped before finishing it).
-    status: str
-    #: ``SUCCESS``, Zoho's error code, or a client-side code such as ``TIMEOUT``.
-    code: str
-    message: str = ""
-    http_status: int | None = None
-    locking_id: str | None = None
-    attempts: int = 0
-
-    @property
-    def retryable(self) -> bool:
-        """Whether a later run should do this record: unfinished, or a failure it may fix."""
-        return self.status == UNFINISHED or (
-            self.status == FAILED and self.code in RETRYABLE_CODES
-        )
-
-
 @attrs.define(slots=True, eq=False)
 class BulkReport:
     """Totals and per-record outcomes of one bulk call."""
 
-    operation: str
+    #: What the run did (a `str` is accepted: ``"lock"``).
+    operation: Operation = attrs.field(converter=Operation)
     module: str
     total: int = 0
     succeeded: int = 0
@@ -182,7 +115,7 @@ class BulkReport:
         `LockingClient.unlock_many` or `update_many`: one request per record, no
         look-up. Records that were already locked by someone else are left out.
         """
-        if self.operation == "unlock":
+        if not self.operation.holds_locks:
             raise ValidationError("an unlock report holds no locks", field="report")
         if not self.keep_successes:
             raise ValidationError(

@@ -21,7 +21,8 @@ import contextlib
 from collections.abc import Callable, Iterable
 
 from ..errors import UnexpectedResponse, ValidationError
-from ..http.exchange import Exchange, Tally
+from ..events import Events
+from ..http.exchange import Admission, Call, Exchange
 from ..wire import coql
 from ..wire.protocol import validate_module
 
@@ -54,13 +55,11 @@ class Selection:
             )
         self.page_size = page_size
         self._exchange = exchange
-        #: The query requests sent so far (attempts, retries included).
-        self.tally = Tally()
+        self._call = exchange.new_call()
         #: Pages received and ids handed out so far.
         self.pages = 0
         self.selected = 0
-        #: Called with each page as it is handed out (the bulk run journals it).
-        self.on_page: Callable[[Page], None] | None = None
+        self._on_page: Callable[[Page], None] | None = None
         self._after: str | None = None
         self._ids: list[str] = []
         self._index = 0
@@ -73,6 +72,25 @@ class Selection:
             f"Selection({self.module!r}, where={self.where!r}, pages={self.pages}, "
             f"selected={self.selected})"
         )
+
+    @property
+    def requests(self) -> int:
+        """The query requests sent so far (retries included)."""
+        return self._call.attempts
+
+    def join_run(
+        self,
+        admission: Admission,
+        events: Events,
+        on_page: Callable[[Page], None] | None = None,
+    ) -> None:
+        """Send the query's requests as part of a bulk run (its cap and stop, its events).
+
+        *on_page* is called with each page as it is handed out (the run journals it).
+        Requests already sent (by `check`) stay counted in `requests`.
+        """
+        self._call = Call(events, admission, attempts=self._call.attempts)
+        self._on_page = on_page
 
     @property
     def after(self) -> str | None:
@@ -172,8 +190,8 @@ class Selection:
             self.pages += 1
             if self._more:
                 self._ahead = self._fetch_task(self._after)  # while this page is worked
-            if self.on_page is not None:
-                self.on_page(page)
+            if self._on_page is not None:
+                self._on_page(page)
             return
 
     def _fetch_task(self, after: str | None) -> asyncio.Task[tuple[list[str], bool]]:
@@ -187,7 +205,7 @@ class Selection:
         exchange = self._exchange
         root = exchange.root or await exchange.api_root()
         query = coql.select_ids_query(self.module, self.where, after=after, limit=self.page_size)
-        return await exchange.call(coql.build_query(root, query), coql.parse_page, self.tally)
+        return await exchange.fetch(coql.build_query(root, query), coql.parse_page, self._call)
 
     def _check_order(self, ids: list[str]) -> None:
         # Paging by id moves forward only if every page does: a page that does not

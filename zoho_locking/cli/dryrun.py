@@ -81,7 +81,7 @@ def _cost_rule(args: argparse.Namespace) -> str:
 async def dry_run_where(args: argparse.Namespace, selection: Selection) -> int:
     """Count what *selection* matches and print what the run would cost; the count."""
     matches = await selection.count()
-    queries = selection.tally.attempts
+    queries = selection.requests
     credits = queries * coql.credits_per_page(selection.page_size)
     per_record = _COST[args.command]
     print(f"dry run: {args.command} {args.module} where ({selection.where}): no record touched")

@@ -15,13 +15,12 @@ from typing import Any
 
 import attrs
 
-from ..bulk.report import BulkReport, Outcome
-from ..errors import ValidationError
-from ..wire.converter import converter
+from ..bulk.journal import is_journal, read_journal
+from ..bulk.report import BulkReport
+from ..errors import JournalError, ValidationError
 
 __all__ = ["PreviousRun", "read_locks"]
 
-_JOURNAL_MAGIC = "zoho-locking"
 
 
 @attrs.frozen(slots=True)
@@ -40,7 +39,7 @@ def read_locks(path: str | Path) -> PreviousRun:
         text = where.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(f"cannot read {where}: {exc}", field="from_report") from None
-    if _is_journal(text):
+    if is_journal(text.split("\n", 1)[0]):
         return _from_journal(where, text)
     try:
         doc: Any = json.loads(text)
@@ -65,38 +64,14 @@ def read_locks(path: str | Path) -> PreviousRun:
     return PreviousRun(report.operation, report.module, report.locks())
 
 
-def _is_journal(text: str) -> bool:
-    try:
-        header = json.loads(text.split("\n", 1)[0])
-    except ValueError:
-        return False
-    return isinstance(header, dict) and header.get("journal") == _JOURNAL_MAGIC
-
-
 def _from_journal(where: Path, text: str) -> PreviousRun:
-    lines = text.split("\n")
-    header = json.loads(lines[0])
-    operation, module = header.get("operation"), header.get("module")
-    if not isinstance(operation, str) or not isinstance(module, str):
-        raise ValidationError(
-            f"{where}: a journal without operation and module", field="from_report"
-        )
-    report = BulkReport(operation, module)
     # The last line may be cut off mid-write (a killed run): it is left out, as on resume.
-    complete = lines[1:-1] if not text.endswith("\n") else lines[1:]
-    latest: dict[str, Outcome] = {}
-    for number, line in enumerate(complete, start=2):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            if "intent" in item:
-                continue
-            latest[item["record_id"]] = converter.structure(item, Outcome)
-        except Exception:
-            raise ValidationError(
-                f"{where}:{number}: not a line of a zoho-locking journal", field="from_report"
-            ) from None
-    for outcome in latest.values():
+    data = text.encode()
+    try:
+        state = read_journal(data[: data.rfind(b"\n") + 1], where)
+    except JournalError as exc:
+        raise ValidationError(str(exc), field="from_report") from None
+    report = BulkReport(state.operation, state.module)
+    for outcome in state.finished.values():
         report.add(outcome)
-    return PreviousRun(operation, module, report.locks())
+    return PreviousRun(state.operation, state.module, report.locks())

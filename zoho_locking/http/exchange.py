@@ -1,11 +1,13 @@
 """The exchange: one request sent through flow control, retried until it has an answer.
 
-`Exchange.send` is the only way a request reaches the transport. It waits for
-a permit, adds the access token, sends, feeds the answer back to flow
-control, refreshes the token once on 401 INVALID_TOKEN, and retries
-connection failures, timeouts, 429 and 5xx answers with backoff. It knows
-which methods are idempotent (a write whose answer was lost may have landed:
-`Tally.maybe_applied` says so) and nothing about locks.
+`Exchange.send` is the only way a request reaches the transport, as a chain
+of named steps: `_attempt` (a permit, the caller's admission, the token, the
+send, and the permit's one release), `_observe` (what the answer says of
+credits and throttling), `_renew_token` (one refresh on 401 INVALID_TOKEN),
+`_note_doubt` (a write whose answer was lost may have landed) and
+`_retry_delay` (whether, and when, to try again). It knows which methods are
+idempotent and nothing about locks or bulk runs: a run reaches it only as an
+`Admission`, and everything it does is told to the call's `Events`.
 """
 
 from __future__ import annotations
@@ -15,20 +17,22 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 import attrs
 
 from ..auth.provider import TokenProvider
-from ..errors import (
-    ApiError,
-    RunStopped,
-    ThrottledTooLong,
-    TransportError,
-    ValidationError,
-    ZohoLockingError,
+from ..errors import ApiError, ThrottledTooLong, TransportError, ValidationError, ZohoLockingError
+from ..events import (
+    AnswerReceived,
+    CreditsSeen,
+    Events,
+    RequestSent,
+    RetryScheduled,
+    Throttled,
+    TokenRefreshed,
 )
-from ..flow.control import Flow
+from ..flow.control import Flow, Permit
 from ..wire import protocol
 from ..wire.datacentres import check_base_url
 from ..wire.limits import credits_exhausted, credits_remaining
@@ -36,7 +40,7 @@ from ..wire.protocol import Request
 from .retry import RETRY_STATUSES, RetryPolicy, retry_after
 from .transport import Response, Transport
 
-__all__ = ["Exchange", "Parser", "Tally"]
+__all__ = ["Admission", "Call", "Exchange", "Parser"]
 
 T = TypeVar("T")
 Parser = Callable[[int, Mapping[str, str], bytes], T]
@@ -47,7 +51,7 @@ _CLOSED = "this LockingClient is closed; create a new one"
 
 
 class Admission(Protocol):
-    """What decides whether one more request of a run may be sent (a bulk run's gate)."""
+    """Decides whether one more request may be sent: a bulk run's stop switch and cap."""
 
     def admit(self) -> None:
         """Count one request about to be sent, or raise `RunStopped` if none may be."""
@@ -55,24 +59,39 @@ class Admission(Protocol):
 
 
 @attrs.define(slots=True)
-class Tally:
-    """What happened while one logical request was sent: attempts, retries, doubts."""
+class Call:
+    """One logical call's context: where its events go, who admits its requests, what it saw.
 
+    A single-record call has one; a bulk run gives each record one, carrying
+    the run's `Admission` and the run's `Events`.
+    """
+
+    events: Events
+    admission: Admission | None = None
+    #: Requests sent for this call so far (retries, look-ups and settling reads included).
     attempts: int = 0
-    retries: int = 0
-    throttled: int = 0
-    #: An earlier attempt of this write may have been applied by the server
-    #: (its answer was lost or was a 5xx), so a refusal now may be our own doing.
-    maybe_applied: bool = False
-    #: The bulk run this request belongs to: its request cap and stop switch.
-    budget: Admission | None = None
+    #: An earlier attempt of a write may have been applied by the server (its answer
+    #: was lost, or was a 5xx), so a refusal now may be this call's own doing.
+    write_may_have_landed: bool = False
+
+
+class _Sent(NamedTuple):
+    """What one attempt came to: an answer or a failure, and what it was sent with."""
+
+    response: Response | None
+    failure: TransportError | None
+    token: str
+    started: float
+    #: A 429 that says the org's daily credits are spent: final, never retried.
+    credits_spent: bool
 
 
 class Exchange:
     """Send requests to one CRM API root with flow control, retries and token refresh.
 
     *api_domain* may be ``None`` when *auth* learns the domain with its first
-    token (`RefreshTokenAuth` does); `api_root` then asks it once.
+    token (`RefreshTokenAuth` does); `api_root` then asks it once. *events*
+    hears what every request of every call does (the client's hooks).
     """
 
     def __init__(
@@ -85,6 +104,7 @@ class Exchange:
         rng: random.Random,
         api_domain: str | None,
         api_version: str,
+        events: Events | None = None,
         allow_insecure_http: bool = False,
     ) -> None:
         if not isinstance(api_version, str) or not _VERSION_RE.fullmatch(api_version):
@@ -95,6 +115,7 @@ class Exchange:
         self.auth = auth
         self.flow = flow
         self.retry = retry
+        self.events = events if events is not None else Events()
         self.api_domain = api_domain
         self.api_version = api_version
         self.closed = False
@@ -112,6 +133,10 @@ class Exchange:
 
     def __repr__(self) -> str:
         return f"Exchange(api_domain={self.api_domain!r}, api_version={self.api_version!r})"
+
+    def new_call(self, admission: Admission | None = None, events: Events | None = None) -> Call:
+        """A context for one logical call; its events reach *events*, else the client's."""
+        return Call(events if events is not None else self.events, admission)
 
     async def aclose(self) -> None:
         """Stop sending; close the transport, then the token provider's session, if any."""
@@ -146,17 +171,12 @@ class Exchange:
         self.root = f"{self.api_domain}/crm/{self.api_version}"
         return self.root
 
-    async def call(self, request: Request, parse: Parser[T], tally: Tally) -> T:
+    async def fetch(self, request: Request, parse: Parser[T], call: Call) -> T:
         """Send *request* and parse its final answer with *parse*."""
-        response = await self.send(request, tally)
+        response = await self.send(request, call)
         return parse(response.status, response.headers, response.body)
 
-    def _authorization(self, token: str) -> Mapping[str, str]:
-        if token != self._auth_token:
-            self._auth_token, self._auth_headers = token, protocol.authorization(token)
-        return self._auth_headers
-
-    async def send(self, request: Request, tally: Tally) -> Response:
+    async def send(self, request: Request, call: Call) -> Response:
         """Send *request* through flow control, retrying what is worth retrying.
 
         Returns the last answer, whatever its status (the caller parses it);
@@ -164,97 +184,172 @@ class Exchange:
         """
         if self.closed:
             raise ZohoLockingError(_CLOSED)
-        flow, policy = self.flow, self.retry
-        is_write = request.method != "GET"
-        started: float | None = None  # when the first attempt got its permit
-        refreshed = False
-        attempt = 0
+        attempt, refreshed = 0, False
+        first: float | None = None  # when the first attempt got its permit
         while True:
-            permit = await flow.acquire()
-            if started is None:
-                started = permit.sent_at
-            if self.closed:
-                # Closed while this request waited or backed off: stop, do not retry.
-                await flow.release(permit, None)
-                raise ZohoLockingError(_CLOSED)
-            if tally.budget is not None:
-                try:
-                    tally.budget.admit()
-                except RunStopped:
-                    await flow.release(permit, None)
-                    raise
             attempt += 1
-            tally.attempts += 1
-            try:
-                token = await self.auth.get_token()
-                response: Response | None = await self.transport.send(
-                    request, self._authorization(token)
-                )
-                failure: TransportError | None = None
-            except TransportError as exc:
-                response, failure = None, exc
-            except BaseException:
-                await flow.release(permit, None)
-                raise
-            if response is None:
-                await flow.release(permit, None)
-            elif response.status != 429:
-                self._throttled_since = None
-                await flow.release(permit, response.status)
-                if response.headers:
-                    remaining = credits_remaining(response.headers)
-                    if remaining is not None:
-                        self.credits_remaining = remaining
-            elif credits_exhausted(response.headers, response.body):
-                # Not a busy org, so no cooldown and no retry: the caller learns at once.
-                self.credits_remaining = 0
-                await flow.release(permit, None)
-                return response
-            else:
-                tally.throttled += 1
-                await flow.release(
-                    permit, 429, server_wait=retry_after(response.headers, time.time())
-                )
-                self._note_throttled()
-            if _log.isEnabledFor(logging.DEBUG):
-                # The URL holds ids only; the token travels in a header never logged.
-                _log.debug(
-                    "%s %s -> %s in %.1f ms (attempt %d)",
-                    request.method,
-                    request.url,
-                    response.status if response is not None else failure,
-                    (flow.now() - permit.sent_at) * 1000,
-                    attempt,
-                )
-
+            sent = await self._attempt(request, call, attempt)
+            if first is None:
+                first = sent.started
+            response = sent.response
             if response is not None:
                 if response.status == 401 and not refreshed and _is_invalid_token(response):
                     refreshed = True
-                    if await self.auth.refresh(token) is not None:
+                    if await self._renew_token(sent.token, call):
                         attempt -= 1  # a fresh token is a new start, not a retry
                         continue
                     return response
-                if response.status not in RETRY_STATUSES:
+                if sent.credits_spent or response.status not in RETRY_STATUSES:
                     return response
-                # 429 and 503 mean refused before any work; 500, 502 and 504 may
-                # come after the write was applied behind the proxy.
-                if is_write and response.status not in (429, 503):
-                    tally.maybe_applied = True
-            elif is_write and failure is not None and failure.maybe_sent:
-                tally.maybe_applied = True
-
-            if attempt >= policy.max_attempts:
-                break
-            delay = policy.delay(attempt, self._rng, response, time.time())
-            if policy.deadline is not None and flow.now() + delay - started > policy.deadline:
-                break
-            tally.retries += 1
+            self._note_doubt(request, sent, call)
+            delay = self._retry_delay(attempt, response, first)
+            if delay is None:
+                if response is not None:
+                    return response
+                assert sent.failure is not None
+                raise sent.failure
+            if call.events.wants(RetryScheduled):
+                reason = f"HTTP {response.status}" if response is not None else _code(sent)
+                call.events.emit(
+                    RetryScheduled(request.method, request.url, attempt, delay, reason)
+                )
             if delay > 0:
-                await flow.sleep(delay)
+                await self.flow.sleep(delay)
+
+    # -- the steps ---------------------------------------------------------------
+
+    async def _attempt(self, request: Request, call: Call, attempt: int) -> _Sent:
+        """Send once under a permit; the permit is released here and nowhere else."""
+        permit = await self.flow.acquire()
+        response: Response | None = None
+        failure: TransportError | None = None
+        token, spent = "", False
+        try:
+            if self.closed:
+                # Closed while this request waited or backed off: stop, do not retry.
+                raise ZohoLockingError(_CLOSED)
+            if call.admission is not None:
+                call.admission.admit()
+            token = await self.auth.get_token()
+            headers = self._authorization(token, call.events)
+            call.attempts += 1
+            if call.events.wants(RequestSent):
+                call.events.emit(RequestSent(request.method, request.url, attempt))
+            response = await self.transport.send(request, headers)
+        except TransportError as exc:
+            failure = exc
+        finally:
+            spent = await self._release(permit, response)
+        self._observe(request, attempt, permit, response, failure, spent, call.events)
+        return _Sent(response, failure, token, permit.sent_at, spent)
+
+    async def _release(self, permit: Permit, response: Response | None) -> bool:
+        """Give *permit* back, telling the flow how the server answered.
+
+        Returns whether the answer was a 429 for spent credits. A release that
+        fails (a shared budget out of reach) with an answer in hand is logged,
+        not raised: the answer is the record's truth, and the next permit meets
+        the trouble before anything more is sent.
+        """
+        status: int | None = None
+        wait: float | None = None
+        spent = False
         if response is not None:
-            return response
-        assert failure is not None
-        raise failure
+            status = response.status
+            if status == 429:
+                if credits_exhausted(response.headers, response.body):
+                    # Not a busy org, so no cooldown and no retry: the caller learns at once.
+                    spent, status = True, None
+                else:
+                    wait = retry_after(response.headers, time.time())
+        try:
+            await self.flow.release(permit, status, server_wait=wait)
+        except ZohoLockingError as exc:
+            if response is None:
+                raise
+            _log.warning("could not give back a permit after an answer: %s", exc)
+        return spent
+
+    def _observe(
+        self,
+        request: Request,
+        attempt: int,
+        permit: Permit,
+        response: Response | None,
+        failure: TransportError | None,
+        spent: bool,
+        events: Events,
+    ) -> None:
+        """Tell what the attempt came to: the answer, credits, throttling."""
+        status = response.status if response is not None else None
+        if events.wants(AnswerReceived) or _log.isEnabledFor(logging.DEBUG):
+            duration = self.flow.now() - permit.sent_at
+            error = None if failure is None else failure.code
+            events.emit(
+                AnswerReceived(
+                    request.method, request.url, attempt, status, duration, permit.sent_at, error
+                )
+            )
+            # The URL holds ids only; the token travels in a header never logged.
+            _log.debug(
+                "%s %s -> %s in %.1f ms (attempt %d)",
+                request.method, request.url, status if failure is None else failure,
+                duration * 1000, attempt,
+            )  # fmt: skip
+        if response is None:
+            return
+        remaining = 0 if spent else credits_remaining(response.headers)
+        if remaining is not None:
+            self.credits_remaining = remaining
+            events.emit(CreditsSeen(remaining))
+        if status != 429 or spent:
+            self._throttled_since = None
+            return
+        if events.wants(Throttled):
+            events.emit(Throttled(request.method, request.url, getattr(self.flow, "limit", None)))
+        self._note_throttled()
+
+    def _authorization(self, token: str, events: Events) -> Mapping[str, str]:
+        """The ``Authorization`` header for *token*, built once per token."""
+        if token != self._auth_token:
+            if self._auth_token is not None:
+                events.emit(TokenRefreshed("expiring"))
+            self._auth_token, self._auth_headers = token, protocol.authorization(token)
+        return self._auth_headers
+
+    async def _renew_token(self, rejected: str, call: Call) -> bool:
+        """After 401 INVALID_TOKEN: whether the provider has another token to try."""
+        fresh = await self.auth.refresh(rejected)
+        if fresh is None:
+            return False
+        if fresh != self._auth_token:
+            self._auth_token, self._auth_headers = fresh, protocol.authorization(fresh)
+            call.events.emit(TokenRefreshed("rejected"))
+        return True
+
+    @staticmethod
+    def _note_doubt(request: Request, sent: _Sent, call: Call) -> None:
+        """Note that a write about to be retried may have landed already."""
+        if request.method == "GET":
+            return
+        response, failure = sent.response, sent.failure
+        if response is not None:
+            # 429 and 503 mean refused before any work; 500, 502 and 504 may
+            # come after the write was applied behind the proxy.
+            if response.status not in (429, 503):
+                call.write_may_have_landed = True
+        elif failure is not None and failure.maybe_sent:
+            call.write_may_have_landed = True
+
+    def _retry_delay(self, attempt: int, response: Response | None, first: float) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` when no attempt is left."""
+        policy = self.retry
+        if attempt >= policy.max_attempts:
+            return None
+        delay = policy.delay(attempt, self._rng, response, time.time())
+        if policy.deadline is not None and self.flow.now() + delay - first > policy.deadline:
+            return None
+        return delay
 
     def _note_throttled(self) -> None:
         """Raise `ThrottledTooLong` if 429s alone have come back for over the deadline."""
@@ -266,6 +361,10 @@ class Exchange:
         limit = self.retry.stall_timeout
         if limit is not None and waited > limit:
             raise ThrottledTooLong(waited)
+
+
+def _code(sent: _Sent) -> str:
+    return sent.failure.code if sent.failure is not None else "NO_ANSWER"
 
 
 def _is_invalid_token(response: Response) -> bool:

@@ -5,42 +5,109 @@
     ...     async with LockingClient(access_token=token, dc="us") as client:
     ...         lock = await client.lock("Deals", "5843104000001068086", reason="closing")
     ...         await client.unlock("Deals", "5843104000001068086", lock.id)
+
+Importing the package is cheap: each name below is imported from its module
+on first use (PEP 562), so ``zoho-locking --help`` or a module of the fake CRM
+does not pay for aiohttp. Type checkers see ordinary imports.
 """
 
-from .auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
-from .auth.tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
-from .bulk.report import BulkReport
-from .bulk.selection import Selection
-from .client import LockingClient
-from .errors import (
-    ApiError,
-    AuthError,
-    OAuthError,
-    QueryError,
-    RequestTimeout,
-    TransportError,
-    UncertainOutcome,
-    UnexpectedResponse,
-    ValidationError,
-    ZohoLockingError,
-)
-from .flow.control import Flow, FlowControl, Permit
-from .flow.limitstore import FileLimitStore
-from .http.retry import RetryPolicy
-from .http.transport import AiohttpTransport, MockTransport, Response, Transport
-from .models import (
-    ActionResult,
-    LockedFor,
-    LockInfo,
-    LockSource,
-    ModuleRef,
-    Operation,
-    Outcome,
-    UserRef,
-)
-from .wire.datacentres import DATA_CENTRES, DataCentre
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
+    from .auth.tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
+    from .bulk.report import BulkReport
+    from .bulk.selection import Selection
+    from .client import LockingClient
+    from .errors import (
+        ApiError,
+        AuthError,
+        OAuthError,
+        QueryError,
+        RequestTimeout,
+        TransportError,
+        UncertainOutcome,
+        UnexpectedResponse,
+        ValidationError,
+        ZohoLockingError,
+    )
+    from .flow.control import Flow, FlowControl, Permit
+    from .flow.limitstore import FileLimitStore
+    from .http.retry import RetryPolicy
+    from .http.transport import AiohttpTransport, MockTransport, Response, Transport
+    from .models import (
+        ActionResult,
+        LockedFor,
+        LockInfo,
+        LockSource,
+        ModuleRef,
+        Operation,
+        Outcome,
+        UserRef,
+    )
+    from .wire.datacentres import DATA_CENTRES, DataCentre
 
 __version__ = "0.1.0.dev0"
+
+# Where each public name lives.
+_HOMES: dict[str, str] = {
+    "ActionResult": ".models",
+    "AiohttpTransport": ".http.transport",
+    "ApiError": ".errors",
+    "AuthError": ".errors",
+    "BulkReport": ".bulk.report",
+    "CachedToken": ".auth.tokenstore",
+    "DATA_CENTRES": ".wire.datacentres",
+    "DataCentre": ".wire.datacentres",
+    "FileLimitStore": ".flow.limitstore",
+    "FileTokenStore": ".auth.tokenstore",
+    "Flow": ".flow.control",
+    "FlowControl": ".flow.control",
+    "LockedFor": ".models",
+    "LockInfo": ".models",
+    "LockingClient": ".client",
+    "LockSource": ".models",
+    "MemoryTokenStore": ".auth.tokenstore",
+    "MockTransport": ".http.transport",
+    "ModuleRef": ".models",
+    "OAuthError": ".errors",
+    "Operation": ".models",
+    "Outcome": ".models",
+    "Permit": ".flow.control",
+    "QueryError": ".errors",
+    "RefreshTokenAuth": ".auth.provider",
+    "RequestTimeout": ".errors",
+    "Response": ".http.transport",
+    "RetryPolicy": ".http.retry",
+    "Selection": ".bulk.selection",
+    "StaticToken": ".auth.provider",
+    "TokenProvider": ".auth.provider",
+    "TokenStore": ".auth.tokenstore",
+    "Transport": ".http.transport",
+    "TransportError": ".errors",
+    "UncertainOutcome": ".errors",
+    "UnexpectedResponse": ".errors",
+    "UserRef": ".models",
+    "ValidationError": ".errors",
+    "ZohoLockingError": ".errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "ActionResult",

@@ -241,6 +241,29 @@ class LockingClient:
             self._calls, Operation.UPDATE, module, record_ids, reason=reason, **options
         )
 
+    async def run_many(
+        self,
+        operation: Operation,
+        module: str,
+        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
+        *,
+        reason: str | None = None,
+        **options: Unpack[BulkOptions],
+    ) -> BulkReport:
+        """Apply *operation* to every record: `lock_many` and friends, chosen by value.
+
+        *reason* is required for `Operation.LOCK` and `Operation.UPDATE`, ignored otherwise.
+        """
+        if not isinstance(operation, Operation):
+            raise ValidationError(
+                f"operation must be an Operation, got {operation!r}", field="operation"
+            )
+        if not operation.needs_reason:
+            reason = None
+        return await run_bulk(
+            self._calls, operation, module, record_ids, reason=reason, **options
+        )
+
     async def get_many(
         self,
         module: str,

@@ -1,140 +1,115 @@
-"""Carrying out one bulk command of the command line: its input, the run, its report.
+"""Carrying out one bulk command: its ids, the run, the report, the exit status.
 
-`run_command` turns parsed arguments and the environment into a `LockingClient`
-run (or a dry run), writes the report and returns the exit status. The ids
-come from a file or standard input, a previous run's report (--from-report),
-or a COQL condition (--where). The parser and the entry point live in
-`zoho_locking.cli`; configuration (credentials, flow control) in `runconfig`.
+`run_command` takes a `CommandConfig` and the process's streams. The ids come
+from a file or standard input, a previous run's report (``--from-report``),
+or a COQL condition (``--where``); the client, token provider and flow control
+from `zoho_locking.cli.wiring`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import contextlib
 import logging
 import os
-import sys
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import attrs
 from tqdm import tqdm
 
-from ..auth.provider import StaticToken, TokenProvider
+from ..auth.provider import TokenProvider
 from ..bulk.report import BulkReport
-from ..client import LockingClient
 from ..errors import QueryError
-from ..flow.control import Flow
-from ..http.retry import RetryPolicy
-from ..wire import coql, protocol
-from . import config as runconfig
-from .config import UsageError
+from ..wire import coql
+from . import wiring
+from .config import CommandConfig, FromReport, IdsFile, Query, UsageError
 from .dryrun import dry_run, dry_run_where
 from .ids import SizedIds, count_ids, read_ids
-from .previous import read_locks
+from .parser import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 
-__all__ = [
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_STOPPED",
-    "EXIT_USAGE",
-    "UsageError",
-    "run_command",
-]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_STOPPED = 3
-EXIT_INTERRUPTED = 130
-_OPERATION = {"lock": "lock", "unlock": "unlock", "update": "update", "status": "get"}
+__all__ = ["Streams", "run_command"]
 
 
-# -- the input ------------------------------------------------------------------
+@attrs.frozen
+class Streams:
+    """Where a command reads ids from and writes to (the process's own, or a test's)."""
+
+    stdin: IO[bytes]
+    stdout: IO[str]
+    stderr: IO[str]
 
 
-def _choose_input(args: argparse.Namespace) -> None:
-    """Check that one source of ids is given; read --from-report into ``args.locks``."""
-    args.locks = None
-    where = getattr(args, "where", None)
-    path = getattr(args, "from_report", None)
-    from_file = args.ids != "-" or args.id_column or getattr(args, "locking_id_column", None)
-    if where is not None:
-        if path is not None or from_file:
-            raise UsageError("--where replaces --ids, --id-column and --from-report: give one")
-        if args.module is None:
-            raise UsageError("--where needs --module")
-        args.where = coql.validate_condition(where)
+def run_command(config: CommandConfig, streams: Streams) -> int:
+    """Carry out the bulk command *config* describes; return the exit status."""
+    if config.dry_run and not isinstance(config.source, Query):
+        ok = dry_run(config, _items(config, streams), streams.stdout, streams.stderr)
+        return EXIT_OK if ok else EXIT_FAILED
+    auth = wiring.token_provider(config)
+    with _verbose(config, streams.stderr):
+        if config.dry_run:
+            asyncio.run(_count_where(config, auth, streams))
+            return EXIT_OK
+        items: Iterable[Any] | None = None
+        if not isinstance(config.source, Query):
+            # Opened last: a missing file or CSV column is a usage error, nothing left open.
+            items = _items(config, streams)
+            source = config.source
+            if isinstance(source, IdsFile) and source.path != "-":
+                items = SizedIds(items, count_ids(source.path, id_column=source.id_column))
+        report = BulkReport(config.operation, config.module)
+        interrupted = False
+        try:
+            asyncio.run(_run_bulk(config, auth, items, report, streams))
+        except KeyboardInterrupt:
+            interrupted = True
+    return _finish(config, report, interrupted, streams)
+
+
+@contextlib.contextmanager
+def _verbose(config: CommandConfig, stderr: IO[str]) -> Iterator[None]:
+    """With -v, log every request to *stderr* for the run's duration."""
+    if not config.verbose:
+        yield
         return
-    if path is None:
-        if args.module is None:
-            raise UsageError("--module is required (or --from-report)")
-        return
-    if args.ids != "-" or args.id_column:
-        raise UsageError("--from-report replaces --ids and --id-column: give one or the other")
-    previous = read_locks(path)
-    if args.module is None:
-        args.module = previous.module
-    elif args.module.lower() != previous.module.lower():
-        raise UsageError(
-            f"--module {args.module} but {path} is a report of {previous.module}"
-        )
-    args.locks = previous.locks
+    logger = logging.getLogger("zoho_locking")
+    handler = logging.StreamHandler(stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
-def _items(args: argparse.Namespace) -> Iterable[Any]:
-    if args.locks is not None:
-        return args.locks  # type: ignore[no-any-return]
+def _items(config: CommandConfig, streams: Streams) -> Iterable[Any]:
+    source = config.source
+    if isinstance(source, FromReport):
+        return source.locks
+    assert isinstance(source, IdsFile)
     return read_ids(
-        args.ids,
-        id_column=args.id_column,
-        locking_id_column=getattr(args, "locking_id_column", None),
-    )
-
-
-# -- running ------------------------------------------------------------------
-
-
-def _write_report(report: BulkReport, path: str) -> None:
-    target = Path(path)
-    text = report.to_csv() if target.suffix.lower() == ".csv" else report.to_json(indent=2)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-
-
-def _print_status_rows(report: BulkReport) -> None:
-    for o in report.outcomes:
-        print(f"{o.record_id}\t{o.status}\t{o.code}\t{o.locking_id or ''}\t{o.message}")
-
-
-def _client(
-    args: argparse.Namespace, auth: TokenProvider, domain: str | None, flow: Flow
-) -> LockingClient:
-    return LockingClient(
-        auth=auth,
-        api_domain=domain,
-        api_version=args.api_version,
-        timeout=args.timeout,
-        flow=flow,
-        retry=RetryPolicy(max_attempts=args.max_attempts),
+        source.path,
+        id_column=source.id_column,
+        locking_id_column=source.locking_id_column,
+        stdin=streams.stdin,
     )
 
 
 async def _run_bulk(
-    args: argparse.Namespace,
-    env: Mapping[str, str],
+    config: CommandConfig,
     auth: TokenProvider,
-    domain: str | None,
     items: Iterable[Any] | None,
     report: BulkReport,
+    streams: Streams,
 ) -> None:
     """Run the command over *items*, or over the ids --where selects when *items* is None."""
-    run_flow = runconfig.RunFlow(args, env, domain)
     total = len(items) if isinstance(items, SizedIds) else None
-    show_bar = not args.quiet and sys.stderr.isatty()
-    bar = tqdm(total=total, unit="rec", file=sys.stderr, disable=not show_bar, leave=False)
+    show_bar = not config.quiet and streams.stderr.isatty()
+    bar = tqdm(total=total, unit="rec", file=streams.stderr, disable=not show_bar, leave=False)
 
     def progress(done: int, _total: int | None, live: BulkReport) -> None:
         bar.update(1)
@@ -144,17 +119,8 @@ async def _run_bulk(
                 status["credits"] = live.credits_remaining
             bar.set_postfix(status)
 
-    options: dict[str, Any] = {
-        "journal": args.journal,
-        "resume": args.resume,
-        "progress": progress,
-        "report": report,
-        "max_requests": args.max_requests,
-    }
-    if args.command in ("unlock", "update"):
-        options["any_lock"] = args.any_lock
     try:
-        async with _client(args, auth, domain, run_flow.flow) as client:
+        async with wiring.RunFlow(config) as flow, wiring.client(config, auth, flow) as client:
             # A token the accounts server refuses is a configuration error: find out
             # before the first record, so that nothing is sent and nothing is reported.
             await auth.get_token()
@@ -162,8 +128,9 @@ async def _run_bulk(
             if items is not None:
                 source = items
             else:
-                selection = client.select_ids(args.module, args.where)
-                if not args.resume:
+                assert isinstance(config.source, Query)
+                selection = client.select_ids(config.module, config.source.where)
+                if not config.resume:
                     # A query Zoho refuses is a usage error: find out before the run
                     # starts (and its journal), so that no record is touched.
                     try:
@@ -171,102 +138,61 @@ async def _run_bulk(
                     except QueryError as exc:
                         raise UsageError(f"the query was refused: {exc}") from None
                 source = selection
-            if args.command in ("lock", "update"):
-                call = client.lock_many if args.command == "lock" else client.update_many
-                await call(args.module, source, reason=args.reason, **options)
-            elif args.command == "unlock":
-                await client.unlock_many(args.module, source, **options)
-            else:
-                await client.get_many(args.module, source, **options)
+            await client.run_many(
+                config.operation, config.module, source,
+                reason=config.reason, any_lock=config.any_lock, journal=config.journal,
+                resume=config.resume, progress=progress, report=report,
+                max_requests=config.max_requests,
+            )  # fmt: skip
     finally:
         bar.close()
-        await run_flow.close()
 
 
-async def _count_where(
-    args: argparse.Namespace, env: Mapping[str, str], auth: TokenProvider, domain: str | None
-) -> None:
-    run_flow = runconfig.RunFlow(args, env, domain)
-    try:
-        async with _client(args, auth, domain, run_flow.flow) as client:
-            try:
-                await dry_run_where(args, client.select_ids(args.module, args.where))
-            except QueryError as exc:
-                raise UsageError(f"the query was refused: {exc}") from None
-    finally:
-        await run_flow.close()
+async def _count_where(config: CommandConfig, auth: TokenProvider, streams: Streams) -> None:
+    assert isinstance(config.source, Query)
+    async with wiring.RunFlow(config) as flow, wiring.client(config, auth, flow) as client:
+        selection = client.select_ids(config.module, config.source.where)
+        try:
+            await dry_run_where(config, selection, streams.stdout)
+        except QueryError as exc:
+            raise UsageError(f"the query was refused: {exc}") from None
 
 
-def _credentials(
-    args: argparse.Namespace, env: Mapping[str, str], domain: str | None
-) -> TokenProvider:
-    auth = runconfig.auth(args, env)
-    if domain is None and isinstance(auth, StaticToken):
-        # Only a refresh-token answer names the org's API domain.
-        raise UsageError("set --api-domain or --dc (or ZOHO_API_DOMAIN / ZOHO_DC)")
-    return auth
+def _write_report(report: BulkReport, target: Path) -> None:
+    text = report.to_csv() if target.suffix.lower() == ".csv" else report.to_json(indent=2)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
 
 
-def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Carry out the bulk command *args* describe; return the exit status."""
-    if args.resume and not args.journal:
-        raise UsageError("--resume needs --journal")
-    _choose_input(args)
-    protocol.validate_module(args.module)
-    if args.command in ("lock", "update"):
-        protocol.validate_reason(args.reason)
-    domain = runconfig.api_domain(args, env)
-    where = getattr(args, "where", None)
-    if args.dry_run and where is None:
-        return EXIT_OK if dry_run(args, domain, _items(args)) else EXIT_FAILED
-    auth = _credentials(args, env, domain)
-    if args.verbose:
-        logging.basicConfig(format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-        logging.getLogger("zoho_locking").setLevel(logging.DEBUG)
-    if args.dry_run:
-        asyncio.run(_count_where(args, env, auth, domain))
-        return EXIT_OK
-    items: Iterable[Any] | None = None
-    if where is None:
-        # Opened last: a missing file or CSV column is a usage error, nothing left open.
-        items = _items(args)
-        if args.locks is None:
-            total = count_ids(args.ids, id_column=args.id_column)
-            if total is not None:
-                items = SizedIds(items, total)
-    report = BulkReport(_OPERATION[args.command], args.module)
-    interrupted = False
-    try:
-        asyncio.run(_run_bulk(args, env, auth, domain, items, report))
-    except KeyboardInterrupt:
-        interrupted = True
-    return _finish(args, report, interrupted)
-
-
-def _finish(args: argparse.Namespace, report: BulkReport, interrupted: bool) -> int:
+def _finish(
+    config: CommandConfig, report: BulkReport, interrupted: bool, streams: Streams
+) -> int:
     """Write the report, print the summary and say how the run ended; the exit status."""
-    if args.report:
-        _write_report(report, args.report)
-    if args.command == "status":
-        _print_status_rows(report)
+    out, err, name = streams.stdout, streams.stderr, config.command
+    if config.report is not None:
+        _write_report(report, config.report)
+    if name == "status":
+        for o in report.outcomes:
+            print(f"{o.record_id}\t{o.status}\t{o.code}\t{o.locking_id or ''}\t{o.message}",
+                  file=out)  # fmt: skip
     stop = report.stopped
     if stop is not None and stop.code in coql.QUERY_CODES and not interrupted:
         # A resumed run's query refused: the condition's fault, as at the start.
-        print(f"zoho-locking {args.command}: error: the query was refused: {stop.message}",
-              file=sys.stderr)  # fmt: skip
+        print(f"zoho-locking {name}: error: the query was refused: {stop.message}", file=err)
         return EXIT_USAGE
-    if not args.quiet or interrupted:
-        print(report.summary(), file=sys.stderr)
+    if not config.quiet or interrupted:
+        print(report.summary(), file=err)
     if interrupted:
-        print("interrupted: journal flushed, partial report written", file=sys.stderr)
+        print("interrupted: journal flushed, partial report written", file=err)
         return EXIT_INTERRUPTED
     if stop is not None:
         status = f" (HTTP {stop.http_status})" if stop.http_status is not None else ""
-        resume = "rerun with --resume" if args.journal else "rerun with --journal and --resume"
+        resume = "rerun with --resume" if config.journal else "rerun with --journal and --resume"
         print(
-            f"zoho-locking {args.command}: run stopped: {stop.code}{status}: {stop.message}; "
+            f"zoho-locking {name}: run stopped: {stop.code}{status}: {stop.message}; "
             f"nothing more was sent; fix the cause and {resume}",
-            file=sys.stderr,
+            file=err,
         )
         return EXIT_STOPPED
     return EXIT_FAILED if report.failed else EXIT_OK

@@ -1,31 +1,40 @@
-"""What a command-line run is configured with: credentials, API domain, flow control.
+"""What one bulk command runs with: built once, at the door, from arguments and environment.
 
-Read from the parsed arguments and the environment, never from anything else:
-the token (or refresh-token credentials and their store), the API domain, and
-the flow control of the run, shared with other processes through Redis or
-local to this one, starting at the in-flight limit a previous run learned.
+`CommandConfig.from_args` is the only code that reads the parsed arguments
+(an `argparse.Namespace`) and the environment; everything after it takes the
+frozen, typed `CommandConfig`. Building it checks what can be checked without
+sending anything (one source of ids, the module, the reason, the API domain,
+a previous run's file), so a mistake is a `UsageError` (exit 2) before any work.
+Credentials are only gathered here: a dry run by ids needs none, and
+`zoho_locking.cli.wiring` says what is missing when a run does.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeAlias
 
-from ..auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
-from ..auth.tokenstore import FileTokenStore
-from ..flow.control import Flow, FlowControl
-from ..flow.limitstore import FileLimitStore, org_key
+import attrs
+
+from ..models import Operation
+from ..wire import coql, protocol
 from ..wire.datacentres import check_base_url, data_centre
+from .parser import COMMANDS
+from .previous import read_locks
 
-if TYPE_CHECKING:
-    from ..flow.redisflow import RedisFlow
-
-__all__ = ["LIMIT_STORE_NAME", "RunFlow", "UsageError", "api_domain", "auth"]
-
-_log = logging.getLogger("zoho_locking")
+__all__ = [
+    "LIMIT_STORE_NAME",
+    "CommandConfig",
+    "Credentials",
+    "FlowSettings",
+    "FromReport",
+    "IdsFile",
+    "IdSource",
+    "Query",
+    "UsageError",
+]
 
 #: The learned-limit file's name beside ZOHO_TOKEN_STORE, when ZOHO_LIMIT_STORE is not set.
 LIMIT_STORE_NAME = "zoho-locking-limits.json"
@@ -35,10 +44,168 @@ class UsageError(Exception):
     """A bad flag, file or setting: exit 2, nothing sent."""
 
 
-def api_domain(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
-    """The API domain from --api-domain, ZOHO_API_DOMAIN, --dc or ZOHO_DC; else ``None``."""
-    domain = args.api_domain or env.get("ZOHO_API_DOMAIN") or None
-    dc = args.dc or env.get("ZOHO_DC") or None
+@attrs.frozen(kw_only=True)
+class IdsFile:
+    """Ids from a file or standard input (``-``): one per line, or a CSV column."""
+
+    path: str = "-"
+    id_column: str | None = None
+    locking_id_column: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Query:
+    """The ids of every record of the module that a COQL condition matches."""
+
+    where: str
+
+
+@attrs.frozen(kw_only=True)
+class FromReport:
+    """The ``(record_id, locking_id)`` of each lock a previous run made (its report or journal)."""
+
+    path: Path
+    locks: tuple[tuple[str, str], ...] = attrs.field(repr=lambda locks: f"<{len(locks)} locks>")
+
+
+IdSource: TypeAlias = IdsFile | Query | FromReport
+
+
+@attrs.frozen(kw_only=True)
+class Credentials:
+    """Where access tokens come from: the environment, never a flag that ``ps`` shows."""
+
+    access_token: str | None = attrs.field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = attrs.field(default=None, repr=False)
+    refresh_token: str | None = attrs.field(default=None, repr=False)
+    accounts_url: str | None = None
+    #: The data centre, when the accounts server is named by it.
+    dc: str | None = None
+    #: A file caching access tokens between runs (ZOHO_TOKEN_STORE).
+    token_store: Path | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FlowSettings:
+    """How fast the run may go, and whether it shares the org's budget through Redis."""
+
+    concurrency: int = 10
+    rate: float | None = None
+    #: May hold a password: never shown.
+    redis_url: str | None = attrs.field(default=None, repr=False)
+    budget_key: str | None = None
+    #: Where a learned in-flight limit is kept (ZOHO_LIMIT_STORE, or beside the token store).
+    limit_store: Path | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CommandConfig:
+    """Everything one bulk command of the command line runs with."""
+
+    #: The subcommand's name (``status`` runs `Operation.GET`).
+    command: str
+    operation: Operation
+    module: str
+    reason: str | None = None
+    source: IdSource = IdsFile()
+    #: The CRM's API domain, if named (a refresh token's answer names it otherwise).
+    api_domain: str | None = None
+    api_version: str = "v8"
+    timeout: float = 30.0
+    max_attempts: int = 5
+    max_requests: int | None = None
+    report: Path | None = None
+    journal: Path | None = None
+    resume: bool = False
+    dry_run: bool = False
+    any_lock: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    credentials: Credentials = Credentials()
+    flow: FlowSettings = FlowSettings()
+
+    @property
+    def org(self) -> str:
+        """What names the org's servers, for the keys of its shared budget and learned limit."""
+        return (
+            self.api_domain
+            or self.credentials.accounts_url
+            or self.credentials.dc
+            or ""
+        )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, env: Mapping[str, str]) -> CommandConfig:
+        """Read *args* (parsed by `zoho_locking.cli.parser`) and *env*; `UsageError` if wrong."""
+        if args.resume and not args.journal:
+            raise UsageError("--resume needs --journal")
+        operation = COMMANDS[args.command]
+        module, source = _source(args)
+        module = protocol.validate_module(module)
+        reason = protocol.validate_reason(args.reason) if operation.needs_reason else None
+        dc = args.dc or env.get("ZOHO_DC") or None
+        return cls(
+            command=args.command,
+            operation=operation,
+            module=module,
+            reason=reason,
+            source=source,
+            api_domain=_api_domain(args.api_domain or env.get("ZOHO_API_DOMAIN") or None, dc),
+            api_version=args.api_version,
+            timeout=args.timeout,
+            max_attempts=args.max_attempts,
+            max_requests=args.max_requests,
+            report=Path(args.report) if args.report else None,
+            journal=Path(args.journal) if args.journal else None,
+            resume=args.resume,
+            dry_run=args.dry_run,
+            any_lock=getattr(args, "any_lock", False),
+            quiet=args.quiet,
+            verbose=args.verbose,
+            credentials=_credentials(env, dc),
+            flow=FlowSettings(
+                concurrency=args.concurrency,
+                rate=args.rate,
+                redis_url=args.redis_url or env.get("ZOHO_REDIS_URL") or None,
+                budget_key=args.budget_key,
+                limit_store=_limit_store(env),
+            ),
+        )
+
+
+def _source(args: argparse.Namespace) -> tuple[str, IdSource]:
+    """The module and the one source of ids the arguments name."""
+    where = args.where
+    path = getattr(args, "from_report", None)
+    locking_id_column = getattr(args, "locking_id_column", None)
+    from_file = args.ids != "-" or args.id_column or locking_id_column
+    if where is not None:
+        if path is not None or from_file:
+            raise UsageError("--where replaces --ids, --id-column and --from-report: give one")
+        if args.module is None:
+            raise UsageError("--where needs --module")
+        return args.module, Query(where=coql.validate_condition(where))
+    if path is None:
+        if args.module is None:
+            raise UsageError("--module is required (or --from-report)")
+        ids = IdsFile(
+            path=args.ids, id_column=args.id_column, locking_id_column=locking_id_column
+        )
+        return args.module, ids
+    if args.ids != "-" or args.id_column:
+        raise UsageError("--from-report replaces --ids and --id-column: give one or the other")
+    previous = read_locks(path)
+    module = args.module
+    if module is None:
+        module = previous.module
+    elif module.lower() != previous.module.lower():
+        raise UsageError(f"--module {module} but {path} is a report of {previous.module}")
+    return module, FromReport(path=Path(path), locks=tuple(previous.locks))
+
+
+def _api_domain(domain: str | None, dc: str | None) -> str | None:
+    """The API domain from --api-domain / ZOHO_API_DOMAIN, else from the data centre."""
     if domain is not None:
         # Plain http:// only for loopback (the fake server): never for a real org.
         return check_base_url(domain, what="api_domain")
@@ -47,119 +214,23 @@ def api_domain(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
     return None
 
 
-def auth(args: argparse.Namespace, env: Mapping[str, str]) -> TokenProvider:
-    """The token provider the environment's credentials describe, or `UsageError`."""
-    token = env.get("ZOHO_ACCESS_TOKEN")
-    refresh = [env.get(name) for name in _REFRESH_VARS]
-    if token and any(refresh):
-        raise UsageError("set ZOHO_ACCESS_TOKEN or the refresh-token variables, not both")
-    if token:
-        return StaticToken(token)
-    if all(refresh):
-        return _refresh_auth(args, env)
-    if any(refresh):
-        missing = [name for name, value in zip(_REFRESH_VARS, refresh, strict=True) if not value]
-        raise UsageError(f"incomplete credentials: {', '.join(missing)} not set")
-    raise UsageError(
-        "no credentials: set ZOHO_ACCESS_TOKEN, or ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and "
-        "ZOHO_REFRESH_TOKEN (see zoho-locking --help)"
+def _credentials(env: Mapping[str, str], dc: str | None) -> Credentials:
+    store = env.get("ZOHO_TOKEN_STORE") or None
+    return Credentials(
+        access_token=env.get("ZOHO_ACCESS_TOKEN") or None,
+        client_id=env.get("ZOHO_CLIENT_ID") or None,
+        client_secret=env.get("ZOHO_CLIENT_SECRET") or None,
+        refresh_token=env.get("ZOHO_REFRESH_TOKEN") or None,
+        accounts_url=env.get("ZOHO_ACCOUNTS_URL") or None,
+        dc=dc,
+        token_store=Path(store) if store else None,
     )
 
 
-_REFRESH_VARS = ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
-
-
-def _refresh_auth(args: argparse.Namespace, env: Mapping[str, str]) -> TokenProvider:
-    accounts_url = env.get("ZOHO_ACCOUNTS_URL") or None
-    dc = args.dc or env.get("ZOHO_DC") or None
-    if accounts_url is None and dc is None:
-        raise UsageError("set ZOHO_ACCOUNTS_URL or a data centre (--dc or ZOHO_DC)")
-    store_path = env.get("ZOHO_TOKEN_STORE") or None
-    return RefreshTokenAuth(
-        client_id=env["ZOHO_CLIENT_ID"],
-        client_secret=env["ZOHO_CLIENT_SECRET"],
-        refresh_token=env["ZOHO_REFRESH_TOKEN"],
-        accounts_url=accounts_url,
-        dc=None if accounts_url is not None else dc,
-        store=FileTokenStore(store_path) if store_path else None,
-    )
-
-
-def _org_where(args: argparse.Namespace, env: Mapping[str, str], domain: str | None) -> str:
-    """What names the org's servers, for budget and limit keys."""
-    return domain or env.get("ZOHO_ACCOUNTS_URL") or args.dc or env.get("ZOHO_DC") or ""
-
-
-def _limit_store(env: Mapping[str, str]) -> FileLimitStore | None:
+def _limit_store(env: Mapping[str, str]) -> Path | None:
     """Where learned in-flight limits are kept: ZOHO_LIMIT_STORE, else beside the token store."""
     path = env.get("ZOHO_LIMIT_STORE") or None
-    if path is None and env.get("ZOHO_TOKEN_STORE"):
-        path = str(Path(env["ZOHO_TOKEN_STORE"]).with_name(LIMIT_STORE_NAME))
-    return FileLimitStore(path) if path else None
-
-
-def _local_flow(
-    args: argparse.Namespace, store: FileLimitStore | None, key: str
-) -> FlowControl:
-    """In-process flow control, starting at the limit a previous run learned, if any."""
-    remembered = store.load(key) if store is not None else None
-    if remembered is not None:
-        _log.info("starting at %d requests in flight, as learned by a previous run", remembered)
-    return FlowControl(
-        max_concurrency=args.concurrency, rate_limit=args.rate, initial_limit=remembered
-    )
-
-
-def _remember(flow: FlowControl, store: FileLimitStore | None, key: str) -> None:
-    learned = flow.learned_limit
-    if store is None or learned is None:
-        return
-    try:
-        store.save(key, learned)
-    except OSError as exc:  # a run never fails for want of this memory
-        _log.warning("could not keep the learned limit in %s: %s", store.path, exc)
-
-
-def _shared_flow(
-    args: argparse.Namespace, env: Mapping[str, str], domain: str | None
-) -> RedisFlow | None:
-    """The Redis budget shared with other processes, if --redis-url or ZOHO_REDIS_URL names one."""
-    url = args.redis_url or env.get("ZOHO_REDIS_URL") or None
-    if url is None:
-        return None
-    try:
-        from ..flow.redisflow import RedisFlow, budget_key
-    except ImportError:
-        raise UsageError(
-            "--redis-url needs the redis extra: pip install 'zoho-locking[redis]'"
-        ) from None
-    where = _org_where(args, env, domain)
-    key = args.budget_key or budget_key(where, env.get("ZOHO_CLIENT_ID"))
-    return RedisFlow.from_url(
-        url, key=key, max_concurrency=args.concurrency, rate_limit=args.rate
-    )
-
-
-class RunFlow:
-    """The flow control of one command-line run, and what is kept of it when it ends.
-
-    Shared through Redis when --redis-url or ZOHO_REDIS_URL names one; else
-    local, starting at the limit a previous run learned (ZOHO_LIMIT_STORE).
-    """
-
-    def __init__(
-        self, args: argparse.Namespace, env: Mapping[str, str], domain: str | None
-    ) -> None:
-        self.shared = _shared_flow(args, env, domain)
-        self.store = _limit_store(env) if self.shared is None else None
-        self.key = org_key(_org_where(args, env, domain), env.get("ZOHO_CLIENT_ID"))
-        self.flow: Flow = (
-            self.shared if self.shared is not None else _local_flow(args, self.store, self.key)
-        )
-
-    async def close(self) -> None:
-        """Close the Redis flow, or keep the limit the local one learned."""
-        if self.shared is not None:
-            await self.shared.aclose()
-        elif isinstance(self.flow, FlowControl):
-            _remember(self.flow, self.store, self.key)
+    if path is not None:
+        return Path(path)
+    store = env.get("ZOHO_TOKEN_STORE") or None
+    return Path(store).with_name(LIMIT_STORE_NAME) if store else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import IO
 
 from ..bulk.report import BulkReport
 from ..client import LockingClient
@@ -13,15 +13,15 @@ __all__ = ["run_demo"]
 DEALS = 5000
 
 
-def _section(out: TextIO, title: str) -> None:
+def _section(out: IO[str], title: str) -> None:
     print(f"\n== {title}", file=out, flush=True)
 
 
-def _print_report(out: TextIO, report: BulkReport) -> None:
+def _print_report(out: IO[str], report: BulkReport) -> None:
     print(report.summary(), file=out, flush=True)
 
 
-async def run_demo(out: TextIO, *, deals: int = DEALS) -> int:
+async def run_demo(out: IO[str], *, deals: int = DEALS) -> int:
     """Lock *deals* deals, read a few, re-reason one, unlock them all; print each report."""
     crm = FakeCRM(record_requests=False)
     ids = crm.add_records("Deals", deals)

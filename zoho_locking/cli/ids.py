@@ -16,15 +16,17 @@ from typing import IO
 
 from ..errors import ValidationError
 
-__all__ = ["SizedIds", "count_ids", "read_ids"]
+__all__ = ["IdRow", "SizedIds", "count_ids", "read_ids"]
 
-Item = str | tuple[str, str]
+#: What one line or CSV row gives: a record id, or a ``(record_id, locking_id)`` pair.
+IdRow = str | tuple[str, str]
 
 
-def _open(path: str) -> IO[str]:
+def _open(path: str, stdin: IO[bytes] | None) -> IO[str]:
     if path == "-":
         # utf-8-sig drops a byte-order mark that spreadsheet exports like to add.
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace")
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace")
     try:
         return open(Path(path), encoding="utf-8-sig", errors="replace", newline="")
     except OSError as exc:
@@ -32,8 +34,12 @@ def _open(path: str) -> IO[str]:
 
 
 def read_ids(
-    path: str, *, id_column: str | None = None, locking_id_column: str | None = None
-) -> Iterator[Item]:
+    path: str,
+    *,
+    id_column: str | None = None,
+    locking_id_column: str | None = None,
+    stdin: IO[bytes] | None = None,
+) -> Iterator[IdRow]:
     """Yield the ids in *path* (``-`` for standard input).
 
     Without *id_column*: one id per line; surrounding blanks, blank lines and
@@ -43,13 +49,13 @@ def read_ids(
     """
     if locking_id_column is not None and id_column is None:
         raise ValidationError("--locking-id-column needs --id-column", field="ids")
-    stream = _open(path)
+    stream = _open(path, stdin)
     if id_column is None:
         return _lines(stream)
     return _csv(stream, path, id_column, locking_id_column)
 
 
-def _lines(stream: IO[str]) -> Iterator[Item]:
+def _lines(stream: IO[str]) -> Iterator[IdRow]:
     with stream:
         for line in stream:
             text = line.split("#", 1)[0].strip()
@@ -59,7 +65,7 @@ def _lines(stream: IO[str]) -> Iterator[Item]:
 
 def _csv(
     stream: IO[str], path: str, id_column: str, locking_id_column: str | None
-) -> Iterator[Item]:
+) -> Iterator[IdRow]:
     reader = csv.DictReader(stream)
     header = reader.fieldnames or []
     for column in (id_column, locking_id_column):
@@ -78,7 +84,7 @@ def _rows(
     path: str,
     id_column: str,
     locking_id_column: str | None,
-) -> Iterator[Item]:
+) -> Iterator[IdRow]:
     with stream:
         while True:
             try:
@@ -99,10 +105,8 @@ def _rows(
                 yield record_id, (row.get(locking_id_column) or "").strip()
 
 
-def count_ids(path: str, *, id_column: str | None = None) -> int | None:
-    """Count the ids in a file for a progress total; ``None`` for standard input."""
-    if path == "-":
-        return None
+def count_ids(path: str, *, id_column: str | None = None) -> int:
+    """Count the ids in a file (not standard input), for a progress total."""
     return sum(1 for _ in read_ids(path, id_column=id_column))
 
 
@@ -115,12 +119,12 @@ class SizedIds:
 
     __slots__ = ("_items", "_total")
 
-    def __init__(self, items: Iterable[Item], total: int) -> None:
+    def __init__(self, items: Iterable[IdRow], total: int) -> None:
         self._items = items
         self._total = total
 
     def __len__(self) -> int:
         return self._total
 
-    def __iter__(self) -> Iterator[Item]:
+    def __iter__(self) -> Iterator[IdRow]:
         return iter(self._items)

@@ -152,9 +152,9 @@ def _print_ready(zoho: FakeZoho, life: float | None) -> None:
     print("Ctrl-C to stop.", flush=True)
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     """Parse *argv*, serve until Ctrl-C and return the exit status."""
-    parser = build_parser()
+    parser = build_parser() if prog is None else build_parser(prog)
     args = parser.parse_args(argv)
     try:
         zoho = build_spec(args).build(host=args.host, port=args.port)

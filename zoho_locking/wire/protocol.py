@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from ..errors import ApiError, AuthError, CreditsExhausted, UnexpectedResponse, ValidationError
-from ..models import ActionResult, LockInfo
+from ..models import ActionResult, LockInfo, Operation
 from .converter import converter
 from .limits import credits_exhausted
 
@@ -30,6 +30,7 @@ __all__ = [
     "MAX_REASON_LENGTH",
     "Request",
     "authorization",
+    "build_first",
     "build_get_lock",
     "build_get_locks",
     "build_lock",
@@ -192,6 +193,27 @@ def build_update(
 def build_unlock(api_root: str, module: str, record_id: str, locking_id: str) -> Request:
     """Build the DELETE that removes a lock."""
     return Request("DELETE", f"{_base(api_root, module, record_id)}/{locking_id}", _NO_HEADERS)
+
+
+def build_first(
+    operation: Operation,
+    api_root: str,
+    module: str,
+    record_id: str,
+    locking_id: str | None = None,
+    reason: str | None = None,
+) -> Request:
+    """Build the first request *operation* sends for a record.
+
+    Unlock and update without a locking id start with the GET that finds the lock.
+    """
+    if operation is Operation.LOCK:
+        return build_lock(api_root, module, record_id, reason or "")
+    if operation is Operation.GET or locking_id is None:
+        return build_get_locks(api_root, module, record_id)
+    if operation is Operation.UNLOCK:
+        return build_unlock(api_root, module, record_id, locking_id)
+    return build_update(api_root, module, record_id, locking_id, reason or "")
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,190 @@
+"""The ``zoho-locking`` argument parser: every subcommand and flag, and nothing else.
+
+It imports only argparse, so that ``--help`` and a mistyped flag answer at once;
+the subcommands import what they need when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..models import Operation
+
+__all__ = [
+    "COMMANDS",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_STOPPED",
+    "EXIT_USAGE",
+    "build_parser",
+]
+
+#: Exit statuses, as the help's epilog tells them.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130
+
+#: The bulk subcommands and the operation each runs.
+COMMANDS: dict[str, Operation] = {
+    "lock": Operation.LOCK,
+    "unlock": Operation.UNLOCK,
+    "update": Operation.UPDATE,
+    "status": Operation.GET,
+}
+_HELP = {
+    "lock": "lock every record",
+    "unlock": "unlock every record (looking up each lock)",
+    "update": "change the reason of every record's lock",
+    "status": "print every record's locking state",
+}
+_CREDENTIALS_HELP = """\
+credentials (environment only):
+  ZOHO_ACCESS_TOKEN                      an access token, or
+  ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET,    a refresh token to mint access tokens with
+  ZOHO_REFRESH_TOKEN                     (plus ZOHO_ACCOUNTS_URL, or the data centre)
+  ZOHO_TOKEN_STORE                       optional file caching the access token (mode 0600)
+  ZOHO_API_DOMAIN, ZOHO_DC               defaults for --api-domain and --dc
+  ZOHO_REDIS_URL                         default for --redis-url (may hold a password)
+
+exit status: 0 no record failed, 1 some record failed, 2 usage or configuration
+error (nothing sent), 3 run stopped: nothing more was sent (bad token or module,
+API credits spent, --max-requests reached); fix the cause and rerun with --resume,
+130 interrupted (journal flushed, partial report written)
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
+    sub = commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text[0].upper() + help_text[1:] + ".",
+        epilog=_CREDENTIALS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    operation = COMMANDS[name]
+    from_report = operation.takes_locking_id
+    sub.add_argument(
+        "--module", required=not from_report,
+        help="module API name, e.g. Deals" + (" (default: the report's)" if from_report else ""),
+    )
+    sub.add_argument(
+        "--ids",
+        default="-",
+        metavar="PATH",
+        help="file of record ids, one per line ('#' comments allowed); '-' or absent: stdin",
+    )
+    sub.add_argument("--id-column", metavar="NAME", help="read --ids as CSV, ids in this column")
+    sub.add_argument(
+        "--where", metavar="CONDITION",
+        help="instead of --ids: every record of --module matching this COQL condition, "
+        "e.g. \"(Stage = 'Closed Won') and (Amount > 10000)\" (its pages cost API credits)",
+    )
+    if from_report:
+        sub.add_argument(
+            "--from-report", metavar="PATH",
+            help="the locks a previous run made (its JSON --report or --journal): "
+            "one request per record, no look-up",
+        )
+        sub.add_argument(
+            "--any-lock", action="store_true",
+            help="when a record was locked anew since, act on its current lock "
+            "(default: leave it alone, LOCK_CHANGED)",
+        )
+        sub.add_argument(
+            "--locking-id-column",
+            metavar="NAME",
+            help="CSV column holding each record's locking id (skips the look-up)",
+        )
+    if operation.needs_reason:
+        sub.add_argument("--reason", required=True, help="the lock reason (1-3000 characters)")
+    sub.add_argument("--report", metavar="PATH", help="write the report: JSON, or CSV for *.csv")
+    sub.add_argument("--journal", metavar="PATH", help="append each outcome to this journal")
+    sub.add_argument(
+        "--resume", action="store_true", help="skip records the --journal already finished"
+    )
+    sub.add_argument(
+        "--concurrency", type=_positive_int, default=10, metavar="N",
+        help="requests in flight at most (default 10)",
+    )
+    sub.add_argument(
+        "--rate", type=_positive_float, metavar="N", help="requests per second at most"
+    )
+    sub.add_argument(
+        "--timeout", type=_positive_float, default=30.0, metavar="S",
+        help="seconds per request (default 30)",
+    )
+    sub.add_argument(
+        "--max-attempts", type=_positive_int, default=5, metavar="N",
+        help="attempts per request (default 5)",
+    )
+    sub.add_argument(
+        "--max-requests", type=_positive_int, metavar="N",
+        help="send at most N requests, retries included; then stop (exit 3)",
+    )
+    sub.add_argument(
+        "--dry-run", action="store_true", help="validate the input and show the cost; send nothing"
+    )
+    sub.add_argument(
+        "--redis-url", metavar="URL",
+        help="share one org budget with other processes through this Redis "
+        "(default: ZOHO_REDIS_URL; needs zoho-locking[redis])",
+    )
+    sub.add_argument(
+        "--budget-key", metavar="KEY",
+        help="the budget's name in Redis (default: derived from the API domain and client id)",
+    )
+    sub.add_argument("--api-domain", metavar="URL", help="e.g. https://www.zohoapis.eu")
+    sub.add_argument("--dc", metavar="NAME", help="data centre: us, eu, in, au, jp, ca, cn, sa")
+    sub.add_argument("--api-version", default="v8", help="API version (default v8)")
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    sub.add_argument(
+        "-v", "--verbose", action="store_true", help="log every request (never a secret)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``zoho-locking``."""
+    parser = argparse.ArgumentParser(
+        prog="zoho-locking",
+        description="Lock, unlock and re-reason Zoho CRM records in bulk.",
+        epilog=_CREDENTIALS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in _HELP.items():
+        _add_bulk_parser(commands, name, help_text)
+    commands.add_parser(
+        "demo", help="run the main job (5,000 deals) against a built-in fake CRM"
+    )
+    # Listed here for the help; `zoho_locking.cli.main` hands its arguments to the fake
+    # CRM's own parser, which only this subcommand imports.
+    commands.add_parser(
+        "fake-server", help="run the fake Zoho CRM on loopback, for testing your scripts"
+    )
+    return parser
+
+

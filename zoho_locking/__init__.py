@@ -34,8 +34,9 @@ if TYPE_CHECKING:
         ValidationError,
         ZohoLockingError,
     )
-    from .flow.control import Flow, FlowControl, Permit
+    from .flow.base import Flow, Permit
     from .flow.limitstore import FileLimitStore
+    from .flow.local import FlowControl
     from .http.retry import RetryPolicy
     from .http.transport import AiohttpTransport, MockTransport, Response, Transport
     from .models import (
@@ -64,8 +65,8 @@ _HOMES: dict[str, str] = {
     "DataCentre": ".wire.datacentres",
     "FileLimitStore": ".flow.limitstore",
     "FileTokenStore": ".auth.tokenstore",
-    "Flow": ".flow.control",
-    "FlowControl": ".flow.control",
+    "Flow": ".flow.base",
+    "FlowControl": ".flow.local",
     "LockedFor": ".models",
     "LockInfo": ".models",
     "LockingClient": ".client",
@@ -76,7 +77,7 @@ _HOMES: dict[str, str] = {
     "OAuthError": ".errors",
     "Operation": ".models",
     "Outcome": ".models",
-    "Permit": ".flow.control",
+    "Permit": ".flow.base",
     "QueryError": ".errors",
     "RefreshTokenAuth": ".auth.provider",
     "RequestTimeout": ".errors",

@@ -21,7 +21,8 @@ from .bulk.report import BulkReport
 from .bulk.selection import Selection
 from .calls import LockingCalls
 from .errors import ValidationError, ZohoLockingError
-from .flow.control import Clock, Flow, FlowControl, Sleep
+from .flow.base import Clock, Flow, Sleep
+from .flow.local import FlowControl
 from .http.exchange import Exchange
 from .http.retry import RetryPolicy
 from .http.transport import AiohttpTransport, Transport

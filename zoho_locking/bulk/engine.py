@@ -25,7 +25,7 @@ import attrs
 from ..calls import LockingCalls
 from ..errors import ApiError, QueryError, RunStopped, ValidationError, ZohoLockingError
 from ..events import Events, RecordFinished
-from ..flow.control import Clock
+from ..flow.base import Clock
 from ..http.exchange import Call
 from ..models import FAILED, UNFINISHED, Operation, Outcome
 from ..wire import protocol

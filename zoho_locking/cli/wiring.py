@@ -14,8 +14,9 @@ from types import TracebackType
 from ..auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
 from ..auth.tokenstore import FileTokenStore
 from ..client import LockingClient
-from ..flow.control import Flow, FlowControl
+from ..flow.base import Flow
 from ..flow.limitstore import FileLimitStore, org_key
+from ..flow.local import FlowControl
 from ..http.retry import RetryPolicy
 from .config import CommandConfig, UsageError
 

@@ -6,6 +6,7 @@ extra: import it from `zoho_locking.flow.redisflow`); `limitstore` what a run
 learned of the org's in-flight limit.
 """
 
-from .control import Clock, Flow, FlowControl, Permit, Sleep
+from .base import Clock, Flow, Permit, Sleep
+from .local import FlowControl
 
 __all__ = ["Clock", "Flow", "FlowControl", "Permit", "Sleep"]

@@ -41,10 +41,10 @@ from redis.asyncio import Redis, RedisCluster
 
 from ..errors import FlowUnavailable, ValidationError
 from . import redis_scripts
-from .control import Permit, Sleep
+from .base import Permit, Sleep
 from .limitstore import org_key
 
-__all__ = ["RedisFlow", "budget_key"]
+__all__ = ["RedisFlow", "budget_key", "redact_url"]
 
 _log = logging.getLogger(__name__)
 _REDIS_TROUBLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
@@ -59,7 +59,7 @@ def budget_key(api_domain: str, client_id: str | None) -> str:
     return f"zoho-locking:{{{org_key(api_domain, client_id)}}}"
 
 
-def where(url: str) -> str:
+def redact_url(url: str) -> str:
     """*url* without its user name or password, for messages."""
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
@@ -144,7 +144,7 @@ class RedisFlow:
         client: Redis | RedisCluster = (
             RedisCluster.from_url(url) if cluster else Redis.from_url(url)
         )
-        return cls(client, key=key, description=where(url), owns_client=True, **options)
+        return cls(client, key=key, description=redact_url(url), owns_client=True, **options)
 
     def __repr__(self) -> str:
         return f"RedisFlow(redis={self.description!r}, key={self.key!r})"

@@ -32,7 +32,7 @@ from ..events import (
     Throttled,
     TokenRefreshed,
 )
-from ..flow.control import Flow, Permit
+from ..flow.base import Flow, Permit
 from ..wire import protocol
 from ..wire.datacentres import check_base_url
 from ..wire.limits import credits_exhausted, credits_remaining

@@ -15,11 +15,10 @@
   got it; consecutive 429s double the pause, so a server that keeps refusing
   sees fewer requests, never a storm.
 
-`Flow` is the one small interface the exchange talks to: `acquire` a permit
-before sending, `release` it with the answer's status after. `FlowControl` is
-the in-process implementation; another (shared by many processes) can plug in
-behind the same two calls without touching any caller. Clock and sleep are
-injectable so tests never sleep for real.
+It implements `zoho_locking.flow.base.Flow`, the one small interface the
+exchange talks to: `acquire` a permit before sending, `release` it with the
+answer's status after. Clock and sleep are injectable so tests never sleep
+for real.
 """
 
 from __future__ import annotations
@@ -27,73 +26,16 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
 
 from aiolimiter import AsyncLimiter
 
 from ..errors import ValidationError
+from .base import Clock, Permit, Sleep
 
-__all__ = ["Clock", "Flow", "FlowControl", "Permit", "Sleep"]
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
+__all__ = ["FlowControl"]
 
 # One second and a little more: what the server sees also carries transit jitter.
 _WINDOW = 1.005
-
-
-
-class Permit:
-    """Leave to send one request, handed out by `Flow.acquire`.
-
-    *epoch* tells a flow whether a 429 answers a request sent before or after
-    its last cut; *sent_at* is when the permit was granted (the flow's clock);
-    *lease* names the permit where a flow shares permits between processes.
-    """
-
-    __slots__ = ("epoch", "lease", "sent_at")
-
-    def __init__(self, epoch: int, sent_at: float, lease: str | None = None) -> None:
-        self.epoch = epoch
-        self.sent_at = sent_at
-        self.lease = lease
-
-    def __repr__(self) -> str:
-        return f"Permit(epoch={self.epoch}, sent_at={self.sent_at:.3f}, lease={self.lease!r})"
-
-
-@runtime_checkable
-class Flow(Protocol):
-    """What the exchange needs from flow control: permits, a clock, a sleep.
-
-    Every request waits in `acquire` (pauses after a 429, the in-flight limit,
-    the rate limit) and hands its permit back with `release`, saying how the
-    server answered: an HTTP status, or ``None`` when no answer came. That
-    feedback is all an implementation learns from, to adapt its limit.
-    """
-
-    #: The most requests one client may have in flight; also its worker count.
-    max_concurrency: int
-    #: How the exchange waits between attempts (injectable in tests).
-    sleep: Sleep
-
-    def now(self) -> float:
-        """The flow's clock, in seconds."""
-        ...
-
-    async def acquire(self) -> Permit:
-        """Wait until a request may be sent; return its permit."""
-        ...
-
-    async def release(
-        self, permit: Permit, status: int | None, *, server_wait: float | None = None
-    ) -> None:
-        """Give *permit* back: the answer's HTTP *status* (``None`` for no answer).
-
-        *server_wait* is how long the server asked us to wait, if it did.
-        """
-        ...
 
 
 def _check_arguments(

@@ -1,8 +1,15 @@
-"""Helpers shared by the test modules: a fake clock, and running the CLI as a subprocess."""
+"""Helpers shared by the test modules: a fake clock, and running the CLI.
+
+`run_cli` runs the command line in this process (``cli.run`` in a thread, with
+its own streams and event loop) while the test's loop serves the fake CRM: fast,
+and it covers the code. `run_cli_process` and `start_cli` start a real process,
+for what only a process shows: signals, SIGKILL, output of the console script.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import sys
 from pathlib import Path
@@ -61,6 +68,28 @@ async def start_cli(
 async def run_cli(
     *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
 ) -> Result:
+    """Run the command line in process (a thread of its own) and collect what it printed."""
+    from zoho_locking.cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    code = await asyncio.wait_for(
+        asyncio.to_thread(
+            run,
+            list(args),
+            env if env is not None else cli_env(ZOHO_ACCESS_TOKEN=TOKEN),
+            stdin=io.BytesIO(stdin or b""),
+            stdout=out,
+            stderr=err,
+        ),
+        timeout=60,
+    )
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+async def run_cli_process(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> Result:
+    """Run the command line as a real process: ``python -m zoho_locking``."""
     process = await start_cli(*args, env=env, stdin=stdin)
     out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
     assert process.returncode is not None

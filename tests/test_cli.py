@@ -1,8 +1,9 @@
-"""The command line, run as a subprocess against the fake CRM served by the test."""
+"""The command line against the fake CRM served by the test: in process, and as a process."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -234,19 +235,31 @@ async def test_resume_after_sigkill_completes_the_run(tmp_path: Path) -> None:
 
 
 async def test_demo_runs() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c",
-        "import asyncio, sys; from zoho_locking.cli.demo import run_demo; "
-        "sys.exit(asyncio.run(run_demo(sys.stdout, deals=300)))",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env(),
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, err.decode()
-    text = out.decode()
+    from zoho_locking.cli.demo import run_demo
+
+    out = io.StringIO()
+    assert await run_demo(out, deals=300) == 0
+    text = out.getvalue()
     assert "lock Deals: 300 records" in text and "ALREADY_LOCKED" in text
     # It unlocks what it locked (not the rule's 25, not the 10 denied), one request each.
     assert "unlock Deals: 265 records" in text and "requests 265 (1.00 per record)" in text
     assert "Requests per record: lock 1.08, unlock 1.00" in text
+
+
+async def test_the_console_script_runs_and_answers_help_without_the_client() -> None:
+    """The installed ``zoho-locking`` script, as a real process: its help loads no aiohttp."""
+    script = Path(sys.executable).with_name("zoho-locking")
+    process = await asyncio.create_subprocess_exec(
+        str(script), "--help", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=cli_env(PYTHONPROFILEIMPORTTIME="1"),
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    assert "zoho-locking" in out.decode() and "fake-server" in out.decode()
+    imported = err.decode()
+    assert "zoho_locking.cli.parser" in imported
+    for heavy in ("aiohttp", "zoho_locking.testing", "zoho_locking.client", "tqdm", "cattrs"):
+        assert f" {heavy}\n" not in imported and f" {heavy}." not in imported, heavy
 
 
 def test_help_lists_every_command() -> None:

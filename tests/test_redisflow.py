@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from helpers import TOKEN, cli_env, run_cli
+from helpers import TOKEN, cli_env
+from helpers import run_cli_process as run_cli
 from redis_server import free_port
 
 from zoho_locking import BulkReport, LockingClient

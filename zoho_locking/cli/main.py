@@ -47,7 +47,7 @@ def run(
 
         return run_fake_server(args_list[1:], prog="zoho-locking fake-server")
     try:
-        args = build_parser().parse_args(args_list)
+        args = build_parser(stdout=out, stderr=err).parse_args(args_list)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     if args.command == "demo":

@@ -7,7 +7,11 @@ the subcommands import what they need when they run.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 from ..models import Operation
 
@@ -166,15 +170,41 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of ``zoho-locking``."""
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that writes its help and its errors to its class's streams."""
+
+    _out: IO[str] | None = None
+    _err: IO[str] | None = None
+
+    def print_help(self, file: SupportsWrite[str] | None = None) -> None:
+        super().print_help(file or self._out or sys.stdout)
+
+    def print_usage(self, file: SupportsWrite[str] | None = None) -> None:
+        super().print_usage(file or self._err or sys.stderr)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            (self._err or sys.stderr).write(message)
+        raise SystemExit(status)
+
+
+def build_parser(
+    *, stdout: IO[str] | None = None, stderr: IO[str] | None = None
+) -> argparse.ArgumentParser:
+    """Return the argument parser of ``zoho-locking``; help and errors go to the streams."""
+
+    class Parser(_Parser):
+        _out, _err = stdout, stderr
+
+    parser = Parser(
         prog="zoho-locking",
         description="Lock, unlock and re-reason Zoho CRM records in bulk.",
         epilog=_CREDENTIALS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser
+    )
     for name, help_text in _HELP.items():
         _add_bulk_parser(commands, name, help_text)
     commands.add_parser(

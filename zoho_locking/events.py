@@ -155,11 +155,17 @@ class Events:
     parent's: a bulk run's events reach the run's report and the client's hooks.
     """
 
-    __slots__ = ("_listeners", "_parent")
+    __slots__ = ("_listeners", "_parent", "_routes", "_seen")
+
+    # Bumped whenever any `Events` gains a listener: every route cached before is stale.
+    _generation = 0
 
     def __init__(self, parent: Events | None = None) -> None:
         self._parent = parent
         self._listeners: dict[type[Any], tuple[Listener, ...]] = {}
+        # Each type's listeners here and up the chain, flattened: one look-up per emit.
+        self._routes: dict[type[Any], tuple[Listener, ...]] = {}
+        self._seen = -1  # the generation the routes were cached at
 
     def child(self) -> Events:
         """A new `Events` whose events also reach this one's listeners."""
@@ -168,14 +174,27 @@ class Events:
     def on(self, kind: type[E], listener: Callable[[E], None]) -> None:
         """Call *listener* with every event of type *kind*."""
         self._listeners[kind] = (*self._listeners.get(kind, ()), listener)
+        Events._generation += 1
 
     def wants(self, kind: type[Any]) -> bool:
         """Whether anyone listens to *kind*, so an emitter may skip building the event."""
-        return kind in self._listeners or (self._parent is not None and self._parent.wants(kind))
+        if self._seen == Events._generation and kind in self._routes:
+            return bool(self._routes[kind])
+        return bool(self._route(kind))
 
     def emit(self, event: Event) -> None:
         """Tell *event* to its listeners, then to the parent's."""
-        for listener in self._listeners.get(type(event), ()):
+        route = self._routes.get(type(event)) if self._seen == Events._generation else None
+        for listener in route if route is not None else self._route(type(event)):
             listener(event)
-        if self._parent is not None:
-            self._parent.emit(event)
+
+    def _route(self, kind: type[Any]) -> tuple[Listener, ...]:
+        if self._seen != Events._generation:
+            self._routes.clear()
+            self._seen = Events._generation
+        route = self._routes.get(kind)
+        if route is None:
+            own = self._listeners.get(kind, ())
+            route = own + (self._parent._route(kind) if self._parent is not None else ())
+            self._routes[kind] = route
+        return route

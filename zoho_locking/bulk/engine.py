@@ -68,21 +68,30 @@ class _Run:
         """Take records from *items* and process them until the input runs out."""
         worker = asyncio.current_task()
         assert worker is not None
-        gate = self.gate
+        gate, intake, clock, events = self.gate, self.intake, self.clock, self.events
+        run, operation, module = self.task.run, self.task.operation, self.task.module
+        sync = isinstance(items, Iterator)  # decided once: the check is not free
         while gate.stopped is None:
-            item = await self._take(items)
+            if sync:
+                item = intake.take(items)  # type: ignore[arg-type]
+            else:
+                item = await self._take_async(items)  # type: ignore[arg-type]
             if item is None:
                 return
             record_id, locking_id = item
             self.in_flight[worker] = record_id
-            started = self.clock()
-            outcome = await self._one(record_id, locking_id)
+            started = clock()
+            call = Call(events, gate, write_may_have_landed=record_id in self.intents)
+            try:
+                outcome = await run(record_id, locking_id, call)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                outcome = self._failed(record_id, exc, call.attempts)
             del self.in_flight[worker]
-            self.finished(outcome, self.clock() - started)
+            events.emit(RecordFinished(operation, module, outcome, clock() - started))
 
-    async def _take(self, items: Iterator[BulkItem] | AsyncIterator[BulkItem]) -> Accepted | None:
-        if isinstance(items, Iterator):
-            return self.intake.take(items)
+    async def _take_async(self, items: AsyncIterator[BulkItem]) -> Accepted | None:
         try:
             return await self.intake.take_async(items)
         except ZohoLockingError as exc:
@@ -92,36 +101,30 @@ class _Run:
             self.gate.halt(exc.code, message, getattr(exc, "http_status", None))
             return None
 
-    async def _one(self, record_id: str, locking_id: str | None) -> Outcome:
-        """The record's outcome, whatever happens (but a cancel)."""
-        call = Call(self.events, self.gate, write_may_have_landed=record_id in self.intents)
-        try:
-            return await self.task.run(record_id, locking_id, call)
-        except RunStopped as exc:
+    def _failed(self, record_id: str, exc: Exception, attempts: int) -> Outcome:
+        """The outcome of a record whose task raised *exc*; halt the run if no record escapes it."""
+        if isinstance(exc, RunStopped):
             return Outcome(
                 record_id=record_id,
                 status=UNFINISHED,
-                code="NOT_ATTEMPTED" if not call.attempts else exc.code,
+                code=exc.code if attempts else "NOT_ATTEMPTED",
                 message=exc.message,
-                attempts=call.attempts,
+                attempts=attempts,
             )
-        except ZohoLockingError as exc:
-            outcome = _failure(record_id, exc, call.attempts)
-            if not is_run_wide(exc):
-                return outcome
-            # Every record would meet this: stop taking ids and sending.
-            self.gate.halt(outcome.code, outcome.message, outcome.http_status)
-            return attrs.evolve(outcome, status=UNFINISHED)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug must cost one record, never the run
+        if not isinstance(exc, ZohoLockingError):  # a bug must cost one record, never the run
             return Outcome(
                 record_id=record_id,
                 status=FAILED,
                 code="INTERNAL_CLIENT_ERROR",
                 message=f"{type(exc).__name__}: {exc}",
-                attempts=call.attempts,
+                attempts=attempts,
             )
+        outcome = _failure(record_id, exc, attempts)
+        if not is_run_wide(exc):
+            return outcome
+        # Every record would meet this: stop taking ids and sending.
+        self.gate.halt(outcome.code, outcome.message, outcome.http_status)
+        return attrs.evolve(outcome, status=UNFINISHED)
 
 
 def _failure(record_id: str, exc: ZohoLockingError, attempts: int) -> Outcome:
@@ -172,11 +175,10 @@ async def run_bulk(
     _check_items(items)
     exchange = calls.exchange
     events = exchange.events.child()
-    record_events = events.child()
     gate = RunGate(operation, module, events, max_requests)
     if report is None:
         report = BulkReport(operation, module, keep_successes=keep_successes)
-    ledger = Ledger(report, events, record_events)
+    ledger = Ledger(report, events)
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     log = Journal(journal, operation=operation, module=module) if journal is not None else None
     state = log.open(resume=resume) if log is not None else JournalState()
@@ -190,7 +192,7 @@ async def run_bulk(
     )  # fmt: skip
     intake = Intake(operation, module, events, state.finished)
     flow = exchange.flow
-    run = _Run(task, intake, gate, record_events, flow.now)
+    run = _Run(task, intake, gate, events, flow.now)
     run.intents = state.intents
     if isinstance(items, Selection):
         _start_selection(items, run, events, log, state, resume)

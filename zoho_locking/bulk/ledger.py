@@ -1,11 +1,11 @@
 """The one writer of a bulk run's report: it counts what the run's events tell.
 
 Nothing else in the engine touches a `BulkReport`'s figures. Requests are
-counted as the exchange sends them (`RequestSent` of the records' own calls),
-retries and 429s as it meets them, records as they finish, the stop as the
-run's gate halts it. A selection counts its own query requests (some are sent
-before the run starts, to check the query): the ledger takes its figure at
-the end.
+counted by the exchange as it sends them (each record's call counts its own,
+and the record's outcome carries the figure), retries and 429s as it meets
+them, records as they finish, the stop as the run's gate halts it. A
+selection counts its own query requests (some are sent before the run starts,
+to check the query): the ledger takes its figure at the end.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from ..events import (
     DuplicateId,
     Events,
     RecordFinished,
-    RequestSent,
     RetryScheduled,
     RunHalted,
     Throttled,
@@ -62,16 +61,12 @@ class _Histogram:
 class Ledger:
     """Keeps *report* as the events of a run tell it.
 
-    *events* are the run's (records finished, the stop, credits, retries,
-    429s); *record_events*, a child of them, are where the records' own calls
-    tell their requests.
+    *events* are the run's: records finished, the stop, credits, retries, 429s.
     """
 
     __slots__ = ("_latency", "never_sent", "report")
 
-    def __init__(
-        self, report: BulkReport, events: Events, record_events: Events
-    ) -> None:
+    def __init__(self, report: BulkReport, events: Events) -> None:
         self.report = report
         self._latency = _Histogram()
         #: Records taken but never sent, because the run had stopped.
@@ -82,7 +77,6 @@ class Ledger:
         events.on(Throttled, self._throttled)
         events.on(CreditsSeen, self._credits)
         events.on(RunHalted, self._halted)
-        record_events.on(RequestSent, self._request)
 
     def close(
         self, *, wall_time: float, unread: int | None, cancelled: bool, query_requests: int
@@ -109,14 +103,12 @@ class Ledger:
             self._latency.add(event.seconds)
         if outcome.attempts:
             report.attempted += 1
+            report.requests += outcome.attempts
         elif outcome.code == "NOT_ATTEMPTED":
             self.never_sent += 1
 
     def _duplicate(self, _: DuplicateId) -> None:
         self.report.duplicates += 1
-
-    def _request(self, _: RequestSent) -> None:
-        self.report.requests += 1
 
     def _retried(self, _: RetryScheduled) -> None:
         self.report.retries += 1

@@ -37,7 +37,8 @@ _CSV_COLUMNS = (
 )
 
 
-@attrs.define(slots=True, eq=False)
+# No conversion on assignment: the run's ledger sets figures many times per record.
+@attrs.define(slots=True, eq=False, on_setattr=attrs.setters.NO_OP)
 class BulkReport:
     """Totals and per-record outcomes of one bulk call."""
 

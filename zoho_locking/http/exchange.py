@@ -17,7 +17,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Protocol, TypeAlias, TypeVar
 
 import attrs
 
@@ -44,6 +44,10 @@ __all__ = ["Admission", "Call", "Exchange", "Parser"]
 
 T = TypeVar("T")
 Parser = Callable[[int, Mapping[str, str], bytes], T]
+
+#: What one attempt came to: the answer or the failure, the token it was sent with,
+#: when its permit came, and whether it was a 429 for spent credits.
+_Sent: TypeAlias = tuple[Response | None, TransportError | None, str, float, bool]
 
 _VERSION_RE = re.compile(r"v[0-9]{1,2}")
 _log = logging.getLogger("zoho_locking")
@@ -73,17 +77,6 @@ class Call:
     #: An earlier attempt of a write may have been applied by the server (its answer
     #: was lost, or was a 5xx), so a refusal now may be this call's own doing.
     write_may_have_landed: bool = False
-
-
-class _Sent(NamedTuple):
-    """What one attempt came to: an answer or a failure, and what it was sent with."""
-
-    response: Response | None
-    failure: TransportError | None
-    token: str
-    started: float
-    #: A 429 that says the org's daily credits are spent: final, never retried.
-    credits_spent: bool
 
 
 class Exchange:
@@ -188,28 +181,29 @@ class Exchange:
         first: float | None = None  # when the first attempt got its permit
         while True:
             attempt += 1
-            sent = await self._attempt(request, call, attempt)
+            # An answer or a failure; the token it went with; when its permit came;
+            # and whether it was a 429 for spent credits (final, never retried).
+            response, failure, token, started, spent = await self._attempt(request, call, attempt)
             if first is None:
-                first = sent.started
-            response = sent.response
+                first = started
             if response is not None:
                 if response.status == 401 and not refreshed and _is_invalid_token(response):
                     refreshed = True
-                    if await self._renew_token(sent.token, call):
+                    if await self._renew_token(token, call):
                         attempt -= 1  # a fresh token is a new start, not a retry
                         continue
                     return response
-                if sent.credits_spent or response.status not in RETRY_STATUSES:
+                if spent or response.status not in RETRY_STATUSES:
                     return response
-            self._note_doubt(request, sent, call)
+            self._note_doubt(request, response, failure, call)
             delay = self._retry_delay(attempt, response, first)
             if delay is None:
                 if response is not None:
                     return response
-                assert sent.failure is not None
-                raise sent.failure
+                assert failure is not None
+                raise failure
             if call.events.wants(RetryScheduled):
-                reason = f"HTTP {response.status}" if response is not None else _code(sent)
+                reason = f"HTTP {response.status}" if response is not None else _code(failure)
                 call.events.emit(
                     RetryScheduled(request.method, request.url, attempt, delay, reason)
                 )
@@ -220,10 +214,11 @@ class Exchange:
 
     async def _attempt(self, request: Request, call: Call, attempt: int) -> _Sent:
         """Send once under a permit; the permit is released here and nowhere else."""
-        permit = await self.flow.acquire()
+        flow = self.flow
+        permit = await flow.acquire()
         response: Response | None = None
         failure: TransportError | None = None
-        token, spent = "", False
+        token = ""
         try:
             if self.closed:
                 # Closed while this request waited or backed off: stop, do not retry.
@@ -239,36 +234,17 @@ class Exchange:
         except TransportError as exc:
             failure = exc
         finally:
-            spent = await self._release(permit, response)
+            status, wait, spent = _feedback(response)
+            try:
+                await flow.release(permit, status, server_wait=wait)
+            except ZohoLockingError as exc:
+                if response is None:
+                    raise
+                # The answer is the record's truth: keep it. The next permit meets
+                # the trouble (a shared budget out of reach) before more is sent.
+                _log.warning("could not give back a permit after an answer: %s", exc)
         self._observe(request, attempt, permit, response, failure, spent, call.events)
-        return _Sent(response, failure, token, permit.sent_at, spent)
-
-    async def _release(self, permit: Permit, response: Response | None) -> bool:
-        """Give *permit* back, telling the flow how the server answered.
-
-        Returns whether the answer was a 429 for spent credits. A release that
-        fails (a shared budget out of reach) with an answer in hand is logged,
-        not raised: the answer is the record's truth, and the next permit meets
-        the trouble before anything more is sent.
-        """
-        status: int | None = None
-        wait: float | None = None
-        spent = False
-        if response is not None:
-            status = response.status
-            if status == 429:
-                if credits_exhausted(response.headers, response.body):
-                    # Not a busy org, so no cooldown and no retry: the caller learns at once.
-                    spent, status = True, None
-                else:
-                    wait = retry_after(response.headers, time.time())
-        try:
-            await self.flow.release(permit, status, server_wait=wait)
-        except ZohoLockingError as exc:
-            if response is None:
-                raise
-            _log.warning("could not give back a permit after an answer: %s", exc)
-        return spent
+        return response, failure, token, permit.sent_at, spent
 
     def _observe(
         self,
@@ -298,7 +274,9 @@ class Exchange:
             )  # fmt: skip
         if response is None:
             return
-        remaining = 0 if spent else credits_remaining(response.headers)
+        # Most answers carry no credits figure; an empty header map is not searched.
+        headers = response.headers
+        remaining = 0 if spent else credits_remaining(headers) if headers else None
         if remaining is not None:
             self.credits_remaining = remaining
             events.emit(CreditsSeen(remaining))
@@ -328,11 +306,12 @@ class Exchange:
         return True
 
     @staticmethod
-    def _note_doubt(request: Request, sent: _Sent, call: Call) -> None:
+    def _note_doubt(
+        request: Request, response: Response | None, failure: TransportError | None, call: Call
+    ) -> None:
         """Note that a write about to be retried may have landed already."""
         if request.method == "GET":
             return
-        response, failure = sent.response, sent.failure
         if response is not None:
             # 429 and 503 mean refused before any work; 500, 502 and 504 may
             # come after the write was applied behind the proxy.
@@ -363,8 +342,24 @@ class Exchange:
             raise ThrottledTooLong(waited)
 
 
-def _code(sent: _Sent) -> str:
-    return sent.failure.code if sent.failure is not None else "NO_ANSWER"
+def _feedback(response: Response | None) -> tuple[int | None, float | None, bool]:
+    """What a permit's release tells the flow: the status, the server's wait, spent credits.
+
+    A 429 for spent credits is told as no answer: not a busy org, so no cooldown
+    (and no retry: the caller learns at once).
+    """
+    if response is None:
+        return None, None, False
+    status = response.status
+    if status != 429:
+        return status, None, False
+    if credits_exhausted(response.headers, response.body):
+        return None, None, True
+    return 429, retry_after(response.headers, time.time()), False
+
+
+def _code(failure: TransportError | None) -> str:
+    return failure.code if failure is not None else "NO_ANSWER"
 
 
 def _is_invalid_token(response: Response) -> bool:

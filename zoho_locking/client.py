@@ -8,17 +8,14 @@ logic of its own.
 
 from __future__ import annotations
 
-import os
 import random
-from collections.abc import AsyncIterable, Iterable
-from typing import Self, TypedDict, Unpack
+from collections.abc import Iterable
+from typing import Self
 
 import aiohttp
 
 from .auth.provider import StaticToken, TokenProvider
-from .bulk.engine import BulkItem, Progress, run_bulk
-from .bulk.report import BulkReport
-from .bulk.selection import Selection
+from .bulk.methods import BulkMethods
 from .calls import LockingCalls
 from .errors import ValidationError, ZohoLockingError
 from .flow.base import Clock, Flow, Sleep
@@ -26,26 +23,14 @@ from .flow.local import FlowControl
 from .http.exchange import Exchange
 from .http.retry import RetryPolicy
 from .http.transport import AiohttpTransport, Transport
-from .models import ActionResult, LockInfo, Operation
+from .models import ActionResult, LockInfo
 from .wire import protocol
 from .wire.datacentres import check_base_url, data_centre
 
-__all__ = ["BulkOptions", "LockingClient"]
+__all__ = ["LockingClient"]
 
 
-class BulkOptions(TypedDict, total=False):
-    """Keyword options shared by the bulk calls."""
-
-    keep_successes: bool
-    journal: str | os.PathLike[str] | None
-    resume: bool
-    progress: Progress | None
-    report: BulkReport | None
-    max_requests: int | None
-    any_lock: bool
-
-
-class LockingClient:
+class LockingClient(BulkMethods):
     """An async client for Zoho CRM's Record Locking Information API.
 
     Use it as an async context manager; it owns the connection pool (one
@@ -173,106 +158,6 @@ class LockingClient:
         """Remove a manual lock from a record."""
         args = _lock_of(module, record_id, locking_id)
         return await self._calls.unlock(*args, self._exchange.new_call())
-
-    # -- bulk ----------------------------------------------------------------
-
-    def select_ids(self, module: str, where: str, *, page_size: int = 2000) -> Selection:
-        """The ids of *module*'s records matching the COQL condition *where*, streamed.
-
-        A `Selection`: any bulk call takes it as its ids, e.g.
-        ``await client.lock_many("Deals", client.select_ids("Deals", where), reason=r)``.
-        Paged by id, *page_size* (at most 2,000) at a time, the next page fetched
-        while this one is worked. A query Zoho refuses raises `QueryError`.
-        """
-        return Selection(self._exchange, module, where, page_size=page_size)
-
-    async def lock_many(
-        self,
-        module: str,
-        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
-        *,
-        reason: str,
-        **options: Unpack[BulkOptions],
-    ) -> BulkReport:
-        """Lock every record; already locked records are ``skipped``.
-
-        *record_ids* may be any iterable or async iterable; it is read lazily.
-        Every id ends up in the report exactly once. Options: *keep_successes*
-        (False keeps only failures and skips, for runs of millions), *journal*
-        and *resume* (a file to resume an interrupted run from), *progress*
-        (called with done, total, report after each record), *report* (a
-        `BulkReport` to fill, still yours if the call is cancelled),
-        *max_requests* (a hard cap on the requests this call sends, retries
-        included).
-
-        A failure that no record can escape (a bad token or module, the org's
-        API credits spent, ...) stops the run: nothing more is sent, and the
-        report's ``stopped`` says why; records taken but not finished are
-        ``unfinished``, and a journaled run resumes them.
-        """
-        return await run_bulk(
-            self._calls, Operation.LOCK, module, record_ids, reason=reason, **options
-        )
-
-    async def unlock_many(
-        self,
-        module: str,
-        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
-        **options: Unpack[BulkOptions],
-    ) -> BulkReport:
-        """Unlock every record (looking up each lock, unless given ``(record_id, locking_id)``).
-
-        Records that are not locked are ``skipped``. Pairs from a previous run
-        (``report.locks()``) cost one request per record; a record locked anew
-        since is left alone (``LOCK_CHANGED``) unless *any_lock* is set. Options
-        as for `lock_many`.
-        """
-        return await run_bulk(self._calls, Operation.UNLOCK, module, record_ids, **options)
-
-    async def update_many(
-        self,
-        module: str,
-        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
-        *,
-        reason: str,
-        **options: Unpack[BulkOptions],
-    ) -> BulkReport:
-        """Set a new reason on every record's manual lock. Options as for `lock_many`."""
-        return await run_bulk(
-            self._calls, Operation.UPDATE, module, record_ids, reason=reason, **options
-        )
-
-    async def run_many(
-        self,
-        operation: Operation,
-        module: str,
-        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
-        *,
-        reason: str | None = None,
-        **options: Unpack[BulkOptions],
-    ) -> BulkReport:
-        """Apply *operation* to every record: `lock_many` and friends, chosen by value.
-
-        *reason* is required for `Operation.LOCK` and `Operation.UPDATE`, ignored otherwise.
-        """
-        if not isinstance(operation, Operation):
-            raise ValidationError(
-                f"operation must be an Operation, got {operation!r}", field="operation"
-            )
-        if not operation.needs_reason:
-            reason = None
-        return await run_bulk(
-            self._calls, operation, module, record_ids, reason=reason, **options
-        )
-
-    async def get_many(
-        self,
-        module: str,
-        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
-        **options: Unpack[BulkOptions],
-    ) -> BulkReport:
-        """Read every record's locking state: code ``LOCKED`` or ``NOT_LOCKED``."""
-        return await run_bulk(self._calls, Operation.GET, module, record_ids, **options)
 
 
 def _record(module: str, record_id: str | int) -> tuple[str, str]:

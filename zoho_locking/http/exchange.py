@@ -3,7 +3,7 @@
 `Exchange.send` is the only way a request reaches the transport, as a chain
 of named steps: `_attempt` (a permit, the caller's admission, the token, the
 send, and the permit's one release), `_observe` (what the answer says of
-credits and throttling), `_renew_token` (one refresh on 401 INVALID_TOKEN),
+credits and throttling), one refresh on 401 INVALID_TOKEN (`TokenHeader`),
 `_note_doubt` (a write whose answer was lost may have landed) and
 `_retry_delay` (whether, and when, to try again). It knows which methods are
 idempotent and nothing about locks or bulk runs: a run reaches it only as an
@@ -30,7 +30,6 @@ from ..events import (
     RequestSent,
     RetryScheduled,
     Throttled,
-    TokenRefreshed,
 )
 from ..flow.base import Flow, Permit
 from ..wire import protocol
@@ -38,6 +37,7 @@ from ..wire.datacentres import check_base_url
 from ..wire.limits import credits_exhausted, credits_remaining
 from ..wire.protocol import Request
 from .retry import RETRY_STATUSES, RetryPolicy, retry_after
+from .token import TokenHeader
 from .transport import Response, Transport
 
 __all__ = ["Admission", "Call", "Exchange", "Parser"]
@@ -112,20 +112,20 @@ class Exchange:
         self.api_domain = api_domain
         self.api_version = api_version
         self.closed = False
-        #: The org's API credits left, from the last answer that said.
-        self.credits_remaining: int | None = None
-        # When the current unbroken run of 429s began (any other answer ends it).
-        self._throttled_since: float | None = None
+        self._watch = _Watch(flow, retry.stall_timeout)
         self._rng = rng
         self._allow_insecure_http = allow_insecure_http
         #: ``{api_domain}/crm/{version}`` once known (see `api_root`).
         self.root = f"{api_domain}/crm/{api_version}" if api_domain is not None else None
-        # The last token's header, built once per token rather than once per request.
-        self._auth_token: str | None = None
-        self._auth_headers: Mapping[str, str] = {}
+        self._header = TokenHeader(auth)
 
     def __repr__(self) -> str:
         return f"Exchange(api_domain={self.api_domain!r}, api_version={self.api_version!r})"
+
+    @property
+    def credits_remaining(self) -> int | None:
+        """The org's API credits left, from the last answer that said."""
+        return self._watch.credits_remaining
 
     def new_call(self, admission: Admission | None = None, events: Events | None = None) -> Call:
         """A context for one logical call; its events reach *events*, else the client's."""
@@ -189,13 +189,13 @@ class Exchange:
             if response is not None:
                 if response.status == 401 and not refreshed and _is_invalid_token(response):
                     refreshed = True
-                    if await self._renew_token(token, call):
+                    if await self._header.renew(token, call.events):
                         attempt -= 1  # a fresh token is a new start, not a retry
                         continue
                     return response
                 if spent or response.status not in RETRY_STATUSES:
                     return response
-            self._note_doubt(request, response, failure, call)
+            _note_doubt(request, response, failure, call)
             delay = self._retry_delay(attempt, response, first)
             if delay is None:
                 if response is not None:
@@ -225,8 +225,7 @@ class Exchange:
                 raise ZohoLockingError(_CLOSED)
             if call.admission is not None:
                 call.admission.admit()
-            token = await self.auth.get_token()
-            headers = self._authorization(token, call.events)
+            token, headers = await self._header.current(call.events)
             call.attempts += 1
             if call.events.wants(RequestSent):
                 call.events.emit(RequestSent(request.method, request.url, attempt))
@@ -243,10 +242,39 @@ class Exchange:
                 # The answer is the record's truth: keep it. The next permit meets
                 # the trouble (a shared budget out of reach) before more is sent.
                 _log.warning("could not give back a permit after an answer: %s", exc)
-        self._observe(request, attempt, permit, response, failure, spent, call.events)
+        self._watch.saw(request, attempt, permit, response, failure, spent, call.events)
         return response, failure, token, permit.sent_at, spent
 
-    def _observe(
+    def _retry_delay(self, attempt: int, response: Response | None, first: float) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` when no attempt is left."""
+        policy = self.retry
+        if attempt >= policy.max_attempts:
+            return None
+        delay = policy.delay(attempt, self._rng, response, time.time())
+        if policy.deadline is not None and self.flow.now() + delay - first > policy.deadline:
+            return None
+        return delay
+
+
+class _Watch:
+    """What the answers tell of the org: its credits left, and a stall of nothing but 429s.
+
+    It tells each answer to the call's events (`AnswerReceived`, `CreditsSeen`,
+    `Throttled`) and raises `ThrottledTooLong` once only 429s have come back,
+    anywhere, for longer than *stall_timeout*.
+    """
+
+    __slots__ = ("credits_remaining", "flow", "stall_timeout", "throttled_since")
+
+    def __init__(self, flow: Flow, stall_timeout: float | None) -> None:
+        self.flow = flow
+        self.stall_timeout = stall_timeout
+        #: The org's API credits left, from the last answer that said.
+        self.credits_remaining: int | None = None
+        #: When the current unbroken run of 429s began (any other answer ends it).
+        self.throttled_since: float | None = None
+
+    def saw(
         self,
         request: Request,
         attempt: int,
@@ -256,7 +284,7 @@ class Exchange:
         spent: bool,
         events: Events,
     ) -> None:
-        """Tell what the attempt came to: the answer, credits, throttling."""
+        """Tell what one attempt came to: the answer, credits, throttling."""
         status = response.status if response is not None else None
         if events.wants(AnswerReceived) or _log.isEnabledFor(logging.DEBUG):
             duration = self.flow.now() - permit.sent_at
@@ -281,65 +309,30 @@ class Exchange:
             self.credits_remaining = remaining
             events.emit(CreditsSeen(remaining))
         if status != 429 or spent:
-            self._throttled_since = None
+            self.throttled_since = None
             return
         if events.wants(Throttled):
             events.emit(Throttled(request.method, request.url, getattr(self.flow, "limit", None)))
-        self._note_throttled()
-
-    def _authorization(self, token: str, events: Events) -> Mapping[str, str]:
-        """The ``Authorization`` header for *token*, built once per token."""
-        if token != self._auth_token:
-            if self._auth_token is not None:
-                events.emit(TokenRefreshed("expiring"))
-            self._auth_token, self._auth_headers = token, protocol.authorization(token)
-        return self._auth_headers
-
-    async def _renew_token(self, rejected: str, call: Call) -> bool:
-        """After 401 INVALID_TOKEN: whether the provider has another token to try."""
-        fresh = await self.auth.refresh(rejected)
-        if fresh is None:
-            return False
-        if fresh != self._auth_token:
-            self._auth_token, self._auth_headers = fresh, protocol.authorization(fresh)
-            call.events.emit(TokenRefreshed("rejected"))
-        return True
-
-    @staticmethod
-    def _note_doubt(
-        request: Request, response: Response | None, failure: TransportError | None, call: Call
-    ) -> None:
-        """Note that a write about to be retried may have landed already."""
-        if request.method == "GET":
-            return
-        if response is not None:
-            # 429 and 503 mean refused before any work; 500, 502 and 504 may
-            # come after the write was applied behind the proxy.
-            if response.status not in (429, 503):
-                call.write_may_have_landed = True
-        elif failure is not None and failure.maybe_sent:
-            call.write_may_have_landed = True
-
-    def _retry_delay(self, attempt: int, response: Response | None, first: float) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` when no attempt is left."""
-        policy = self.retry
-        if attempt >= policy.max_attempts:
-            return None
-        delay = policy.delay(attempt, self._rng, response, time.time())
-        if policy.deadline is not None and self.flow.now() + delay - first > policy.deadline:
-            return None
-        return delay
-
-    def _note_throttled(self) -> None:
-        """Raise `ThrottledTooLong` if 429s alone have come back for over the deadline."""
         now = self.flow.now()
-        if self._throttled_since is None:
-            self._throttled_since = now
-            return
-        waited = now - self._throttled_since
-        limit = self.retry.stall_timeout
-        if limit is not None and waited > limit:
-            raise ThrottledTooLong(waited)
+        if self.throttled_since is None:
+            self.throttled_since = now
+        elif self.stall_timeout is not None and now - self.throttled_since > self.stall_timeout:
+            raise ThrottledTooLong(now - self.throttled_since)
+
+
+def _note_doubt(
+    request: Request, response: Response | None, failure: TransportError | None, call: Call
+) -> None:
+    """Note that a write about to be retried may have landed already."""
+    if request.method == "GET":
+        return
+    if response is not None:
+        # 429 and 503 mean refused before any work; 500, 502 and 504 may
+        # come after the write was applied behind the proxy.
+        if response.status not in (429, 503):
+            call.write_may_have_landed = True
+    elif failure is not None and failure.maybe_sent:
+        call.write_may_have_landed = True
 
 
 def _feedback(response: Response | None) -> tuple[int | None, float | None, bool]:

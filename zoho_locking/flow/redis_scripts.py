@@ -28,7 +28,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 #: KEYS: leases, state, cooldown, waiting, held.
 #: ARGV: process id, permits wanted, lease ttl (ms), cap, stale waiter age (ms).
-#: Returns {granted, epoch, wait hint (ms, -1: none), lease ids...}.
+#: Returns {granted, epoch, wait hint (ms, -1: none), the shared limit, lease ids...}.
 ACQUIRE = (
     _NOW
     + """
@@ -49,14 +49,14 @@ if #expired > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[5]))
-local pause = redis.call('PTTL', KEYS[3])
-if pause > 0 then
-  redis.call('ZADD', KEYS[4], now, pid)
-  return {0, epoch, pause}
-end
 local limit = tonumber(redis.call('HGET', KEYS[2], 'limit') or cap)
 if limit > cap then
   limit = cap
+end
+local pause = redis.call('PTTL', KEYS[3])
+if pause > 0 then
+  redis.call('ZADD', KEYS[4], now, pid)
+  return {0, epoch, pause, math.floor(limit)}
 end
 local free = math.floor(limit) - redis.call('ZCARD', KEYS[1])
 local grant = math.min(want, free)
@@ -72,10 +72,10 @@ if others > 0 and grant > 0 then
 end
 if grant <= 0 then
   redis.call('ZADD', KEYS[4], now, pid)
-  return {0, epoch, -1}
+  return {0, epoch, -1, math.floor(limit)}
 end
 local last = redis.call('HINCRBY', KEYS[2], 'seq', grant)
-local result = {grant, epoch, -1}
+local result = {grant, epoch, -1, math.floor(limit)}
 for i = 1, grant do
   local id = pid .. ':' .. (last - grant + i)
   redis.call('ZADD', KEYS[1], now + ttl, id)

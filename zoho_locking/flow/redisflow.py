@@ -121,6 +121,7 @@ class RedisFlow:
         self.rate_limit = rate_limit
         #: 429 answers fed back by this process.
         self.throttled = 0
+        self._limit = max_concurrency
 
     @classmethod
     def from_url(
@@ -148,6 +149,16 @@ class RedisFlow:
 
     def __repr__(self) -> str:
         return f"RedisFlow(redis={self.description!r}, key={self.key!r})"
+
+    @property
+    def limit(self) -> int:
+        """The shared in-flight limit, as Redis gave it with this process's last grant."""
+        return self._limit
+
+    @property
+    def in_flight(self) -> int:
+        """Requests of this process holding a lease right now."""
+        return len(self._held)
 
     def now(self) -> float:
         """The event loop's clock (Redis keeps its own time for leases)."""
@@ -218,12 +229,13 @@ class RedisFlow:
             while self._waiters:
                 want = sum(1 for f in self._waiters if not f.done())
                 self._wake.clear()
-                granted, epoch, hint, *leases = await self._call(
+                granted, epoch, hint, limit, *leases = await self._call(
                     self._acquire,
                     keys,
                     [self.process_id, want, int(self.lease_ttl * 1000), self.max_concurrency,
                      stale_ms],
                 )  # fmt: skip
+                self._limit = int(limit)
                 for lease in leases:
                     lease = lease.decode() if isinstance(lease, bytes) else str(lease)
                     self._held.add(lease)

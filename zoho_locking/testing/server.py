@@ -139,7 +139,7 @@ class FakeServer:
         limit = self.concurrency_limit
         if limit is not None and self.in_flight >= limit:
             self.too_many_requests += 1
-            return _response(canned("too_many"))
+            return _response(self.crm.limit_headers_on(canned("too_many")))
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:

@@ -25,13 +25,14 @@ from .budget import RunBudget
 from .datacentres import check_base_url
 from .errors import (
     ApiError,
+    FlowUnavailable,
     RunStopped,
     ThrottledTooLong,
     TransportError,
     ValidationError,
     ZohoLockingError,
 )
-from .flow import Flow
+from .flow import Flow, Permit
 from .limits import credits_exhausted, credits_remaining
 from .protocol import Request
 from .retry import RETRY_STATUSES, RetryPolicy, retry_after
@@ -189,11 +190,12 @@ class Exchange:
             except BaseException:
                 await flow.release(permit, None)
                 raise
+            flow_lost: FlowUnavailable | None = None
             if response is None:
                 await flow.release(permit, None)
             elif response.status != 429:
                 self._throttled_since = None
-                await flow.release(permit, response.status)
+                flow_lost = await _release_answered(flow, permit, response.status, tally)
                 if response.headers:
                     remaining = credits_remaining(response.headers)
                     if remaining is not None:
@@ -201,14 +203,15 @@ class Exchange:
             elif credits_exhausted(response.headers, response.body):
                 # Not a busy org, so no cooldown and no retry: the caller learns at once.
                 self.credits_remaining = 0
-                await flow.release(permit, None)
+                await _release_answered(flow, permit, None, tally)
                 return response
             else:
                 tally.throttled += 1
-                await flow.release(
-                    permit, 429, server_wait=retry_after(response.headers, time.time())
+                flow_lost = await _release_answered(
+                    flow, permit, 429, tally, retry_after(response.headers, time.time())
                 )
-                self._note_throttled()
+                if flow_lost is None:
+                    self._note_throttled()
             if _log.isEnabledFor(logging.DEBUG):
                 # The URL holds ids only; the token travels in a header never logged.
                 _log.debug(
@@ -220,6 +223,15 @@ class Exchange:
                     attempt,
                 )
 
+            if flow_lost is not None:
+                # No further attempt may go out. A final answer stands as the result;
+                # one that wanted a retry or a refresh leaves the request unfinished.
+                assert response is not None
+                if response.status in RETRY_STATUSES or (
+                    response.status == 401 and not refreshed and _is_invalid_token(response)
+                ):
+                    raise flow_lost
+                return response
             if response is not None:
                 if response.status == 401 and not refreshed and _is_invalid_token(response):
                     refreshed = True
@@ -259,6 +271,29 @@ class Exchange:
         limit = self.retry.stall_timeout
         if limit is not None and waited > limit:
             raise ThrottledTooLong(waited)
+
+
+async def _release_answered(
+    flow: Flow,
+    permit: Permit,
+    status: int | None,
+    tally: Tally,
+    server_wait: float | None = None,
+) -> FlowUnavailable | None:
+    """Give back the permit of a request that got an answer; the flow's failure, if it fails.
+
+    The answer is in hand whatever the flow says (a 201 means the record IS
+    locked), so it must not be lost to a shared budget that went away while
+    the request was out: the caller keeps it, and the run is stopped here
+    instead, so that nothing more is sent.
+    """
+    try:
+        await flow.release(permit, status, server_wait=server_wait)
+    except FlowUnavailable as exc:
+        if tally.budget is not None:
+            tally.budget.stop(exc.code, exc.message)
+        return exc
+    return None
 
 
 def _is_invalid_token(response: Response) -> bool:

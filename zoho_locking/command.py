@@ -180,6 +180,7 @@ async def _run_bulk(
     finally:
         bar.close()
         await run_flow.close()
+        await runconfig.close_auth(auth)
 
 
 async def _count_where(
@@ -194,6 +195,7 @@ async def _count_where(
                 raise UsageError(f"the query was refused: {exc}") from None
     finally:
         await run_flow.close()
+        await runconfig.close_auth(auth)
 
 
 def _credentials(

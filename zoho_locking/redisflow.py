@@ -44,7 +44,7 @@ from .errors import FlowUnavailable, ValidationError
 from .flow import Permit, Sleep
 from .limitstore import org_key
 
-__all__ = ["RedisFlow", "budget_key"]
+__all__ = ["RedisFlow", "budget_key", "open_redis", "where"]
 
 _log = logging.getLogger(__name__)
 _REDIS_TROUBLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
@@ -65,6 +65,24 @@ def where(url: str) -> str:
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def open_redis(url: str, *, cluster: bool = False) -> Redis | RedisCluster:
+    """A Redis client for *url*: ``redis://``, ``rediss://``, ``unix://``, or a Cluster node.
+
+    A Cluster is named by *cluster* or by the scheme ``redis+cluster://``
+    (``rediss+cluster://``). Nothing connects until the first command.
+    """
+    scheme = urlsplit(url).scheme if isinstance(url, str) else ""
+    if scheme.endswith("+cluster"):
+        scheme, cluster = scheme.removesuffix("+cluster"), True
+        url = scheme + url[url.index("://") :]
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValidationError(
+            "the Redis URL must start with redis://, rediss://, redis+cluster:// or unix://",
+            field="redis_url",
+        )
+    return RedisCluster.from_url(url) if cluster else Redis.from_url(url)
 
 
 class RedisFlow:
@@ -131,19 +149,7 @@ class RedisFlow:
         A Cluster is named by *cluster* or by the scheme ``redis+cluster://``
         (``rediss+cluster://``); every key of the budget sits in one slot.
         """
-        scheme = urlsplit(url).scheme if isinstance(url, str) else ""
-        if scheme.endswith("+cluster"):
-            scheme, cluster = scheme.removesuffix("+cluster"), True
-            url = scheme + url[url.index("://") :]
-        if scheme not in ("redis", "rediss", "unix"):
-            raise ValidationError(
-                "the Redis URL must start with redis://, rediss://, redis+cluster:// "
-                "or unix://",
-                field="redis_url",
-            )
-        client: Redis | RedisCluster = (
-            RedisCluster.from_url(url) if cluster else Redis.from_url(url)
-        )
+        client = open_redis(url, cluster=cluster)
         return cls(client, key=key, description=where(url), owns_client=True, **options)
 
     def __repr__(self) -> str:

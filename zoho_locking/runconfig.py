@@ -4,6 +4,9 @@ Read from the parsed arguments and the environment, never from anything else:
 the token (or refresh-token credentials and their store), the API domain, and
 the flow control of the run, shared with other processes through Redis or
 local to this one, starting at the in-flight limit a previous run learned.
+With a Redis URL, the access token minted from a refresh token is shared
+through the same Redis (`RedisTokenStore`); else ZOHO_TOKEN_STORE, a file,
+shares it with the processes of this host.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from .auth import RefreshTokenAuth, StaticToken, TokenProvider
 from .datacentres import check_base_url, data_centre
 from .flow import Flow, FlowControl
 from .limitstore import FileLimitStore, org_key
-from .tokenstore import FileTokenStore
+from .tokenstore import FileTokenStore, TokenStore
 
 if TYPE_CHECKING:
     from .redisflow import RedisFlow
 
-__all__ = ["LIMIT_STORE_NAME", "RunFlow", "UsageError", "api_domain", "auth"]
+__all__ = ["LIMIT_STORE_NAME", "RunFlow", "UsageError", "api_domain", "auth", "close_auth"]
 
 _log = logging.getLogger("zoho_locking")
 
@@ -74,15 +77,42 @@ def _refresh_auth(args: argparse.Namespace, env: Mapping[str, str]) -> TokenProv
     dc = args.dc or env.get("ZOHO_DC") or None
     if accounts_url is None and dc is None:
         raise UsageError("set ZOHO_ACCOUNTS_URL or a data centre (--dc or ZOHO_DC)")
-    store_path = env.get("ZOHO_TOKEN_STORE") or None
     return RefreshTokenAuth(
         client_id=env["ZOHO_CLIENT_ID"],
         client_secret=env["ZOHO_CLIENT_SECRET"],
         refresh_token=env["ZOHO_REFRESH_TOKEN"],
         accounts_url=accounts_url,
         dc=None if accounts_url is not None else dc,
-        store=FileTokenStore(store_path) if store_path else None,
+        store=_token_store(args, env),
     )
+
+
+def _token_store(args: argparse.Namespace, env: Mapping[str, str]) -> TokenStore | None:
+    """Where the access token is kept: the run's Redis, else ZOHO_TOKEN_STORE, else memory."""
+    url = _redis_url(args, env)
+    if url is not None:
+        # The token belongs to the org's client app, like the budget: one for the fleet.
+        try:
+            from .redistoken import RedisTokenStore
+        except ImportError:
+            raise UsageError(
+                "--redis-url needs the redis extra: pip install 'zoho-locking[redis]'"
+            ) from None
+        return RedisTokenStore.from_url(url)
+    path = env.get("ZOHO_TOKEN_STORE") or None
+    return FileTokenStore(path) if path else None
+
+
+async def close_auth(provider: TokenProvider) -> None:
+    """Close what the provider's token store holds open (a Redis connection), if anything."""
+    closer = getattr(getattr(provider, "store", None), "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+def _redis_url(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    url: str | None = getattr(args, "redis_url", None) or env.get("ZOHO_REDIS_URL") or None
+    return url
 
 
 def _org_where(args: argparse.Namespace, env: Mapping[str, str], domain: str | None) -> str:
@@ -124,7 +154,7 @@ def _shared_flow(
     args: argparse.Namespace, env: Mapping[str, str], domain: str | None
 ) -> RedisFlow | None:
     """The Redis budget shared with other processes, if --redis-url or ZOHO_REDIS_URL names one."""
-    url = args.redis_url or env.get("ZOHO_REDIS_URL") or None
+    url = _redis_url(args, env)
     if url is None:
         return None
     try:

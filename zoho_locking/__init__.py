@@ -7,6 +7,8 @@
     ...         await client.unlock("Deals", "5843104000001068086", lock.id)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .auth import RefreshTokenAuth, StaticToken, TokenProvider
 from .client import LockingClient
 from .datacentres import DATA_CENTRES, DataCentre
@@ -28,8 +30,17 @@ from .models import ActionResult, LockedFor, LockInfo, LockSource, ModuleRef, Us
 from .report import BulkReport, Outcome
 from .retry import RetryPolicy
 from .selection import Selection
-from .tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
+from .tokenstore import (
+    CachedToken,
+    FileTokenStore,
+    MemoryTokenStore,
+    SharedTokenStore,
+    TokenStore,
+)
 from .transport import AiohttpTransport, MockTransport, Response, Transport
+
+if TYPE_CHECKING:
+    from .redistoken import RedisTokenStore
 
 __version__ = "0.1.0.dev0"
 
@@ -57,11 +68,13 @@ __all__ = [
     "Outcome",
     "Permit",
     "QueryError",
+    "RedisTokenStore",
     "RefreshTokenAuth",
     "RequestTimeout",
     "Response",
     "RetryPolicy",
     "Selection",
+    "SharedTokenStore",
     "StaticToken",
     "TokenProvider",
     "TokenStore",
@@ -74,3 +87,12 @@ __all__ = [
     "ZohoLockingError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: it needs the redis extra, which plain installs lack.
+    if name == "RedisTokenStore":
+        from .redistoken import RedisTokenStore
+
+        return RedisTokenStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

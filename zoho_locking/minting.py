@@ -102,7 +102,7 @@ class Minting:
             except OAuthError as exc:
                 if exc.code != STORE_UNAVAILABLE:
                     raise
-                if loop.time() + delay > give_up:
+                if loop.time() >= give_up:
                     if keep:
                         raise
                     raise OAuthError(
@@ -113,7 +113,7 @@ class Minting:
                 if not warned:
                     _log.warning("%s; retrying for up to %gs", exc.message, patience)
                     warned = True
-            await asyncio.sleep(delay)
+            await asyncio.sleep(min(delay, give_up - loop.time()))
             delay = min(delay * 2, 1.0)
 
     async def _obtain_shared(

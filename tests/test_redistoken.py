@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import redis.asyncio as aioredis
-from redis_server import RedisServer, binary_or_skip, free_port
+from redis_server import RedisServer, binary_or_skip, everything_in, free_port
 
 import zoho_locking
 from zoho_locking import LockingClient, OAuthError, RefreshTokenAuth
@@ -84,28 +83,6 @@ class Fleet:
         for auth, store in zip(self.auths, self.stores, strict=True):
             await auth.aclose()
             await store.aclose()
-
-
-async def everything_in(url: str) -> dict[str, bytes]:
-    """Every key in Redis and everything it holds, read by type (no compressed dumps)."""
-    client = aioredis.Redis.from_url(url)
-    found: dict[str, bytes] = {}
-    try:
-        async for raw in client.scan_iter("*"):
-            key = raw.decode()
-            kind = (await client.type(key)).decode()
-            if kind == "string":
-                value = await client.get(key)
-                found[key] = value or b""
-            elif kind == "hash":
-                found[key] = repr(await client.hgetall(key)).encode()
-            elif kind == "zset":
-                found[key] = repr(await client.zrange(key, 0, -1, withscores=True)).encode()
-            else:
-                raise AssertionError(f"unexpected {kind} at {key}")
-    finally:
-        await client.aclose()
-    return found
 
 
 def test_the_store_is_public_and_shared() -> None:

@@ -346,3 +346,9 @@ def test_a_sealer_shows_and_gives_away_nothing() -> None:
         pickle.dumps(sealer)
     with pytest.raises(ValueError):
         Sealer(b"short")
+
+
+def test_a_token_file_under_home_is_found_there() -> None:
+    store = FileTokenStore("~/.cache/zoho-token.json")
+    assert store.path == Path.home() / ".cache" / "zoho-token.json"
+    assert store.lock_path == Path.home() / ".cache" / "zoho-token.json.lock"

@@ -89,14 +89,10 @@ class RefreshTokenAuth:
     *refresh_margin* seconds of it are left (a quarter of its life at most),
     or when the CRM rejects it; either way, concurrent callers share one
     request to the accounts server. Tokens are kept in *store*
-    (`MemoryTokenStore` by default; `FileTokenStore` lets later runs and the
-    other processes of the host reuse them; `RedisTokenStore`, every process on
-    every host). Processes sharing a store mint one token between them, and
-    never more than *token_limits* allow (`TokenLimits`: Zoho's 10 live tokens
-    per refresh token and 10 token requests per 10 minutes); a mint past them
-    is refused with `OAuthError` instead of being sent. A store that keeps tokens
-    where others can read them (``bind_sealer``) gets a `tokenseal.Sealer`
-    derived from the client secret and refresh token, to seal them with.
+    (`MemoryTokenStore` by default; `FileTokenStore`: later runs and the host's
+    other processes; `RedisTokenStore`: every process on every host), whose
+    sharers mint one token between them, within *token_limits* (`TokenLimits`,
+    Zoho's by default: a mint past them raises `OAuthError`, unsent).
 
     After the first token, `api_domain` is the CRM domain the accounts server
     named. The provider owns an HTTP session unless given *session*; close it
@@ -124,9 +120,7 @@ class RefreshTokenAuth:
         check_secret(client_secret, "client_secret")
         check_secret(refresh_token, "refresh_token")
         accounts_url = _accounts_url(dc, accounts_url, allow_insecure_http)
-        _check_settings(refresh_margin, throttle_cooldown, timeout, store)
-        if token_limits is not None and not isinstance(token_limits, TokenLimits):
-            raise ValidationError("token_limits must be a TokenLimits", field="token_limits")
+        _check_settings(refresh_margin, throttle_cooldown, timeout, store, token_limits)
         self.store: TokenStore = store if store is not None else MemoryTokenStore()
         self.refresh_margin = float(refresh_margin)
         self._minter = TokenMinter(
@@ -144,13 +138,9 @@ class RefreshTokenAuth:
         self._key = _fingerprint(accounts_url, client_id, refresh_token)
         _bind_sealer(self.store, self._key, client_secret, refresh_token)
         self._minting = Minting(
-            store=self.store,
-            key=self._key,
-            minter=self._minter,
-            clock=clock,
-            limits=token_limits or TokenLimits(),
-            refresh_margin=self.refresh_margin,
-        )
+            store=self.store, key=self._key, minter=self._minter, clock=clock,
+            limits=token_limits or TokenLimits(), refresh_margin=self.refresh_margin,
+        )  # fmt: skip
         self._token: CachedToken | None = None
         self._loaded = False
         self._flight = _SingleFlight()
@@ -237,15 +227,6 @@ class RefreshTokenAuth:
 
     # -- internals -----------------------------------------------------------
 
-    async def _load_once(self) -> None:
-        """Take the token the store holds, the first time a token is wanted."""
-        if not self._loaded:
-            self._loaded = True
-            stored = await self._minting.load()
-            if stored is not None and self._clock() < stored.expires_at:
-                _log.debug("reusing a stored access token from %s", self.accounts_url)
-                self._token = stored
-
     async def _renew(self, rejected: str | None) -> CachedToken:
         """Mint a token, once for all callers waiting at the same time.
 
@@ -255,7 +236,8 @@ class RefreshTokenAuth:
         flight = self._flight
         generation = flight.generation
         async with flight.lock():
-            await self._load_once()
+            if not self._loaded:  # the first token wanted: the store's, if still valid
+                self._loaded, self._token = True, await self._minting.load(valid=True)
             current, now = self._token, self._clock()
             still_usable = (
                 current is not None
@@ -290,10 +272,7 @@ class RefreshTokenAuth:
                     self._early_retry_at = self._clock() + _EARLY_RETRY_DELAY
                     if exc.code != self._warned:  # one warning per cause, not one per try
                         self._warned = exc.code
-                        _log.warning(
-                            "could not refresh the access token ahead of expiry, "
-                            "using it while it lasts: %s", exc,
-                        )  # fmt: skip
+                        _log.warning("could not refresh the access token ahead of expiry: %s", exc)
                     return current
                 raise
             flight.ended(None)
@@ -357,8 +336,9 @@ def _accounts_url(dc: str | None, accounts_url: str | None, allow_insecure_http:
 
 
 def _check_settings(
-    refresh_margin: float, throttle_cooldown: float, timeout: float, store: object
-) -> None:
+    refresh_margin: float, throttle_cooldown: float, timeout: float, store: object,
+    token_limits: object,
+) -> None:  # fmt: skip
     """Raise `ValidationError` for the first unusable setting."""
     for name, value in (
         ("refresh_margin", refresh_margin),
@@ -370,6 +350,8 @@ def _check_settings(
         raise ValidationError("timeout must be a positive number", field="timeout")
     if store is not None and not isinstance(store, TokenStore):
         raise ValidationError("store must provide load() and save()", field="store")
+    if token_limits is not None and not isinstance(token_limits, TokenLimits):
+        raise ValidationError("token_limits must be a TokenLimits", field="token_limits")
 
 
 def _is_number(value: object) -> bool:

@@ -210,37 +210,26 @@ class Exchange:
                 flow_lost = await _release_answered(
                     flow, permit, 429, tally, retry_after(response.headers, time.time())
                 )
-                if flow_lost is None:
-                    self._note_throttled()
+                self._note_throttled()
             if _log.isEnabledFor(logging.DEBUG):
                 # The URL holds ids only; the token travels in a header never logged.
-                _log.debug(
-                    "%s %s -> %s in %.1f ms (attempt %d)",
-                    request.method,
-                    request.url,
-                    response.status if response is not None else failure,
-                    (flow.now() - permit.sent_at) * 1000,
-                    attempt,
-                )
+                _log.debug("%s %s -> %s in %.1f ms (attempt %d)", request.method, request.url,
+                           response.status if response is not None else failure,
+                           (flow.now() - permit.sent_at) * 1000, attempt)  # fmt: skip
 
-            if flow_lost is not None:
-                # No further attempt may go out. A final answer stands as the result;
-                # one that wanted a retry or a refresh leaves the request unfinished.
-                assert response is not None
-                if response.status in RETRY_STATUSES or (
-                    response.status == 401 and not refreshed and _is_invalid_token(response)
-                ):
-                    raise flow_lost
-                return response
             if response is not None:
                 if response.status == 401 and not refreshed and _is_invalid_token(response):
+                    if flow_lost is not None:
+                        raise flow_lost  # no second attempt may go out: unfinished
                     refreshed = True
                     if await self.auth.refresh(token) is not None:
                         attempt -= 1  # a fresh token is a new start, not a retry
                         continue
                     return response
                 if response.status not in RETRY_STATUSES:
-                    return response
+                    return response  # final, so it stands even if the flow is gone
+                if flow_lost is not None:
+                    raise flow_lost  # no retry may go out: the request is unfinished
                 # 429 and 503 mean refused before any work; 500, 502 and 504 may
                 # come after the write was applied behind the proxy.
                 if is_write and response.status not in (429, 503):

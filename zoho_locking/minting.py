@@ -70,15 +70,20 @@ class Minting:
         #: What this process asked, when the store keeps no ledger for all.
         self.ledger = MintLedger()
 
-    async def load(self) -> CachedToken | None:
-        """The token the store holds; ``None`` if none, or if the store is unreadable."""
+    async def load(self, *, valid: bool = False) -> CachedToken | None:
+        """The token the store holds (only if unexpired, if *valid*); ``None`` if none.
+
+        An unreadable store reads as empty, with a warning.
+        """
         try:
-            return await _maybe_await(self.store.load(self.key))
-        except (OSError, ValueError) as exc:
-            _log.warning("could not read the token store: %s", type(exc).__name__)
-        except OAuthError as exc:
-            _log.warning("could not read the token store: %s", exc.message)
-        return None
+            stored = await _maybe_await(self.store.load(self.key))
+        except (OSError, ValueError, OAuthError) as exc:
+            _log.warning("could not read the token store: %s", _why(exc))
+            return None
+        if stored is None or (valid and self._clock() >= stored.expires_at):
+            return None
+        _log.debug("reusing a stored access token from %s", self.minter.accounts_url)
+        return stored
 
     async def obtain(self, *, rejected: str | None, alive: str | None, keep: bool) -> CachedToken:
         """A new token: the one another process minted, or one minted here.

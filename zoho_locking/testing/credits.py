@@ -16,9 +16,11 @@ import math
 import time
 from collections.abc import Callable
 
+import attrs
+
 from ._wire import FakeAnswer, error
 
-__all__ = ["CREDITS_EXHAUSTED_MESSAGE", "Credits"]
+__all__ = ["CREDITS_EXHAUSTED_MESSAGE", "Credits", "stamped"]
 
 #: Zoho's wording (status-codes page) for a spent daily allowance.
 CREDITS_EXHAUSTED_MESSAGE = "the number of API requests for the 24 hour period is exceeded"
@@ -94,10 +96,26 @@ class Credits:
             "X-RATELIMIT-RESET": str(self.resets_in),
         }
 
+    def stamp(self, answer: FakeAnswer) -> FakeAnswer:
+        """*answer* with the limit headers, if Zoho wrote it.
+
+        A server that meters credits sends them on every answer of its own, its
+        500s and concurrency 429s too (charging nothing for those); a proxy's
+        HTML page, an empty 503 or a dropped connection carries none.
+        """
+        if answer.drop or not answer.body.startswith(b"{"):
+            return answer
+        return attrs.evolve(answer, headers={**answer.headers, **self.headers()})
+
     def exhausted_answer(self) -> FakeAnswer:
         """Zoho's answer once the credits are spent."""
         answer = error(429, "TOO_MANY_REQUESTS", CREDITS_EXHAUSTED_MESSAGE, {})
         return FakeAnswer(answer.status, {**answer.headers, **self.headers()}, answer.body)
+
+
+def stamped(credits: Credits | None, answer: FakeAnswer) -> FakeAnswer:
+    """*answer* with the limit headers when *credits* are metered (see `Credits.stamp`)."""
+    return answer if credits is None else credits.stamp(answer)
 
 
 def _checked(limit: object) -> int:

@@ -339,3 +339,16 @@ async def test_a_run_stops_cleanly_when_redis_goes_away_under_its_refresh(
     assert unfinished <= set(report.retryable_ids())
     assert not unfinished & set(crm.locks("Deals"))
     assert len(accounts.requests) == 1, "no token minted without the lock"
+
+
+async def test_a_redis_cluster_shares_the_token_too(
+    redis_cluster: RedisServer, server: FakeServer, accounts: FakeAccounts
+) -> None:
+    url = f"redis+cluster://127.0.0.1:{redis_cluster.port}/0"
+    accounts.latency = 0.05
+    fleet = Fleet(url, server, accounts, 3)
+    try:
+        tokens = await asyncio.gather(*(auth.get_token() for auth in fleet.auths))
+    finally:
+        await fleet.close()
+    assert len(set(tokens)) == 1 and accounts.mints == 1

@@ -18,7 +18,16 @@ import aiohttp
 import pytest
 from helpers import TOKEN, cli_env, run_cli
 
-from zoho_locking import BulkReport, LockingClient, RefreshTokenAuth, RetryPolicy
+from zoho_locking import (
+    BulkReport,
+    FlowControl,
+    LockingClient,
+    MockTransport,
+    Permit,
+    RefreshTokenAuth,
+    Response,
+    RetryPolicy,
+)
 from zoho_locking.report import FAILED, SKIPPED, SUCCEEDED, UNFINISHED
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer, Faults
 
@@ -347,3 +356,35 @@ async def test_the_fake_sends_the_credit_window_with_every_answer_of_its_own() -
             assert ok.status == 204 and ok.headers["X-RATELIMIT-REMAINING"] == "9"
             assert "X-RATELIMIT-RESET" in ok.headers
     assert crm.credits is not None and crm.credits.used == 1, "a fault or 429 costs nothing"
+
+
+class PauseRecorder(FlowControl):
+    """Flow control that notes the wait the exchange says the server asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(max_concurrency=1)
+        self.server_waits: list[float | None] = []
+
+    async def release(
+        self, permit: Permit, status: int | None, *, server_wait: float | None = None
+    ) -> None:
+        self.server_waits.append(server_wait)
+        await super().release(permit, status, server_wait=server_wait)
+
+
+async def test_the_shared_429_pause_never_waits_on_the_credit_window() -> None:
+    answers = iter([(429, {"X-RATELIMIT-RESET": "86399"}), (429, {"Retry-After": "0.01"}),
+                    (204, {"X-RATELIMIT-RESET": "86399"})])  # fmt: skip
+
+    def handle(request: object, auth: object) -> Response:
+        status, headers = next(answers)
+        body = b'{"code":"TOO_MANY_REQUESTS","message":"busy","status":"error"}'
+        return Response(status, headers, body if status == 429 else b"")
+
+    flow = PauseRecorder()
+    async with LockingClient(
+        access_token=TOKEN, api_domain="https://www.zohoapis.com", flow=flow,
+        transport=MockTransport(handle), retry=RetryPolicy(base_delay=0.0, max_delay=0.0),
+    ) as client:  # fmt: skip
+        assert await client.get_locks("Deals", "1") == []
+    assert flow.server_waits == [None, 0.01, None]

@@ -9,6 +9,7 @@ refresh. Nothing here is an imitation of Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 from redis_server import RedisServer, binary_or_skip, everything_in, free_port
 
 import zoho_locking
@@ -32,6 +34,15 @@ from zoho_locking.tokenseal import Sealer
 from zoho_locking.tokenstore import SharedTokenStore
 
 SECRETS = (FakeAccounts.CLIENT_SECRET, FakeAccounts.REFRESH_TOKEN)
+
+
+@contextlib.asynccontextmanager
+async def aioredis_client(url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 class Clock:
@@ -223,36 +234,55 @@ async def test_a_minter_that_dies_frees_the_lock_within_its_ttl(redis_url: str) 
     assert holder.stdout is not None
     assert await asyncio.wait_for(holder.stdout.readline(), timeout=20) == b"holding\n"
     store = RedisTokenStore.from_url(redis_url, lock_ttl=1.0, poll_interval=0.02)
+    entered, leave = asyncio.Event(), asyncio.Event()
+    waiting = asyncio.create_task(hold(store, "some-key", entered, leave))
     try:
-        waiting = asyncio.create_task(store.mint_lock("some-key").__aenter__())
         await asyncio.sleep(1.5)
-        assert not waiting.done(), "a live minter's lock expired: it is renewed while held"
+        assert not entered.is_set(), "a live minter's lock expired: it is renewed while held"
         os.kill(holder.pid, signal.SIGKILL)
         await holder.wait()
         killed = time.monotonic()
-        await asyncio.wait_for(waiting, timeout=3)
+        await asyncio.wait_for(entered.wait(), timeout=3)
         assert time.monotonic() - killed <= 1.0 + 0.3  # the lock's ttl, and a poll
     finally:
+        leave.set()
+        await asyncio.wait_for(waiting, timeout=5)
         await store.aclose()
+
+
+async def hold(
+    store: RedisTokenStore, key: str, entered: asyncio.Event, leave: asyncio.Event
+) -> None:
+    """Hold *key*'s mint lock from when *entered* is set until *leave* is."""
+    async with store.mint_lock(key):
+        entered.set()
+        await leave.wait()
 
 
 async def test_the_lock_is_released_only_by_its_owner(redis_url: str) -> None:
     one, two = RedisTokenStore.from_url(redis_url), RedisTokenStore.from_url(redis_url)
     name = f"{one.namespace('k')}:lock"
+    entered, leave = asyncio.Event(), asyncio.Event()
+    second: asyncio.Task[None] | None = None
     try:
         async with one.mint_lock("k"):
             owner = await one.redis.get(name)
             # Another process's release (an owner whose lock expired) leaves it alone.
             assert await two._unlock(keys=[name], args=["someone-else"]) == 0
             assert await one.redis.get(name) == owner
-            second = asyncio.create_task(two.mint_lock("k").__aenter__())
+            second = asyncio.create_task(hold(two, "k", entered, leave))
             await asyncio.sleep(0.2)
-            assert not second.done(), "two holders at once"
-        await asyncio.wait_for(second, timeout=2)
+            assert not entered.is_set(), "two holders at once"
+        await asyncio.wait_for(entered.wait(), timeout=2)
         assert await one.redis.get(name) not in (None, owner)
     finally:
+        leave.set()
+        if second is not None:
+            await asyncio.wait_for(second, timeout=5)
         await one.aclose()
         await two.aclose()
+    async with aioredis_client(redis_url) as client:
+        assert await client.get(name) is None, "released by its owner on leaving"
 
 
 # -- Redis unreachable during a refresh ----------------------------------------------------

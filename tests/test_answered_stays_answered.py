@@ -8,6 +8,7 @@ the record is locked at the server, so the record is reported succeeded, never
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from helpers import TOKEN
@@ -102,30 +103,34 @@ async def test_redis_killed_mid_run_loses_no_answer(tmp_path: Path) -> None:
     crm = FakeCRM()
     ids = crm.add_records("Deals", 2000)
     flow = RedisFlow.from_url(redis.url, key="killed", max_concurrency=10, outage_timeout=1.0)
-    done_at_kill: list[int] = []
     server = FakeServer(crm, latency=0.02)
 
-    def progress(done: int, total: int | None, live: BulkReport) -> None:
+    async def kill_with_requests_out() -> tuple[int, int]:
         # Killed while requests are certainly out: held at the server, answered later.
-        if done >= 300 and server.in_flight >= 2 and not done_at_kill:
-            redis.process.kill()  # SIGKILL
-            done_at_kill.append(done)
+        while True:  # polled: the fake server has no hook to say so
+            if crm.writes_applied >= 300 and server.in_flight >= 5:
+                break
+            await asyncio.sleep(0.001)
+        redis.process.kill()  # SIGKILL
+        return crm.writes_applied, server.in_flight
 
     try:
         async with (
             server,
             LockingClient(access_token=TOKEN, api_domain=server.url, flow=flow) as client,
         ):
-            report = await client.lock_many("Deals", ids, reason="r", progress=progress)
+            killer = asyncio.create_task(kill_with_requests_out())
+            report = await client.lock_many("Deals", ids, reason="r")
+            assert killer.done(), "the run ended before Redis was killed"
+            locked_before, out = await killer
     finally:
         await flow.aclose()
         redis.stop()
-    assert done_at_kill, "the run ended before Redis was killed"
     assert report.stopped is not None and report.stopped.code == "FLOW_UNAVAILABLE"
     locked = crm.locks("Deals")
-    print(f"{len(locked)} locked, {done_at_kill[0]} recorded before the kill")
-    # Requests out at the kill were answered, and their permits never given back.
-    assert len(locked) >= done_at_kill[0] + 2
+    print(f"{len(locked)} locked: {locked_before} before the kill, {out} out at the server")
+    # The requests out at the kill were answered, and their permits never given back.
+    assert len(locked) >= locked_before + out
     statuses = assert_answers_recorded(crm, report)
     assert list(statuses.values()).count(SUCCEEDED) == len(locked)
     assert len(crm.requests) == len(locked), "nothing sent after Redis went away"

@@ -69,7 +69,7 @@ async def run_cli(
     *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
 ) -> Result:
     """Run the command line in process (a thread of its own) and collect what it printed."""
-    from zoho_locking.cli import run
+    from zoho_locking.cli.main import run
 
     out, err = io.StringIO(), io.StringIO()
     code = await asyncio.wait_for(

@@ -86,6 +86,33 @@ class RedisServer:
             self.process.wait()
 
 
+async def everything_in(url: str) -> dict[str, bytes]:
+    """Every key in the Redis at *url* and everything it holds, read by type.
+
+    Values are read as they are, never through DUMP (which compresses long strings,
+    so a secret inside would not show).
+    """
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    found: dict[str, bytes] = {}
+    try:
+        async for raw in client.scan_iter("*"):
+            key = raw.decode()
+            kind = (await client.type(key)).decode()
+            if kind == "string":
+                found[key] = await client.get(key) or b""
+            elif kind == "hash":
+                found[key] = repr(await client.hgetall(key)).encode()
+            elif kind == "zset":
+                found[key] = repr(await client.zrange(key, 0, -1, withscores=True)).encode()
+            elif kind != "none":  # "none": expired since the scan saw it
+                raise AssertionError(f"a {kind} at {key}: read it here too")
+    finally:
+        await client.aclose()
+    return found
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     binary = binary_or_skip()

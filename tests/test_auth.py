@@ -504,7 +504,10 @@ async def test_file_store_is_private_atomic_and_reused(
     async with make_auth(server, accounts, store=FileTokenStore(token_file)) as first:
         token = await first.get_token()
     assert mode(token_file) == 0o600
-    assert os.listdir(token_file.parent) == [token_file.name]  # no temporary files left
+    # No temporary files left; the (empty) lock file beside it stays, private too.
+    lock_file = token_file.with_name(token_file.name + ".lock")
+    assert sorted(os.listdir(token_file.parent)) == [token_file.name, lock_file.name]
+    assert mode(lock_file) == 0o600 and read(lock_file) == ""
     text = read(token_file)
     assert_no_secrets(text)
     assert token in text  # the access token itself, which is why the file is 0600
@@ -549,7 +552,7 @@ async def test_file_store_ignores_a_corrupt_file(
     async with make_auth(server, accounts, store=FileTokenStore(token_file)) as provider:
         token = await provider.get_token()
     assert accounts.mints == 1
-    assert FileTokenStore(token_file).load(provider._key) == provider._token
+    assert await FileTokenStore(token_file).load(provider._key) == provider._token
     assert token in read(token_file)
 
 

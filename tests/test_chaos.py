@@ -8,6 +8,7 @@ from pathlib import Path
 from helpers import outcomes_in, run_cli, start_cli, wait_for_lines
 
 from zoho_locking import BulkReport, LockingClient, RefreshTokenAuth, RetryPolicy
+from zoho_locking.auth.mintledger import TokenLimits
 from zoho_locking.models import FAILED, SKIPPED, SUCCEEDED
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer, Faults
 
@@ -87,6 +88,8 @@ async def test_chaos_lock_then_unlock_tells_the_truth() -> None:
             client_secret=accounts.client_secret,
             refresh_token=accounts.refresh_token,
             accounts_url=server.url,
+            # This accounts server takes 1,000 token requests per 10 minutes, not Zoho's 10.
+            token_limits=TokenLimits(requests=1000),
         )
         async with LockingClient(
             auth=auth, api_domain=server.url, max_concurrency=16, retry=retry

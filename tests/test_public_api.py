@@ -8,7 +8,7 @@ PUBLIC = [
     "ActionResult", "AiohttpTransport", "ApiError", "AuthError", "BulkReport", "CachedToken",
     "DATA_CENTRES", "DataCentre", "FileLimitStore", "FileTokenStore", "LockInfo", "LockSource",
     "LockedFor", "LockingClient", "MemoryTokenStore", "MockTransport", "ModuleRef", "OAuthError",
-    "Outcome", "QueryError",
+    "Outcome", "QueryError", "RedisTokenStore", "SharedTokenStore",
     "RefreshTokenAuth", "RequestTimeout", "Response", "RetryPolicy", "Selection", "StaticToken",
     "TokenProvider", "TokenStore", "Transport", "TransportError", "UncertainOutcome",
     "UnexpectedResponse", "UserRef", "ValidationError", "ZohoLockingError", "__version__",

@@ -1,7 +1,9 @@
 """The README's Python examples run as written.
 
 Examples that bring their own fake CRM run unchanged, but for the size of the
-bulk example's org (500 records instead of 5,000, to keep the suite fast). The first example talks
+bulk example's org (500 records instead of 5,000, to keep the suite fast), and
+examples naming a Redis at ``localhost:6379`` run against the tests' own
+redis-server. The first example talks
 to Zoho itself (``dc="us"``, a real token): it runs unchanged too, with
 `LockingClient` swapped for one whose transport hands each request to an
 in-process `FakeCRM` that knows the example's token and record, so nothing
@@ -23,6 +25,8 @@ from zoho_locking.testing import FakeCRM
 from zoho_locking.testing.inprocess import crm_transport
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+#: The Redis URL examples name; the tests run them against their own redis-server.
+REDIS = "redis://localhost:6379/0"
 BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
 
 
@@ -44,10 +48,13 @@ def test_the_readme_has_the_examples_this_file_runs() -> None:
     "index", [i for i, block in enumerate(BLOCKS) if "FakeServer" in block]
 )
 def test_examples_with_their_own_fake_crm_run_unchanged(
-    index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     monkeypatch.chdir(tmp_path)  # whatever an example writes stays out of the checkout
     code = BLOCKS[index].replace('add_records("Deals", 5000)', 'add_records("Deals", 500)')
+    if REDIS in code:
+        # The example's Redis is the tests' real redis-server.
+        code = code.replace(REDIS, request.getfixturevalue("redis_url"))
     printed = run(code)
     assert printed.strip(), "the example printed nothing"
     # Where an example shows what it prints (a comment after print), it prints that.

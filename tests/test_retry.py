@@ -14,6 +14,8 @@ from multidict import CIMultiDict
 
 from zoho_locking.errors import ValidationError
 from zoho_locking.http.retry import RETRY_STATUSES, RetryPolicy, retry_after
+from zoho_locking.http.transport import Response
+from zoho_locking.wire.limits import credits_reset, describe_wait
 
 # -- RetryPolicy -----------------------------------------------------------------
 
@@ -123,13 +125,48 @@ def test_retry_after_http_date() -> None:
         (str(int(NOW) + 45), 45.0),  # epoch seconds
         (str((int(NOW) + 45) * 1000), 45.0),  # epoch milliseconds
         ("45", 45.0),  # seconds from now
+        ("86399", 86399.0),  # what Zoho sends: the credit window's end, a day away
         ("0.25", 0.25),
         (str(int(NOW) - 100), 0.0),  # already past
         (str((int(NOW) - 100) * 1000), 0.0),
     ],
 )
-def test_retry_after_x_ratelimit_reset(value: str, expected: float) -> None:
-    assert retry_after({"X-RATELIMIT-RESET": value}, NOW) == pytest.approx(expected)
+def test_x_ratelimit_reset_says_when_credits_come_back_not_when_to_retry(
+    value: str, expected: float
+) -> None:
+    headers = {"X-RATELIMIT-RESET": value, "X-RATELIMIT-LIMIT": "50000",
+               "X-RATELIMIT-REMAINING": "49000"}  # fmt: skip
+    assert credits_reset(headers, NOW) == pytest.approx(expected)
+    assert retry_after(headers, NOW) is None
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_a_credit_window_a_day_away_does_not_delay_a_retry(status: int) -> None:
+    # Zoho may send its limit headers on every answer while credits are metered;
+    # the 429 of a busy org and a 5xx must still be retried within the backoff.
+    policy = RetryPolicy(base_delay=0.5, max_delay=30.0)
+    answer = Response(status, CIMultiDict({"X-RATELIMIT-RESET": "86399",
+                                           "X-RATELIMIT-REMAINING": "100"}), b"")  # fmt: skip
+    for attempt in range(1, 8):
+        delay = policy.delay(attempt, random.Random(attempt), answer, NOW)
+        assert 0.0 <= delay <= 30.0
+        if status == 429:
+            assert delay == 0.0  # the flow control's shared pause is the wait
+
+
+def test_retry_after_still_counts_beside_the_credit_headers() -> None:
+    headers = {"Retry-After": "3", "X-RATELIMIT-RESET": "86399"}
+    assert retry_after(headers, NOW) == 3.0
+    answer = Response(503, headers, b"")
+    assert RetryPolicy(base_delay=0.0, max_delay=0.0).delay(1, random.Random(1), answer, NOW) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(17999, "about 5 h"), (86399, "about 24 h"), (720, "about 12 min"), (40, "about 40 s")],
+)
+def test_describe_wait(seconds: float, words: str) -> None:
+    assert describe_wait(seconds) == words
 
 
 @pytest.mark.parametrize(
@@ -146,19 +183,15 @@ def test_retry_after_x_ratelimit_reset(value: str, expected: float) -> None:
 )
 def test_retry_after_garbage_is_none(headers: dict[str, str]) -> None:
     assert retry_after(headers, NOW) is None
+    assert credits_reset(headers, NOW) is None
 
 
 @pytest.mark.parametrize("value", ["inf", "1e400", "nan"])
-@pytest.mark.parametrize("name", ["Retry-After", "X-RATELIMIT-RESET"])
-def test_retry_after_non_finite_is_none(name: str, value: str) -> None:
+def test_retry_after_non_finite_is_none(value: str) -> None:
     # float() accepts these, but they are no number of seconds to wait: an infinite
     # delay would make a retry loop with deadline=None sleep forever.
-    assert retry_after({name: value}, NOW) is None
-
-
-def test_retry_after_wins_over_x_ratelimit_reset() -> None:
-    headers = {"Retry-After": "3", "X-RATELIMIT-RESET": "60"}
-    assert retry_after(headers, NOW) == 3.0
+    assert retry_after({"Retry-After": value}, NOW) is None
+    assert credits_reset({"X-RATELIMIT-RESET": value}, NOW) is None
 
 
 @pytest.mark.parametrize("name", ["Retry-After", "retry-after", "RETRY-AFTER", "rEtRy-AfTeR"])
@@ -169,5 +202,5 @@ def test_retry_after_header_name_is_case_insensitive(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["X-RATELIMIT-RESET", "x-ratelimit-reset", "X-RateLimit-Reset"])
 def test_x_ratelimit_reset_name_is_case_insensitive(name: str) -> None:
-    assert retry_after({name: "12"}, NOW) == 12.0
-    assert retry_after(CIMultiDict({name: "12"}), NOW) == 12.0
+    assert credits_reset({name: "12"}, NOW) == 12.0
+    assert credits_reset(CIMultiDict({name: "12"}), NOW) == 12.0

@@ -14,12 +14,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from helpers import TOKEN, cli_env, run_cli
 
-from zoho_locking import BulkReport, LockingClient, RefreshTokenAuth, RetryPolicy
+from zoho_locking import (
+    BulkReport,
+    FlowControl,
+    LockingClient,
+    MockTransport,
+    Permit,
+    RefreshTokenAuth,
+    Response,
+    RetryPolicy,
+)
 from zoho_locking.models import FAILED, SKIPPED, SUCCEEDED, UNFINISHED
-from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
+from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer, Faults
 
 CAP = 10
 RECORDS = 3000
@@ -207,6 +217,8 @@ async def test_credits_spent_mid_run_stop_it_and_a_refill_and_resume_finish_it(
         stopped = await run_cli(*args, "--api-domain", server.url, "--report", str(first))
         assert stopped.code == 3, stopped.stderr
         one_line_reason(stopped.stderr, "CREDITS_EXHAUSTED")
+        # When a resume can get through: from X-RATELIMIT-RESET, a day away at the fake.
+        assert "credits come back in about 24 h" in stopped.stderr
         sent = len(crm.requests)
         assert sent - int(RECORDS * 0.4) <= CAP, "no more than the cap after exhaustion"
         assert crm.credits is not None
@@ -303,3 +315,76 @@ async def test_the_fake_sends_the_limit_headers_and_the_report_keeps_the_figure(
     assert report.credits_remaining == 900
     assert "API credits left 900" in report.summary()
     assert json.loads(report.to_json())["credits_remaining"] == 900
+
+
+async def test_a_run_with_credits_metered_retries_its_429s_and_500s() -> None:
+    # Every answer carries the limit headers, X-RATELIMIT-RESET (the credit window's
+    # end, a day away) included: no retry may wait on it, or none would happen.
+    crm = FakeCRM(credits=100_000, faults=Faults(error_500_rate=0.05, seed=5))
+    ids = crm.add_records("Deals", 500)
+    async with FakeServer(crm, latency=0.005, concurrency_limit=5) as server, LockingClient(
+        access_token=TOKEN,
+        api_domain=server.url,
+        max_concurrency=CAP,  # above the org's 5: concurrency 429s will come
+        retry=RetryPolicy(base_delay=0.01, max_delay=0.1),
+    ) as client:
+        report = await client.lock_many("Deals", ids, reason="r")
+        refused = server.too_many_requests
+    print(f"{report.retries} retries, {report.throttled} 429s, {crm.status_counts[500]} 500s")
+    assert report.stopped is None and report.failed == 0
+    assert report.succeeded == 500 and set(crm.locks("Deals")) == set(ids)
+    assert crm.status_counts[500] > 0 and refused > 0
+    assert report.throttled == refused, "every 429 was seen, and retried"
+    assert report.retries >= crm.status_counts[500] + refused
+    assert report.credits_remaining == 100_000 - crm.credits.used  # type: ignore[union-attr]
+
+
+async def test_the_fake_sends_the_credit_window_with_every_answer_of_its_own() -> None:
+    crm = FakeCRM(credits=10, faults=Faults(error_500_rate=1.0))
+    deal = crm.add_records("Deals", 1)[0]
+    url = f"/crm/v8/Deals/{deal}/Locking_Information__s?fields=id"
+    headers = {"Authorization": f"Zoho-oauthtoken {TOKEN}"}
+    async with FakeServer(crm) as server, aiohttp.ClientSession(server.url) as session:
+        async with session.get(url, headers=headers) as faulted:
+            assert faulted.status == 500
+            assert 86390 <= int(faulted.headers["X-RATELIMIT-RESET"]) <= 86400
+        server.concurrency_limit = 0
+        async with session.get(url, headers=headers) as busy:
+            assert busy.status == 429 and "X-RATELIMIT-RESET" in busy.headers
+        server.concurrency_limit, crm.faults = None, Faults()
+        async with session.get(url, headers=headers) as ok:
+            assert ok.status == 204 and ok.headers["X-RATELIMIT-REMAINING"] == "9"
+            assert "X-RATELIMIT-RESET" in ok.headers
+    assert crm.credits is not None and crm.credits.used == 1, "a fault or 429 costs nothing"
+
+
+class PauseRecorder(FlowControl):
+    """Flow control that notes the wait the exchange says the server asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(max_concurrency=1)
+        self.server_waits: list[float | None] = []
+
+    async def release(
+        self, permit: Permit, status: int | None, *, server_wait: float | None = None
+    ) -> None:
+        self.server_waits.append(server_wait)
+        await super().release(permit, status, server_wait=server_wait)
+
+
+async def test_the_shared_429_pause_never_waits_on_the_credit_window() -> None:
+    answers = iter([(429, {"X-RATELIMIT-RESET": "86399"}), (429, {"Retry-After": "0.01"}),
+                    (204, {"X-RATELIMIT-RESET": "86399"})])  # fmt: skip
+
+    def handle(request: object, auth: object) -> Response:
+        status, headers = next(answers)
+        body = b'{"code":"TOO_MANY_REQUESTS","message":"busy","status":"error"}'
+        return Response(status, headers, body if status == 429 else b"")
+
+    flow = PauseRecorder()
+    async with LockingClient(
+        access_token=TOKEN, api_domain="https://www.zohoapis.com", flow=flow,
+        transport=MockTransport(handle), retry=RetryPolicy(base_delay=0.0, max_delay=0.0),
+    ) as client:  # fmt: skip
+        assert await client.get_locks("Deals", "1") == []
+    assert flow.server_waits == [None, 0.01, None]

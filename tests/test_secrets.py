@@ -161,8 +161,11 @@ async def test_full_cli_runs_show_no_secret(tmp_path: Path) -> None:
     stored = store.read_text(encoding="utf-8")
     assert any(token in stored for token in minted.tokens)
     assert_clean(stored, [accounts.client_secret, accounts.refresh_token], "the token store")
+    lock = store.with_name(store.name + ".lock")
     for leftover in store.parent.iterdir():
-        assert leftover == store, "no temporary file of the store is left behind"
+        assert leftover in (store, lock), "no temporary file of the store is left behind"
+    # The lock file beside it (processes of the host mint one token between them) is empty.
+    assert lock.read_text() == "" and stat.S_IMODE(lock.stat().st_mode) == 0o600
 
 
 # -- in process -------------------------------------------------------------------------
@@ -221,7 +224,7 @@ async def test_reprs_show_no_secret(
         assert cached is not None and token in minted.tokens
         static = StaticToken(token)
         memory = MemoryTokenStore()
-        memory.save("key", cached)
+        await memory.save("key", cached)
         root = f"{server.url}/crm/v8"
         requests = [
             protocol.build_lock(root, "Deals", record, "r"),

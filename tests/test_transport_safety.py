@@ -380,14 +380,25 @@ async def test_journal_is_created_private(tmp_path: Path) -> None:
 def test_token_store_is_created_private(tmp_path: Path) -> None:
     path = tmp_path / "new" / "dir" / "token.json"
     store = FileTokenStore(path)
-    store.save("key", CachedToken("1000.access", expires_at=4e9, api_domain=None))
+    asyncio.run(store.save("key", CachedToken("1000.access", expires_at=4e9, api_domain=None)))
     assert mode(path) == 0o600
     assert mode(path.parent) == 0o700
     # A store file someone made readable is private again after the next save.
     path.chmod(0o666)
-    store.save("other", CachedToken("1000.other", expires_at=4e9))
+    asyncio.run(store.save("other", CachedToken("1000.other", expires_at=4e9)))
     assert mode(path) == 0o600
     assert sorted(p.name for p in path.parent.iterdir()) == ["token.json"]  # no temp files
+
+
+def test_the_token_lock_file_is_created_private(tmp_path: Path) -> None:
+    store = FileTokenStore(tmp_path / "new" / "dir" / "token.json")
+
+    async def hold() -> None:
+        async with store.mint_lock("key"):
+            pass
+
+    asyncio.run(hold())
+    assert mode(store.lock_path) == 0o600 and mode(store.lock_path.parent) == 0o700
 
 
 @posix_only

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
-    from .auth.tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
+    from .auth.redisstore import RedisTokenStore
+    from .auth.tokenstore import (
+        CachedToken,
+        FileTokenStore,
+        MemoryTokenStore,
+        SharedTokenStore,
+        TokenStore,
+    )
     from .bulk.report import BulkReport
     from .bulk.selection import Selection
     from .client import LockingClient
@@ -79,11 +86,13 @@ _HOMES: dict[str, str] = {
     "Outcome": ".models",
     "Permit": ".flow.base",
     "QueryError": ".errors",
+    "RedisTokenStore": ".auth.redisstore",
     "RefreshTokenAuth": ".auth.provider",
     "RequestTimeout": ".errors",
     "Response": ".http.transport",
     "RetryPolicy": ".http.retry",
     "Selection": ".bulk.selection",
+    "SharedTokenStore": ".auth.tokenstore",
     "StaticToken": ".auth.provider",
     "TokenProvider": ".auth.provider",
     "TokenStore": ".auth.tokenstore",
@@ -135,11 +144,13 @@ __all__ = [
     "Outcome",
     "Permit",
     "QueryError",
+    "RedisTokenStore",
     "RefreshTokenAuth",
     "RequestTimeout",
     "Response",
     "RetryPolicy",
     "Selection",
+    "SharedTokenStore",
     "StaticToken",
     "TokenProvider",
     "TokenStore",

@@ -1,16 +1,23 @@
-"""Small JSON files kept between runs: read tolerantly, replaced atomically."""
+"""Small JSON files kept between runs: read tolerantly, replaced atomically, locked."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_json_document", "write_json_document"]
+try:
+    import fcntl
+except ImportError:  # not POSIX: no OS file lock
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["file_lock", "read_json_document", "write_json_document"]
 
 _log = logging.getLogger("zoho_locking")
 
@@ -59,3 +66,41 @@ def write_json_document(path: Path, doc: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+@contextlib.asynccontextmanager
+async def file_lock(path: Path, *, poll: float, wait: float) -> AsyncIterator[bool]:
+    """Hold an exclusive OS lock (``flock``) on *path*, created with mode 0600 if missing.
+
+    Waits without blocking the event loop (a non-blocking attempt every *poll*
+    seconds) and raises `TimeoutError` after *wait* seconds. The OS frees the
+    lock when the process dies, however it dies. Yields ``True`` when locked,
+    ``False`` where there is no ``flock`` (not POSIX): then nothing is locked.
+    Raises `OSError` if the lock file cannot be opened.
+    """
+    if fcntl is None:
+        yield False
+        return
+    fd = await asyncio.to_thread(_open_lock_file, path)
+    try:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if loop.time() >= give_up:
+                    raise TimeoutError(f"{path} stayed locked for {wait:g}s") from None
+                await asyncio.sleep(poll)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _open_lock_file(path: Path) -> int:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -15,7 +15,8 @@ The tree::
     ├── UncertainOutcome       a write may or may not have landed, and reading back failed
     ├── RunStopped             a bulk run stopped (run-wide failure, max_requests): not sent
     ├── FlowUnavailable        the shared budget (Redis) was unreachable for too long
-    ├── OAuthError             the accounts server refused to mint an access token
+    ├── OAuthError             no access token: the accounts server refused, minting would
+    │                          pass Zoho's token limits, or the shared token store is down
     └── JournalError           the resume journal cannot be used for this run
 
 Every one has a ``code`` (Zoho's, or the client's own such as ``TIMEOUT``) and a
@@ -198,7 +199,13 @@ class UncertainOutcome(ZohoLockingError):
 
 
 class OAuthError(ZohoLockingError):
-    """The Zoho accounts server refused to issue an access token."""
+    """No access token could be had.
+
+    The accounts server refused (its code: ``INVALID_CLIENT``, ``THROTTLED``, ...),
+    or asking would pass Zoho's token limits (``TOO_MANY_TOKENS``,
+    ``TOO_MANY_TOKEN_REQUESTS``), or the token store shared with other processes
+    could not be reached (``TOKEN_STORE_UNAVAILABLE``, ``TOKEN_LOCK_TIMEOUT``).
+    """
 
     def __init__(self, code: str, message: str, *, http_status: int | None = None) -> None:
         super().__init__(message)

@@ -5,7 +5,8 @@ A provider hands out the current access token and, when the CRM answers
 caller already has; it cannot refresh. `RefreshTokenAuth` mints tokens from
 a refresh token at the Zoho accounts server (through `oauth.TokenMinter`),
 shortly before they expire, once for all concurrent callers, and keeps them
-in a `TokenStore`.
+in a `TokenStore`; with a `SharedTokenStore`, once for every process that
+shares it (`minting.Minting`).
 
 No token, refresh token or client secret appears in any repr, log line or
 exception text of this module.
@@ -26,7 +27,9 @@ import aiohttp
 
 from ..errors import OAuthError, ValidationError
 from ..wire.datacentres import check_base_url, data_centre
-from .oauth import DEFAULT_LIFETIME, TokenMinter, check_secret, parse_token_answer
+from .minting import Minting, refresh_at
+from .mintledger import TokenLimits
+from .oauth import TokenMinter, check_secret, parse_token_answer
 from .tokenstore import CachedToken, MemoryTokenStore, TokenStore
 
 __all__ = ["RefreshTokenAuth", "StaticToken", "TokenProvider", "parse_token_answer"]
@@ -86,7 +89,10 @@ class RefreshTokenAuth:
     *refresh_margin* seconds of it are left (a quarter of its life at most),
     or when the CRM rejects it; either way, concurrent callers share one
     request to the accounts server. Tokens are kept in *store*
-    (`MemoryTokenStore` by default; `FileTokenStore` lets later runs reuse them).
+    (`MemoryTokenStore` by default; `FileTokenStore`: later runs and the host's
+    other processes; `RedisTokenStore`: every process on every host), whose
+    sharers mint one token between them, within *token_limits* (`TokenLimits`,
+    Zoho's by default: a mint past them raises `OAuthError`, unsent).
 
     After the first token, `api_domain` is the CRM domain the accounts server
     named. The provider owns an HTTP session unless given *session*; close it
@@ -108,12 +114,13 @@ class RefreshTokenAuth:
         clock: Callable[[], float] = time.time,
         allow_insecure_http: bool = False,
         throttle_cooldown: float = 60.0,
+        token_limits: TokenLimits | None = None,
     ) -> None:
         check_secret(client_id, "client_id")
         check_secret(client_secret, "client_secret")
         check_secret(refresh_token, "refresh_token")
         accounts_url = _accounts_url(dc, accounts_url, allow_insecure_http)
-        _check_settings(refresh_margin, throttle_cooldown, timeout, store)
+        _check_settings(refresh_margin, throttle_cooldown, timeout, store, token_limits)
         self.store: TokenStore = store if store is not None else MemoryTokenStore()
         self.refresh_margin = float(refresh_margin)
         self._minter = TokenMinter(
@@ -129,10 +136,16 @@ class RefreshTokenAuth:
         )
         self._clock = clock
         self._key = _fingerprint(accounts_url, client_id, refresh_token)
+        _bind_sealer(self.store, self._key, client_secret, refresh_token)
+        self._minting = Minting(
+            store=self.store, key=self._key, minter=self._minter, clock=clock,
+            limits=token_limits or TokenLimits(), refresh_margin=self.refresh_margin,
+        )  # fmt: skip
         self._token: CachedToken | None = None
         self._loaded = False
         self._flight = _SingleFlight()
         self._early_retry_at = -math.inf
+        self._warned: str | None = None  # the code of the last refresh failure warned of
 
     def __repr__(self) -> str:
         return (
@@ -196,14 +209,14 @@ class RefreshTokenAuth:
 
     async def get_token(self) -> str:
         """Return the cached token, minting a new one if it is missing or about to expire."""
-        token = self._cached()
-        if token is not None and self._clock() < _refresh_at(token, self.refresh_margin):
+        token = self._token
+        if token is not None and self._clock() < refresh_at(token, self.refresh_margin):
             return token.access_token
         return (await self._renew(None)).access_token
 
     async def refresh(self, rejected: str) -> str | None:
         """Return a token other than *rejected*: the current one if newer, else a new one."""
-        token = self._cached()
+        token = self._token
         if (
             token is not None
             and token.access_token != rejected
@@ -214,15 +227,6 @@ class RefreshTokenAuth:
 
     # -- internals -----------------------------------------------------------
 
-    def _cached(self) -> CachedToken | None:
-        if not self._loaded:
-            self._loaded = True
-            stored = _load(self.store, self._key)
-            if stored is not None and self._clock() < stored.expires_at:
-                _log.debug("reusing a stored access token from %s", self.accounts_url)
-                self._token = stored
-        return self._token
-
     async def _renew(self, rejected: str | None) -> CachedToken:
         """Mint a token, once for all callers waiting at the same time.
 
@@ -232,6 +236,8 @@ class RefreshTokenAuth:
         flight = self._flight
         generation = flight.generation
         async with flight.lock():
+            if not self._loaded:  # the first token wanted: the store's, if still valid
+                self._loaded, self._token = True, await self._minting.load(valid=True)
             current, now = self._token, self._clock()
             still_usable = (
                 current is not None
@@ -250,25 +256,27 @@ class RefreshTokenAuth:
                 if (
                     rejected is not None
                     or now < self._early_retry_at
-                    or now < _refresh_at(current, self.refresh_margin)
+                    or now < refresh_at(current, self.refresh_margin)
                 ):
                     return current
             if current is not None and current.access_token == rejected:
                 self._token = None  # known dead: never hand it out again
             alive = self._token.access_token if self._token is not None else None
+            keep = still_usable and rejected is None
             try:
-                token = await self._minter.mint(current=alive)
+                token = await self._minting.obtain(rejected=rejected, alive=alive, keep=keep)
             except OAuthError as exc:
                 flight.ended(exc)
-                if still_usable and rejected is None:
+                if keep:
                     assert current is not None
                     self._early_retry_at = self._clock() + _EARLY_RETRY_DELAY
-                    _log.warning("could not refresh the access token ahead of expiry: %s", exc)
+                    if exc.code != self._warned:  # one warning per cause, not one per try
+                        self._warned = exc.code
+                        _log.warning("could not refresh the access token ahead of expiry: %s", exc)
                     return current
                 raise
             flight.ended(None)
-            self._token = token
-            _save(self.store, self._key, token)
+            self._token, self._warned = token, None
             return token
 
 
@@ -299,36 +307,20 @@ class _SingleFlight:
         self.last_error = error
 
 
-def _refresh_at(token: CachedToken, refresh_margin: float) -> float:
-    """When (epoch seconds) to refresh *token*: *refresh_margin* before it expires, or sooner."""
-    # Tokens that live shorter than the margin (tests, odd servers) must
-    # still be used for most of their life, not refreshed on every call.
-    life = token.lifetime if token.lifetime is not None else DEFAULT_LIFETIME
-    return token.expires_at - min(refresh_margin, life / 4)
-
-
 def _fingerprint(accounts_url: str, client_id: str, refresh_token: str) -> str:
     """The store key for these credentials."""
     # Entries are looked up by a fingerprint, never by the secrets themselves.
     return hashlib.sha256("\0".join((accounts_url, client_id, refresh_token)).encode()).hexdigest()
 
 
-def _load(store: TokenStore, key: str) -> CachedToken | None:
-    """The token *store* holds under *key*; ``None`` if none, or if the store is unreadable."""
-    try:
-        return store.load(key)
-    except (OSError, ValueError) as exc:
-        _log.warning("could not read the token store: %s", type(exc).__name__)
-        return None
+def _bind_sealer(store: object, key: str, client_secret: str, refresh_token: str) -> None:
+    """Hand *store* the sealer of these credentials, if it keeps tokens sealed."""
+    bind = getattr(store, "bind_sealer", None)
+    if callable(bind):
+        # Imported here: only such stores need cryptography (the redis extra).
+        from .seal import Sealer
 
-
-def _save(store: TokenStore, key: str, token: CachedToken) -> None:
-    """Keep *token* in *store* under *key*, if the store can be written."""
-    try:
-        store.save(key, token)
-    except OSError as exc:
-        # The token is good; failing to cache it only costs a mint later.
-        _log.warning("could not save the access token: %s", type(exc).__name__)
+        bind(key, Sealer.derive(client_secret, refresh_token))
 
 
 def _accounts_url(dc: str | None, accounts_url: str | None, allow_insecure_http: bool) -> str:
@@ -344,8 +336,9 @@ def _accounts_url(dc: str | None, accounts_url: str | None, allow_insecure_http:
 
 
 def _check_settings(
-    refresh_margin: float, throttle_cooldown: float, timeout: float, store: object
-) -> None:
+    refresh_margin: float, throttle_cooldown: float, timeout: float, store: object,
+    token_limits: object,
+) -> None:  # fmt: skip
     """Raise `ValidationError` for the first unusable setting."""
     for name, value in (
         ("refresh_margin", refresh_margin),
@@ -357,6 +350,8 @@ def _check_settings(
         raise ValidationError("timeout must be a positive number", field="timeout")
     if store is not None and not isinstance(store, TokenStore):
         raise ValidationError("store must provide load() and save()", field="store")
+    if token_limits is not None and not isinstance(token_limits, TokenLimits):
+        raise ValidationError("token_limits must be a TokenLimits", field="token_limits")
 
 
 def _is_number(value: object) -> bool:

@@ -2,9 +2,17 @@
 
 Zoho allows 10 token requests per 10 minutes and 10 live access tokens per
 refresh token, so a script run every few minutes must reuse the token of the
-previous run instead of minting a new one at every start. `MemoryTokenStore`
-(the default) lives as long as the process; `FileTokenStore` keeps tokens in
-a JSON file of mode 0600, replaced atomically on every save.
+previous run instead of minting a new one at every start, and processes that
+run together must share one. `MemoryTokenStore` (the default) lives as long
+as the process; `FileTokenStore` keeps tokens in a JSON file of mode 0600,
+replaced atomically on every save, and is a `SharedTokenStore`: processes on
+one host that share the file mint one token between them, under an OS file
+lock. `zoho_locking.redistoken.RedisTokenStore` shares one across hosts.
+
+The store methods are coroutines, so a store doing I/O never blocks the event
+loop. A store of one's own may still have plain (synchronous) ``load`` and
+``save``, as before: `RefreshTokenAuth` awaits their result only when it is
+awaitable.
 
 Entries are looked up by a *key*: a fingerprint that `RefreshTokenAuth`
 derives from the accounts server, client id and refresh token, so that one
@@ -14,20 +22,36 @@ The store never sees the client secret or the refresh token themselves.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from .._files import read_json_document, write_json_document
+from .._files import file_lock, read_json_document, write_json_document
+from ..errors import OAuthError
+from .mintledger import MintLedger, TokenLimits
 
-__all__ = ["CachedToken", "FileTokenStore", "MemoryTokenStore", "TokenStore"]
+__all__ = [
+    "CachedToken",
+    "FileTokenStore",
+    "MemoryTokenStore",
+    "SharedTokenStore",
+    "TokenStore",
+]
+
+_log = logging.getLogger(__name__)
 
 _FORMAT = 1
+#: Other keys' ledgers are kept an hour past their last event: past any request window.
+_LIMITS = TokenLimits(window=3600.0)
 
 
 @attrs.frozen(slots=True)
@@ -83,14 +107,56 @@ def _is_number(value: object) -> bool:
 
 @runtime_checkable
 class TokenStore(Protocol):
-    """Keeps one cached token per key between mints (and, for some stores, between runs)."""
+    """Keeps one cached token per key between mints (and, for some stores, between runs).
 
-    def load(self, key: str) -> CachedToken | None:
+    ``load`` and ``save`` should be coroutines (``async def``); plain methods
+    work too, for stores written before they were.
+    """
+
+    def load(self, key: str) -> Awaitable[CachedToken | None] | CachedToken | None:
         """Return the token saved under *key*, or ``None``."""
         ...
 
-    def save(self, key: str, token: CachedToken) -> None:
+    def save(self, key: str, token: CachedToken) -> Awaitable[None] | None:
         """Remember *token* under *key*, replacing the previous one."""
+        ...
+
+
+@runtime_checkable
+class SharedTokenStore(Protocol):
+    """A token store that several processes share, so that they mint one token between them.
+
+    `RefreshTokenAuth` mints only while holding `mint_lock` (one process at a
+    time, across processes), after reading the store again: a token another
+    process minted meanwhile is taken instead. The *ledger* (`MintLedger`)
+    keeps what they all asked of the accounts server, so that together they
+    stay within Zoho's token limits and honour one "Access Denied" cooldown.
+    A store that cannot be reached raises `OAuthError` with code
+    ``TOKEN_STORE_UNAVAILABLE``; the auth retries for up to *outage_timeout*
+    seconds when it has no usable token, and never mints without the lock.
+    """
+
+    #: Seconds to ride out an unreachable store before giving up.
+    outage_timeout: float
+
+    async def load(self, key: str) -> CachedToken | None:
+        """Return the token saved under *key*, or ``None``."""
+        ...
+
+    async def save(self, key: str, token: CachedToken) -> None:
+        """Remember *token* under *key*, replacing the previous one."""
+        ...
+
+    def mint_lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Held while minting for *key*: one holder at a time, across processes."""
+        ...
+
+    async def load_ledger(self, key: str) -> MintLedger:
+        """What was asked of the accounts server for *key* (empty if nothing is known)."""
+        ...
+
+    async def save_ledger(self, key: str, ledger: MintLedger) -> None:
+        """Replace the ledger of *key*."""
         ...
 
 
@@ -105,56 +171,126 @@ class MemoryTokenStore:
     def __repr__(self) -> str:
         return f"MemoryTokenStore(<{len(self._tokens)} token(s)>)"
 
-    def load(self, key: str) -> CachedToken | None:
+    async def load(self, key: str) -> CachedToken | None:
         """Return the token saved under *key*, or ``None``."""
         return self._tokens.get(key)
 
-    def save(self, key: str, token: CachedToken) -> None:
+    async def save(self, key: str, token: CachedToken) -> None:
         """Remember *token* under *key*."""
         self._tokens[key] = token
 
 
 class FileTokenStore:
-    """Keep tokens in a JSON file (mode 0600) so that later runs of a script reuse them.
+    """Keep tokens in a JSON file (mode 0600), shared by the processes of one host.
 
     The file is rewritten through a temporary file in the same directory and
     `os.replace`, so a reader sees the old file or the new one, never half of
     one, and a crash leaves no partial file behind. A missing, unreadable or
-    corrupt file reads as empty. Expired entries are dropped on save.
+    corrupt file reads as empty. Expired entries are dropped on save. File
+    I/O runs in a worker thread, off the event loop.
+
+    Processes that share the file mint one token between them: the minting
+    one holds an OS lock (``flock``) on ``<file>.lock`` beside it, which the
+    OS frees if the process dies; the others wait (polling every
+    *poll_interval* seconds, for at most *lock_wait*), read the file again
+    and take the new token. The file also keeps the token requests made and
+    any "Access Denied" cooldown (times only), for every process to honour.
     """
 
-    __slots__ = ("_clock", "path")
+    __slots__ = ("_clock", "lock_path", "lock_wait", "path", "poll_interval")
+
+    #: A file is never unreachable the way a server is: nothing to wait out.
+    outage_timeout = 0.0
 
     def __init__(
-        self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 0.02,
+        lock_wait: float = 120.0,
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.poll_interval = float(poll_interval)
+        self.lock_wait = float(lock_wait)
         # Epoch seconds, as in CachedToken.expires_at; decides which entries are expired.
         self._clock = clock
 
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self.path)!r})"
 
-    def load(self, key: str) -> CachedToken | None:
+    async def load(self, key: str) -> CachedToken | None:
         """Return the token saved under *key*, or ``None`` (also when the file is unusable)."""
-        return CachedToken.from_json(self._read().get(key))
+        return await asyncio.to_thread(self._load, key)
 
-    def save(self, key: str, token: CachedToken) -> None:
+    async def save(self, key: str, token: CachedToken) -> None:
         """Store *token* under *key*, keeping other keys' unexpired tokens."""
+        await asyncio.to_thread(self._update, key, token, None)
+
+    async def load_ledger(self, key: str) -> MintLedger:
+        """The token requests and cooldown the file keeps for *key*."""
+        return await asyncio.to_thread(self._load_ledger, key)
+
+    async def save_ledger(self, key: str, ledger: MintLedger) -> None:
+        """Keep *ledger* for *key* in the file."""
+        await asyncio.to_thread(self._update, key, None, ledger)
+
+    @contextlib.asynccontextmanager
+    async def mint_lock(self, key: str) -> AsyncIterator[None]:
+        """Hold the OS lock on ``<file>.lock`` (every key of the file shares it)."""
+        async with contextlib.AsyncExitStack() as stack:
+            lock = file_lock(self.lock_path, poll=self.poll_interval, wait=self.lock_wait)
+            try:
+                if not await stack.enter_async_context(lock):
+                    _log.debug("no OS file lock on this platform: %s is not shared", self.path)
+            except TimeoutError:
+                raise OAuthError(
+                    "TOKEN_LOCK_TIMEOUT",
+                    f"another process has held the token lock {self.lock_path} for over "
+                    f"{self.lock_wait:g}s; no token was minted",
+                ) from None
+            except OSError as exc:
+                # A file that cannot be locked cannot be written either: this process
+                # is on its own, as it would be with no file at all.
+                _log.warning(
+                    "could not lock %s (%s): minting without the other processes",
+                    self.lock_path, type(exc).__name__,
+                )  # fmt: skip
+            yield
+
+    def _load(self, key: str) -> CachedToken | None:
+        return CachedToken.from_json(self._read().get("tokens", {}).get(key))
+
+    def _load_ledger(self, key: str) -> MintLedger:
+        return MintLedger.from_json(self._read().get("ledgers", {}).get(key))
+
+    def _update(self, key: str, token: CachedToken | None, ledger: MintLedger | None) -> None:
         now = self._clock()
-        entries = {
+        doc = self._read()
+        tokens = {
             other: data
-            for other, data in self._read().items()
-            if other != key
-            and (cached := CachedToken.from_json(data)) is not None
-            and cached.expires_at > now
+            for other, data in doc.get("tokens", {}).items()
+            if (cached := CachedToken.from_json(data)) is not None and cached.expires_at > now
         }
-        entries[key] = token.to_json()
-        self._write({"format": _FORMAT, "tokens": entries})
+        ledgers = {
+            other: data
+            for other, data in doc.get("ledgers", {}).items()
+            if MintLedger.from_json(data).horizon(now, _LIMITS) > 1.0
+        }
+        if token is not None:
+            tokens[key] = token.to_json()
+        if ledger is not None:
+            ledgers[key] = ledger.to_json()
+        self._write({"format": _FORMAT, "tokens": tokens, "ledgers": ledgers})
 
     def _read(self) -> dict[str, Any]:
-        tokens = read_json_document(self.path, "token cache", _FORMAT).get("tokens")
-        return tokens if isinstance(tokens, dict) else {}
+        doc = read_json_document(self.path, "token cache", _FORMAT)
+        return {
+            name: value
+            for name in ("tokens", "ledgers")
+            if isinstance(value := doc.get(name), dict)
+        }
 
     def _write(self, doc: dict[str, Any]) -> None:
         write_json_document(self.path, doc)

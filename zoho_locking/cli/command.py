@@ -146,16 +146,20 @@ async def _run_bulk(
             )  # fmt: skip
     finally:
         bar.close()
+        await wiring.close_auth(auth)
 
 
 async def _count_where(config: CommandConfig, auth: TokenProvider, streams: Streams) -> None:
     assert isinstance(config.source, Query)
-    async with wiring.RunFlow(config) as flow, wiring.client(config, auth, flow) as client:
-        selection = client.select_ids(config.module, config.source.where)
-        try:
-            await dry_run_where(config, selection, streams.stdout)
-        except QueryError as exc:
-            raise UsageError(f"the query was refused: {exc}") from None
+    try:
+        async with wiring.RunFlow(config) as flow, wiring.client(config, auth, flow) as client:
+            selection = client.select_ids(config.module, config.source.where)
+            try:
+                await dry_run_where(config, selection, streams.stdout)
+            except QueryError as exc:
+                raise UsageError(f"the query was refused: {exc}") from None
+    finally:
+        await wiring.close_auth(auth)
 
 
 def _write_report(report: BulkReport, target: Path) -> None:

@@ -50,9 +50,16 @@ credentials (environment only):
   ZOHO_ACCESS_TOKEN                      an access token, or
   ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET,    a refresh token to mint access tokens with
   ZOHO_REFRESH_TOKEN                     (plus ZOHO_ACCOUNTS_URL, or the data centre)
-  ZOHO_TOKEN_STORE                       optional file caching the access token (mode 0600)
+  ZOHO_TOKEN_STORE                       optional file keeping the access token (mode 0600)
+                                         for later runs and this host's other processes,
+                                         which mint one token between them (file lock)
   ZOHO_API_DOMAIN, ZOHO_DC               defaults for --api-domain and --dc
   ZOHO_REDIS_URL                         default for --redis-url (may hold a password)
+
+With a refresh token and a Redis URL, every process and host shares one access
+token through that Redis (sealed with a key derived from the client secret;
+ZOHO_TOKEN_STORE is then unused), and together they stay within Zoho's token
+limits: 10 live tokens per refresh token, 10 token requests per 10 minutes.
 
 exit status: 0 no record failed, 1 some record failed, 2 usage or configuration
 error (nothing sent), 3 run stopped: nothing more was sent (bad token or module,
@@ -154,8 +161,9 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
     )
     sub.add_argument(
         "--redis-url", metavar="URL",
-        help="share one org budget with other processes through this Redis "
-        "(default: ZOHO_REDIS_URL; needs zoho-locking[redis])",
+        help="share one org budget, and one access token minted from a refresh token, "
+        "with other processes through this Redis (default: ZOHO_REDIS_URL; needs "
+        "zoho-locking[redis])",
     )
     sub.add_argument(
         "--budget-key", metavar="KEY",

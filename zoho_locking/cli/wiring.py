@@ -1,6 +1,9 @@
 """What a command's configuration builds: the token provider, the flow control, the client.
 
-The token provider is the one the environment's credentials describe. The
+The token provider is the one the environment's credentials describe; with a
+Redis URL, the access token minted from a refresh token is shared through the
+same Redis (`RedisTokenStore`), else ZOHO_TOKEN_STORE, a file, shares it with
+the processes of this host. The
 flow control is shared with other processes through Redis when a Redis URL is
 configured, else local to this process and started at the in-flight limit a
 previous run learned (kept in the limit store when the run ends).
@@ -12,7 +15,7 @@ import logging
 from types import TracebackType
 
 from ..auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
-from ..auth.tokenstore import FileTokenStore
+from ..auth.tokenstore import FileTokenStore, TokenStore
 from ..client import LockingClient
 from ..flow.base import Flow
 from ..flow.limitstore import FileLimitStore, org_key
@@ -20,7 +23,7 @@ from ..flow.local import FlowControl
 from ..http.retry import RetryPolicy
 from .config import CommandConfig, UsageError
 
-__all__ = ["RunFlow", "client", "token_provider"]
+__all__ = ["RunFlow", "client", "close_auth", "token_provider"]
 
 _log = logging.getLogger("zoho_locking")
 
@@ -50,15 +53,37 @@ def token_provider(config: CommandConfig) -> TokenProvider:
         )
     if creds.accounts_url is None and creds.dc is None:
         raise UsageError("set ZOHO_ACCOUNTS_URL or a data centre (--dc or ZOHO_DC)")
-    store = FileTokenStore(creds.token_store) if creds.token_store is not None else None
     return RefreshTokenAuth(
         client_id=creds.client_id,
         client_secret=creds.client_secret,
         refresh_token=creds.refresh_token,
         accounts_url=creds.accounts_url,
         dc=None if creds.accounts_url is not None else creds.dc,
-        store=store,
+        store=_token_store(config),
     )
+
+
+def _token_store(config: CommandConfig) -> TokenStore | None:
+    """Where the access token is kept: the run's Redis, else ZOHO_TOKEN_STORE, else memory."""
+    url = config.flow.redis_url
+    if url is not None:
+        # The token belongs to the org's client app, like the budget: one for the fleet.
+        try:
+            from ..auth.redisstore import RedisTokenStore
+        except ImportError:
+            raise UsageError(
+                "--redis-url needs the redis extra: pip install 'zoho-locking[redis]'"
+            ) from None
+        return RedisTokenStore.from_url(url)
+    path = config.credentials.token_store
+    return FileTokenStore(path) if path is not None else None
+
+
+async def close_auth(provider: TokenProvider) -> None:
+    """Close what the provider's token store holds open (a Redis connection), if anything."""
+    closer = getattr(getattr(provider, "store", None), "aclose", None)
+    if closer is not None:
+        await closer()
 
 
 def client(config: CommandConfig, auth: TokenProvider, flow: Flow) -> LockingClient:

@@ -34,17 +34,17 @@ import os
 import secrets
 from collections import deque
 from typing import Any
-from urllib.parse import urlsplit
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
 
+from .._redis import open_redis, redact_url
 from ..errors import FlowUnavailable, ValidationError
 from . import redis_scripts
 from .base import Permit, Sleep
 from .limitstore import org_key
 
-__all__ = ["RedisFlow", "budget_key", "redact_url"]
+__all__ = ["RedisFlow", "budget_key"]
 
 _log = logging.getLogger(__name__)
 _REDIS_TROUBLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
@@ -57,14 +57,6 @@ def budget_key(api_domain: str, client_id: str | None) -> str:
     Redis Cluster keeps every key of the budget in one slot.
     """
     return f"zoho-locking:{{{org_key(api_domain, client_id)}}}"
-
-
-def redact_url(url: str) -> str:
-    """*url* without its user name or password, for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 class RedisFlow:
@@ -132,19 +124,7 @@ class RedisFlow:
         A Cluster is named by *cluster* or by the scheme ``redis+cluster://``
         (``rediss+cluster://``); every key of the budget sits in one slot.
         """
-        scheme = urlsplit(url).scheme if isinstance(url, str) else ""
-        if scheme.endswith("+cluster"):
-            scheme, cluster = scheme.removesuffix("+cluster"), True
-            url = scheme + url[url.index("://") :]
-        if scheme not in ("redis", "rediss", "unix"):
-            raise ValidationError(
-                "the Redis URL must start with redis://, rediss://, redis+cluster:// "
-                "or unix://",
-                field="redis_url",
-            )
-        client: Redis | RedisCluster = (
-            RedisCluster.from_url(url) if cluster else Redis.from_url(url)
-        )
+        client = open_redis(url, cluster=cluster)
         return cls(client, key=key, description=redact_url(url), owns_client=True, **options)
 
     def __repr__(self) -> str:

@@ -22,7 +22,14 @@ from typing import Protocol, TypeAlias, TypeVar
 import attrs
 
 from ..auth.provider import TokenProvider
-from ..errors import ApiError, ThrottledTooLong, TransportError, ValidationError, ZohoLockingError
+from ..errors import (
+    ApiError,
+    FlowUnavailable,
+    ThrottledTooLong,
+    TransportError,
+    ValidationError,
+    ZohoLockingError,
+)
 from ..events import (
     AnswerReceived,
     CreditsSeen,
@@ -46,8 +53,11 @@ T = TypeVar("T")
 Parser = Callable[[int, Mapping[str, str], bytes], T]
 
 #: What one attempt came to: the answer or the failure, the token it was sent with,
-#: when its permit came, and whether it was a 429 for spent credits.
-_Sent: TypeAlias = tuple[Response | None, TransportError | None, str, float, bool]
+#: when its permit came, whether it was a 429 for spent credits, and the shared
+#: budget's failure if the permit could not be given back.
+_Sent: TypeAlias = tuple[
+    Response | None, TransportError | None, str, float, bool, "FlowUnavailable | None"
+]
 
 _VERSION_RE = re.compile(r"v[0-9]{1,2}")
 _log = logging.getLogger("zoho_locking")
@@ -59,6 +69,10 @@ class Admission(Protocol):
 
     def admit(self) -> None:
         """Count one request about to be sent, or raise `RunStopped` if none may be."""
+        ...
+
+    def halt(self, code: str, message: str, http_status: int | None = None) -> object:
+        """Let nothing more be sent, for the reason given."""
         ...
 
 
@@ -182,12 +196,19 @@ class Exchange:
         while True:
             attempt += 1
             # An answer or a failure; the token it went with; when its permit came;
-            # and whether it was a 429 for spent credits (final, never retried).
-            response, failure, token, started, spent = await self._attempt(request, call, attempt)
+            # whether it was a 429 for spent credits (final, never retried); and the
+            # shared budget's failure if the permit could not be given back.
+            response, failure, token, started, spent, lost = await self._attempt(
+                request, call, attempt
+            )
             if first is None:
                 first = started
             if response is not None:
+                # A final answer stands even if the flow is gone; a request that would
+                # need another attempt raises the flow's failure: it is unfinished.
                 if response.status == 401 and not refreshed and _is_invalid_token(response):
+                    if lost is not None:
+                        raise lost
                     refreshed = True
                     if await self._header.renew(token, call.events):
                         attempt -= 1  # a fresh token is a new start, not a retry
@@ -195,6 +216,8 @@ class Exchange:
                     return response
                 if spent or response.status not in RETRY_STATUSES:
                     return response
+                if lost is not None:
+                    raise lost
             _note_doubt(request, response, failure, call)
             delay = self._retry_delay(attempt, response, first)
             if delay is None:
@@ -218,6 +241,7 @@ class Exchange:
         permit = await flow.acquire()
         response: Response | None = None
         failure: TransportError | None = None
+        lost: FlowUnavailable | None = None
         token = ""
         try:
             if self.closed:
@@ -236,14 +260,16 @@ class Exchange:
             status, wait, spent = _feedback(response)
             try:
                 await flow.release(permit, status, server_wait=wait)
-            except ZohoLockingError as exc:
+            except FlowUnavailable as exc:
                 if response is None:
                     raise
-                # The answer is the record's truth: keep it. The next permit meets
-                # the trouble (a shared budget out of reach) before more is sent.
-                _log.warning("could not give back a permit after an answer: %s", exc)
+                # The answer is in hand whatever the flow says (a 201 means the record
+                # IS locked): keep it, and stop the run instead, so nothing more is sent.
+                if call.admission is not None:
+                    call.admission.halt(exc.code, exc.message)
+                lost = exc
         self._watch.saw(request, attempt, permit, response, failure, spent, call.events)
-        return response, failure, token, permit.sent_at, spent
+        return response, failure, token, permit.sent_at, spent, lost
 
     def _retry_delay(self, attempt: int, response: Response | None, first: float) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` when no attempt is left."""

@@ -78,7 +78,8 @@ class RetryPolicy:
         """Seconds to wait after failed attempt *attempt*, whose *answer* (if any) is given.
 
         After a 429 the flow control's shared pause is the wait; otherwise back
-        off with jitter. A server that asks for longer (``Retry-After``) gets it.
+        off with jitter. A server that asks for longer (``Retry-After``) gets it;
+        the credit window's end (``X-RATELIMIT-RESET``) is no such request.
         """
         delay = 0.0 if answer is not None and answer.status == 429 else self.backoff(attempt, rng)
         if answer is not None:
@@ -89,28 +90,24 @@ class RetryPolicy:
 
 
 def retry_after(headers: Mapping[str, str], now_epoch: float) -> float | None:
-    """Seconds the server asks us to wait, from ``Retry-After`` or ``X-RATELIMIT-RESET``.
+    """Seconds the server asks us to wait before retrying, from ``Retry-After`` only.
 
-    Unreadable or non-finite values are ignored (``None``), never obeyed.
+    Seconds or an HTTP date. Unreadable or non-finite values are ignored
+    (``None``), never obeyed. ``X-RATELIMIT-RESET`` is deliberately not read:
+    it says when the day's credits come back (often hours away), and waiting
+    on it would leave a concurrency 429 or a 5xx never retried
+    (`limits.credits_reset` reads it, for the credits stop's message).
     """
     value = header(headers, "retry-after")
-    if value is not None:
-        seconds = _number(value)
-        if seconds is None:
-            try:
-                seconds = parsedate_to_datetime(value).timestamp() - now_epoch
-            except (TypeError, ValueError, IndexError, OverflowError):
-                seconds = None
-        if seconds is not None:
-            return max(0.0, seconds)
-    value = header(headers, "x-ratelimit-reset")
-    reset = _number(value) if value is not None else None
-    if reset is None:
+    if value is None:
         return None
-    # Zoho documents no unit; large values are epoch seconds or milliseconds.
-    if reset > 1e11:
-        reset /= 1000.0
-    return max(0.0, reset - now_epoch) if reset > 1e9 else max(0.0, reset)
+    seconds = _number(value)
+    if seconds is None:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now_epoch
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return max(0.0, seconds)
 
 
 def _number(text: str) -> float | None:

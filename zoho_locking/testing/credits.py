@@ -4,31 +4,61 @@ As at Zoho, every answered call costs a credit whatever its answer (a 4xx
 costs too); a request refused in front of the CRM (a proxy fault, the
 concurrency limit) costs nothing. With the credits spent, every call is
 answered 429 TOO_MANY_REQUESTS with ``X-API-CREDITS-REMAINING: 0`` until a
-test calls `Credits.refill`. Every answer carries the limit headers.
+test calls `Credits.refill`. Every answer carries the limit headers, as some
+Zoho servers send them while credits are metered: ``X-RATELIMIT-RESET`` among
+them, the seconds until the credit window ends (a day at first), which is no
+retry delay.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
+
+import attrs
+
 from ._wire import FakeAnswer, error
 
-__all__ = ["CREDITS_EXHAUSTED_MESSAGE", "Credits"]
+__all__ = ["CREDITS_EXHAUSTED_MESSAGE", "Credits", "stamped"]
 
 #: Zoho's wording (status-codes page) for a spent daily allowance.
 CREDITS_EXHAUSTED_MESSAGE = "the number of API requests for the 24 hour period is exceeded"
 
 
 class Credits:
-    """A daily allowance of *limit* API credits."""
+    """A daily allowance of *limit* API credits, over a window of *window* seconds.
 
-    __slots__ = ("limit", "used")
+    The window starts now (by *clock*) and again at each `refill`; the credits
+    come back only with a refill, as a test decides.
+    """
 
-    def __init__(self, limit: int) -> None:
+    __slots__ = ("_clock", "limit", "started", "used", "window")
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        window: float = 86400.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit = _checked(limit)
+        if not (isinstance(window, int | float) and 0 < window < math.inf):
+            raise ValueError(f"the credit window must be a positive number, got {window!r}")
+        self.window = float(window)
+        self._clock = clock
+        #: When (by the clock) the current window began.
+        self.started = clock()
         #: Credits spent since the last refill.
         self.used = 0
 
     def __repr__(self) -> str:
         return f"Credits(limit={self.limit}, remaining={self.remaining})"
+
+    @property
+    def resets_in(self) -> int:
+        """Whole seconds until the current window ends (0 once it has)."""
+        return max(0, math.ceil(self.started + self.window - self._clock()))
 
     @property
     def remaining(self) -> int:
@@ -54,6 +84,7 @@ class Credits:
         if limit is not None:
             self.limit = _checked(limit)
         self.used = 0
+        self.started = self._clock()
 
     def headers(self) -> dict[str, str]:
         """The limit headers sent with every answer."""
@@ -62,12 +93,29 @@ class Credits:
             "X-API-CREDITS-REMAINING": remaining,
             "X-RATELIMIT-LIMIT": str(self.limit),
             "X-RATELIMIT-REMAINING": remaining,
+            "X-RATELIMIT-RESET": str(self.resets_in),
         }
+
+    def stamp(self, answer: FakeAnswer) -> FakeAnswer:
+        """*answer* with the limit headers, if Zoho wrote it.
+
+        A server that meters credits sends them on every answer of its own, its
+        500s and concurrency 429s too (charging nothing for those); a proxy's
+        HTML page, an empty 503 or a dropped connection carries none.
+        """
+        if answer.drop or not answer.body.startswith(b"{"):
+            return answer
+        return attrs.evolve(answer, headers={**answer.headers, **self.headers()})
 
     def exhausted_answer(self) -> FakeAnswer:
         """Zoho's answer once the credits are spent."""
         answer = error(429, "TOO_MANY_REQUESTS", CREDITS_EXHAUSTED_MESSAGE, {})
         return FakeAnswer(answer.status, {**answer.headers, **self.headers()}, answer.body)
+
+
+def stamped(credits: Credits | None, answer: FakeAnswer) -> FakeAnswer:
+    """*answer* with the limit headers when *credits* are metered (see `Credits.stamp`)."""
+    return answer if credits is None else credits.stamp(answer)
 
 
 def _checked(limit: object) -> int:

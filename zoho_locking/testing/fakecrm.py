@@ -23,7 +23,7 @@ import attrs
 from ._faults import Faults, fault_answer
 from ._wire import FakeAnswer, FakeLock, RecordedRequest
 from .coql_endpoint import CoqlEndpoint
-from .credits import Credits
+from .credits import Credits, stamped
 from .crm_records import RecordsSetup
 from .locking_endpoint import LockingEndpoint
 from .meta_endpoints import META_ENDPOINTS
@@ -93,7 +93,7 @@ class FakeCRM(RecordsSetup):
         #: Successful lock, update and unlock operations, including those whose answer was lost.
         self.writes_applied = 0
         #: The org's daily API credits; ``None``: unlimited, and no limit headers.
-        self.credits = Credits(credits) if credits is not None else None
+        self.credits = Credits(credits, clock=lambda: self.clock()) if credits is not None else None
         self._router = Router(ENDPOINTS)
         if default_token:
             self.add_token(self.DEFAULT_TOKEN)
@@ -227,7 +227,7 @@ class FakeCRM(RecordsSetup):
         method = method.upper()
         fault = self.faults.before()
         if fault is not None:
-            answer = fault_answer(fault)
+            answer = stamped(self.credits, fault_answer(fault))
         elif self.credits is not None and not self.credits.spend():
             answer = self.credits.exhausted_answer()
         else:
@@ -241,7 +241,7 @@ class FakeCRM(RecordsSetup):
                 # changed org (e.g. "record is already locked"), as at Zoho.
                 fault = self.faults.after(method)
                 if fault is not None:
-                    answer = fault_answer(fault)
+                    answer = stamped(self.credits, fault_answer(fault))
         status = None if answer.drop else answer.status
         if status is not None:
             self.status_counts[status] += 1

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ._wire import FakeAnswer, canned
 from .accounts import TOKEN_PATH, FakeAccounts
+from .credits import stamped
 from .fakecrm import FakeCRM
 
 __all__ = ["FakeServer", "serve_forever"]
@@ -139,7 +140,7 @@ class FakeServer:
         limit = self.concurrency_limit
         if limit is not None and self.in_flight >= limit:
             self.too_many_requests += 1
-            return _response(canned("too_many"))
+            return _response(stamped(self.crm.credits, canned("too_many")))
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:

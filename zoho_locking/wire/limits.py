@@ -15,6 +15,7 @@ record to learn the same thing.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 
 from ..errors import ApiError, AuthError, FlowUnavailable, OAuthError, ZohoLockingError
@@ -24,6 +25,8 @@ __all__ = [
     "RUN_WIDE_CODES",
     "credits_exhausted",
     "credits_remaining",
+    "credits_reset",
+    "describe_wait",
     "header",
     "is_run_wide",
 ]
@@ -77,6 +80,35 @@ def credits_remaining(headers: Mapping[str, str]) -> int | None:
             except ValueError:
                 continue
     return None
+
+
+def credits_reset(headers: Mapping[str, str], now_epoch: float) -> float | None:
+    """Seconds until the org's credits come back, from ``X-RATELIMIT-RESET``; else ``None``.
+
+    Only for saying when a run stopped for spent credits can resume: the header
+    describes the credit window (often many hours), never a retry delay.
+    Zoho documents no unit; seconds until the reset are what is seen, large
+    values are taken for epoch seconds or milliseconds.
+    """
+    value = header(headers, "x-ratelimit-reset")
+    try:
+        reset = float(value.strip()) if value is not None else math.nan
+    except ValueError:
+        return None
+    if not math.isfinite(reset):
+        return None
+    if reset > 1e11:
+        reset /= 1000.0
+    return max(0.0, reset - now_epoch) if reset > 1e9 else max(0.0, reset)
+
+
+def describe_wait(seconds: float) -> str:
+    """*seconds* in words for a person: ``"about 5 h"``, ``"about 12 min"``, ``"about 40 s"``."""
+    if seconds >= 5400:
+        return f"about {seconds / 3600:.0f} h"
+    if seconds >= 90:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds:.0f} s"
 
 
 def credits_exhausted(headers: Mapping[str, str], body: bytes) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +23,7 @@ import attrs
 from ..errors import ApiError, AuthError, CreditsExhausted, UnexpectedResponse, ValidationError
 from ..models import ActionResult, LockInfo, Operation
 from .converter import converter
-from .limits import credits_exhausted
+from .limits import credits_exhausted, credits_reset, describe_wait
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -288,7 +289,12 @@ def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, 
     ):
         if status == 429 and credits_exhausted(headers, body):
             message = doc.get("message")
-            raise CreditsExhausted(status, message if isinstance(message, str) else "")
+            text = message if isinstance(message, str) else ""
+            # The credit window's end says when a resumed run can get through.
+            back = credits_reset(headers, time.time())
+            if back is not None:
+                text += f" (credits come back in {describe_wait(back)})"
+            raise CreditsExhausted(status, text)
         raise _error_from(status, doc)
     data = doc.get("data")
     if isinstance(data, list) and data:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,15 @@ BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | r
 
 
 def run(code: str) -> str:
-    """Execute *code* as a script of its own; return what it printed."""
+    """Execute *code* as a script of its own; return what it printed.
+
+    An example that sets OpenTelemetry's global providers runs in a process of its
+    own: they can be set once per process, and the other tests must not record.
+    """
+    if "set_tracer_provider" in code or "set_meter_provider" in code:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, str(README), "exec"), {"__name__": "__main__"})

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     )
     from .wire.datacentres import DATA_CENTRES, DataCentre
 
-__version__ = "0.1.0.dev0"
+from ._version import __version__
 
 # Where each public name lives.
 _HOMES: dict[str, str] = {

@@ -18,12 +18,15 @@ from .auth.provider import StaticToken, TokenProvider
 from .bulk.methods import BulkMethods
 from .calls import LockingCalls
 from .errors import ValidationError, ZohoLockingError
+from .events import Events
 from .flow.base import Clock, Flow, Sleep
 from .flow.local import FlowControl
+from .hooks import Hook, Hooks
 from .http.exchange import Exchange
 from .http.retry import RetryPolicy
 from .http.transport import AiohttpTransport, Transport
 from .models import ActionResult, LockInfo
+from .otel import Telemetry, default_telemetry
 from .wire import protocol
 from .wire.datacentres import check_base_url, data_centre
 
@@ -42,6 +45,13 @@ class LockingClient(BulkMethods):
     Give either *api_domain* (``https://www.zohoapis.com``) or *dc* (``us``,
     ``eu``, ``in``, ``au``, ``jp``, ``ca``, ``cn``, ``sa``). Plain ``http://``
     is refused for anything but loopback unless *allow_insecure_http* is set.
+
+    *hooks* are plain or async callables called with every event of the client
+    (`zoho_locking.events`: requests sent and answered, retries, 429s, credits,
+    new tokens, records finished, runs started, stopped and ended); a hook that
+    raises never breaks a call. With ``opentelemetry-api`` installed the client
+    records metrics and spans on the global providers, or on *telemetry*'s
+    (`zoho_locking.otel.Telemetry`); ``telemetry=False`` turns that off.
 
     Every call on one client shares its flow control: at most
     *max_concurrency* requests in flight (lowered automatically while the
@@ -74,8 +84,11 @@ class LockingClient(BulkMethods):
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
+        hooks: Iterable[Hook] = (),
+        telemetry: Telemetry | bool | None = None,
     ) -> None:
         resolved_auth = _pick_auth(access_token, auth)
+        self._hooks = Hooks(hooks)
         domain = _pick_domain(api_domain, dc, allow_insecure_http, resolved_auth)
         self.flow: Flow = _pick_flow(
             flow, max_concurrency, rate_limit, adaptive_concurrency, clock, sleep
@@ -91,6 +104,7 @@ class LockingClient(BulkMethods):
             rng=rng or random.Random(),
             api_domain=domain,
             api_version=api_version,
+            events=_listened(self._hooks, telemetry, self),
             allow_insecure_http=allow_insecure_http,
         )
         self._calls = LockingCalls(self._exchange)
@@ -102,6 +116,27 @@ class LockingClient(BulkMethods):
     def api_domain(self) -> str | None:
         """The CRM API domain; ``None`` until a `RefreshTokenAuth` names it."""
         return self._exchange.api_domain
+
+    @property
+    def credits_remaining(self) -> int | None:
+        """The org's API credits left, as the last answer that said told; else ``None``."""
+        return self._exchange.credits_remaining
+
+    @property
+    def concurrency_limit(self) -> int | None:
+        """The flow's in-flight limit now (it adapts to 429s); ``None`` if the flow won't say."""
+        limit = getattr(self.flow, "limit", None)
+        return limit if isinstance(limit, int) else None
+
+    @property
+    def in_flight(self) -> int | None:
+        """Requests between permit and answer right now; ``None`` if the flow won't say."""
+        count = getattr(self.flow, "in_flight", None)
+        return count if isinstance(count, int) else None
+
+    def add_hook(self, hook: Hook) -> None:
+        """Call *hook* with every event of this client from now on (see *hooks*)."""
+        self._hooks.add(hook)
 
     def __repr__(self) -> str:
         return f"LockingClient(api_domain={self.api_domain!r}, api_version={self.api_version!r})"
@@ -117,8 +152,14 @@ class LockingClient(BulkMethods):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (if the client created it) and the token provider's."""
-        await self._exchange.aclose()
+        """Close the connection pool (if the client created it) and the token provider's.
+
+        Async hooks still running are awaited first.
+        """
+        try:
+            await self._hooks.wait()
+        finally:
+            await self._exchange.aclose()
 
     # -- the five calls ----------------------------------------------------
 
@@ -168,6 +209,17 @@ def _record(module: str, record_id: str | int) -> tuple[str, str]:
 def _lock_of(module: str, record_id: str | int, locking_id: object) -> tuple[str, str, str]:
     """Validate a module name, a record id and a locking id, in that order."""
     return (*_record(module, record_id), protocol.validate_id(locking_id, "locking_id"))
+
+
+def _listened(hooks: Hooks, telemetry: Telemetry | bool | None, client: LockingClient) -> Events:
+    """The client's events, heard by its *hooks* and, if on, by OpenTelemetry."""
+    events = Events()
+    hooks.listen(events)
+    if telemetry is None or telemetry is True:
+        telemetry = default_telemetry()
+    if isinstance(telemetry, Telemetry):
+        telemetry.attach(events, client)
+    return events
 
 
 def _pick_auth(access_token: str | None, auth: TokenProvider | None) -> TokenProvider:

@@ -1,10 +1,11 @@
 """What happens inside the engine, told once, as typed events.
 
 Each thing is counted once, where it happens: the exchange tells of every
-request sent and every answer, retry, 429 and credits figure; the bulk engine
-of every record finished and of a run that stops. Whoever needs a figure
-listens instead of counting again: a bulk run's report, journal, progress bar
-and stop switch, and the caller's own hooks.
+request sent and every answer, retry, 429, credits figure and new token; the
+bulk engine of every run that starts, stops or ends and every record
+finished. Whoever needs a figure listens instead of counting again: a bulk
+run's report, journal, progress bar and stop switch, the caller's own hooks,
+and OpenTelemetry.
 
 `Events` routes each event to the listeners of its type. Events never carry
 a token or a secret: URLs hold ids only, and errors are named by type.
@@ -29,7 +30,9 @@ __all__ = [
     "RecordFinished",
     "RequestSent",
     "RetryScheduled",
+    "RunEnded",
     "RunHalted",
+    "RunStarted",
     "Throttled",
     "TokenRefreshed",
 ]
@@ -133,6 +136,33 @@ class RunHalted:
     stop: RunStop
 
 
+@attrs.frozen(slots=True)
+class RunStarted:
+    """A bulk run begins (*run_id* tells it from others of this process)."""
+
+    operation: Operation
+    module: str
+    run_id: int
+
+
+@attrs.frozen(slots=True)
+class RunEnded:
+    """A bulk run ended: finished, stopped (*stop*) or cancelled. Its figures, as reported."""
+
+    operation: Operation
+    module: str
+    run_id: int
+    total: int
+    succeeded: int
+    failed: int
+    skipped: int
+    unfinished: int
+    requests: int
+    seconds: float
+    stop: RunStop | None = None
+    cancelled: bool = False
+
+
 Event: TypeAlias = (
     RequestSent
     | AnswerReceived
@@ -143,6 +173,8 @@ Event: TypeAlias = (
     | RecordFinished
     | DuplicateId
     | RunHalted
+    | RunStarted
+    | RunEnded
 )
 E = TypeVar("E")
 Listener: TypeAlias = Callable[[Any], None]

@@ -16,6 +16,7 @@ admits every request and halts the run at a failure no record can escape.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeAlias
@@ -24,7 +25,7 @@ import attrs
 
 from ..calls import LockingCalls
 from ..errors import ApiError, QueryError, RunStopped, ValidationError, ZohoLockingError
-from ..events import Events, RecordFinished
+from ..events import Events, RecordFinished, RunEnded, RunStarted
 from ..flow.base import Clock
 from ..http.exchange import Call
 from ..models import FAILED, UNFINISHED, Operation, Outcome
@@ -42,6 +43,8 @@ __all__ = ["BulkItem", "Progress", "run_bulk"]
 
 #: Called after each record with (records done, total if known, the live report).
 Progress: TypeAlias = Callable[[int, int | None, BulkReport], None]
+# Tells one run's start from another's end, across every client of the process.
+_RUN_IDS = itertools.count(1)
 
 
 class _Run:
@@ -197,6 +200,10 @@ async def run_bulk(
     if isinstance(items, Selection):
         _start_selection(items, run, events, log, state, resume)
     source = aiter(items) if isinstance(items, AsyncIterable) else iter(items)
+    run_id = next(_RUN_IDS)
+    # Told before the workers start: a listener may make something current for them
+    # (OpenTelemetry's span of the run, the parent of every request's span).
+    events.emit(RunStarted(operation, module, run_id))
     started = flow.now()
     pool = [asyncio.create_task(run.work(source)) for _ in range(workers or flow.max_concurrency)]
     cancelled = False
@@ -227,7 +234,17 @@ async def run_bulk(
         )  # fmt: skip
         if log is not None:
             log.close()
+        events.emit(_ended(report, run_id))
     return report
+
+
+def _ended(report: BulkReport, run_id: int) -> RunEnded:
+    return RunEnded(
+        report.operation, report.module, run_id, total=report.total,
+        succeeded=report.succeeded, failed=report.failed, skipped=report.skipped,
+        unfinished=report.unfinished, requests=report.requests, seconds=report.wall_time,
+        stop=report.stopped, cancelled=report.cancelled,
+    )  # fmt: skip
 
 
 def _journal_outcomes(events: Events, log: Journal) -> None:

@@ -9,10 +9,8 @@ from `zoho_locking.cli.wiring`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import os
-from collections.abc import AsyncIterable, Iterable, Iterator
+from collections.abc import AsyncIterable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,7 +21,7 @@ from ..auth.provider import TokenProvider
 from ..bulk.report import BulkReport
 from ..errors import QueryError
 from ..wire import coql
-from . import wiring
+from . import logs, wiring
 from .config import CommandConfig, FromReport, IdsFile, Query, UsageError
 from .dryrun import dry_run, dry_run_where
 from .ids import SizedIds, count_ids, read_ids
@@ -47,7 +45,8 @@ def run_command(config: CommandConfig, streams: Streams) -> int:
         ok = dry_run(config, _items(config, streams), streams.stdout, streams.stderr)
         return EXIT_OK if ok else EXIT_FAILED
     auth = wiring.token_provider(config)
-    with _verbose(config, streams.stderr):
+    json_format = config.log_format == "json"
+    with logs.logging_to(streams.stderr, json_format=json_format, verbose=config.verbose):
         if config.dry_run:
             asyncio.run(_count_where(config, auth, streams))
             return EXIT_OK
@@ -65,25 +64,6 @@ def run_command(config: CommandConfig, streams: Streams) -> int:
         except KeyboardInterrupt:
             interrupted = True
     return _finish(config, report, interrupted, streams)
-
-
-@contextlib.contextmanager
-def _verbose(config: CommandConfig, stderr: IO[str]) -> Iterator[None]:
-    """With -v, log every request to *stderr* for the run's duration."""
-    if not config.verbose:
-        yield
-        return
-    logger = logging.getLogger("zoho_locking")
-    handler = logging.StreamHandler(stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def _items(config: CommandConfig, streams: Streams) -> Iterable[Any]:
@@ -108,7 +88,7 @@ async def _run_bulk(
 ) -> None:
     """Run the command over *items*, or over the ids --where selects when *items* is None."""
     total = len(items) if isinstance(items, SizedIds) else None
-    show_bar = not config.quiet and streams.stderr.isatty()
+    show_bar = not config.quiet and config.log_format == "text" and streams.stderr.isatty()
     bar = tqdm(total=total, unit="rec", file=streams.stderr, disable=not show_bar, leave=False)
 
     def progress(done: int, _total: int | None, live: BulkReport) -> None:
@@ -120,7 +100,11 @@ async def _run_bulk(
             bar.set_postfix(status)
 
     try:
-        async with wiring.RunFlow(config) as flow, wiring.client(config, auth, flow) as client:
+        hooks = [logs.RunLog()] if config.log_format == "json" else []
+        async with (
+            wiring.RunFlow(config) as flow,
+            wiring.client(config, auth, flow, hooks=hooks) as client,
+        ):
             # A token the accounts server refuses is a configuration error: find out
             # before the first record, so that nothing is sent and nothing is reported.
             await auth.get_token()
@@ -173,30 +157,55 @@ def _finish(
     config: CommandConfig, report: BulkReport, interrupted: bool, streams: Streams
 ) -> int:
     """Write the report, print the summary and say how the run ended; the exit status."""
-    out, err, name = streams.stdout, streams.stderr, config.command
+    out, name = streams.stdout, config.command
     if config.report is not None:
         _write_report(report, config.report)
     if name == "status":
         for o in report.outcomes:
             print(f"{o.record_id}\t{o.status}\t{o.code}\t{o.locking_id or ''}\t{o.message}",
                   file=out)  # fmt: skip
+    say = _Say(config, streams.stderr)
     stop = report.stopped
     if stop is not None and stop.code in coql.QUERY_CODES and not interrupted:
         # A resumed run's query refused: the condition's fault, as at the start.
-        print(f"zoho-locking {name}: error: the query was refused: {stop.message}", file=err)
+        say.error("query_refused", f"zoho-locking {name}: error: the query was refused: "
+                  f"{stop.message}")  # fmt: skip
         return EXIT_USAGE
-    if not config.quiet or interrupted:
-        print(report.summary(), file=err)
+    if not config.quiet or interrupted or config.log_format == "json":
+        say.summary(report)
     if interrupted:
-        print("interrupted: journal flushed, partial report written", file=err)
+        say.error("interrupted", "interrupted: journal flushed, partial report written")
         return EXIT_INTERRUPTED
     if stop is not None:
         status = f" (HTTP {stop.http_status})" if stop.http_status is not None else ""
         resume = "rerun with --resume" if config.journal else "rerun with --journal and --resume"
-        print(
+        say.error(
+            "run_stopped",
             f"zoho-locking {name}: run stopped: {stop.code}{status}: {stop.message}; "
             f"nothing more was sent; fix the cause and {resume}",
-            file=err,
+            code=stop.code,
         )
         return EXIT_STOPPED
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+class _Say:
+    """Standard error of one command: lines of text, or JSON objects."""
+
+    def __init__(self, config: CommandConfig, stream: IO[str]) -> None:
+        self.json = config.log_format == "json"
+        self.stream = stream
+
+    def error(self, event: str, text: str, **fields: Any) -> None:
+        if self.json:
+            text = logs.json_line("error", event, text, **fields)
+        print(text, file=self.stream)
+
+    def summary(self, report: BulkReport) -> None:
+        if not self.json:
+            print(report.summary(), file=self.stream)
+            return
+        figures = report.to_dict()
+        del figures["outcomes"]  # one line: the figures, not every record
+        line = logs.json_line("info", "summary", report.summary().splitlines()[0], **figures)
+        print(line, file=self.stream)

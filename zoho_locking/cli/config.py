@@ -34,6 +34,7 @@ __all__ = [
     "IdSource",
     "Query",
     "UsageError",
+    "log_format",
 ]
 
 #: The learned-limit file's name beside ZOHO_TOKEN_STORE, when ZOHO_LIMIT_STORE is not set.
@@ -122,6 +123,8 @@ class CommandConfig:
     any_lock: bool = False
     quiet: bool = False
     verbose: bool = False
+    #: ``text`` or ``json`` (one JSON object per line on standard error).
+    log_format: str = "text"
     credentials: Credentials = Credentials()
     flow: FlowSettings = FlowSettings()
 
@@ -163,6 +166,7 @@ class CommandConfig:
             any_lock=getattr(args, "any_lock", False),
             quiet=args.quiet,
             verbose=args.verbose,
+            log_format=log_format(args.log_format, env),
             credentials=_credentials(env, dc),
             flow=FlowSettings(
                 concurrency=args.concurrency,
@@ -172,6 +176,14 @@ class CommandConfig:
                 limit_store=_limit_store(env),
             ),
         )
+
+
+def log_format(flag: str | None, env: Mapping[str, str]) -> str:
+    """``json`` or ``text``: the flag, else ZOHO_LOG_FORMAT, else text."""
+    chosen = flag or env.get("ZOHO_LOG_FORMAT") or "text"
+    if chosen not in ("text", "json"):
+        raise UsageError(f"ZOHO_LOG_FORMAT must be text or json, not {chosen!r}")
+    return chosen
 
 
 def _source(args: argparse.Namespace) -> tuple[str, IdSource]:

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import IO
 
+from .logs import json_line
 from .parser import EXIT_USAGE, build_parser
 
 __all__ = ["main", "run"]
@@ -41,13 +42,14 @@ def run(
     environ = os.environ if env is None else env
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
+    json_errors = _json_wanted(args_list, environ)
     if args_list[:1] == ["fake-server"]:
         # Its arguments are the fake server's own: its parser reads them.
         from ..testing.__main__ import run as run_fake_server
 
         return run_fake_server(args_list[1:], prog="zoho-locking fake-server")
     try:
-        args = build_parser(stdout=out, stderr=err).parse_args(args_list)
+        args = build_parser(stdout=out, stderr=err, json_errors=json_errors).parse_args(args_list)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     if args.command == "demo":
@@ -67,8 +69,25 @@ def run(
     except (UsageError, ValidationError, ZohoLockingError) as exc:
         # Raised before the run started (a bad flag or file, the journal in use, a
         # token refused): nothing was sent.
-        print(f"zoho-locking {args.command}: error: {exc}", file=err)
+        text = f"zoho-locking {args.command}: error: {exc}"
+        if json_errors:
+            text = json_line("error", "usage_error", text)
+        print(text, file=err)
         return EXIT_USAGE
+
+
+def _json_wanted(argv: Sequence[str], env: Mapping[str, str]) -> bool:
+    """Whether standard error is to be JSON lines: --log-format, else ZOHO_LOG_FORMAT.
+
+    Read from the raw arguments, so that even argparse's own errors come as JSON.
+    """
+    chosen = env.get("ZOHO_LOG_FORMAT")
+    for index, arg in enumerate(argv):
+        if arg == "--log-format" and index + 1 < len(argv):
+            chosen = argv[index + 1]
+        elif arg.startswith("--log-format="):
+            chosen = arg.partition("=")[2]
+    return chosen == "json"
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
 from ..models import Operation
+from .logs import json_line
 
 __all__ = [
     "COMMANDS",
@@ -55,6 +56,7 @@ credentials (environment only):
                                          which mint one token between them (file lock)
   ZOHO_API_DOMAIN, ZOHO_DC               defaults for --api-domain and --dc
   ZOHO_REDIS_URL                         default for --redis-url (may hold a password)
+  ZOHO_LOG_FORMAT                        default for --log-format: text or json
 
 With a refresh token and a Redis URL, every process and host shares one access
 token through that Redis (sealed with a key derived from the client secret;
@@ -172,6 +174,11 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
     sub.add_argument("--api-domain", metavar="URL", help="e.g. https://www.zohoapis.eu")
     sub.add_argument("--dc", metavar="NAME", help="data centre: us, eu, in, au, jp, ca, cn, sa")
     sub.add_argument("--api-version", default="v8", help="API version (default v8)")
+    sub.add_argument(
+        "--log-format", choices=("text", "json"), default=None,
+        help="standard error as text (default) or one JSON object a line: start, stops, "
+        "429s, new tokens, -v's requests, the summary (default: ZOHO_LOG_FORMAT, else text)",
+    )
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     sub.add_argument(
         "-v", "--verbose", action="store_true", help="log every request (never a secret)"
@@ -183,26 +190,33 @@ class _Parser(argparse.ArgumentParser):
 
     _out: IO[str] | None = None
     _err: IO[str] | None = None
+    _json = False  # errors as one JSON line (--log-format json)
 
     def print_help(self, file: SupportsWrite[str] | None = None) -> None:
         super().print_help(file or self._out or sys.stdout)
 
     def print_usage(self, file: SupportsWrite[str] | None = None) -> None:
-        super().print_usage(file or self._err or sys.stderr)
+        if not self._json:  # usage text is not a JSON line: the error says enough
+            super().print_usage(file or self._err or sys.stderr)
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
+            if self._json:
+                message = json_line("error", "usage_error", message.strip()) + "\n"
             (self._err or sys.stderr).write(message)
         raise SystemExit(status)
 
 
 def build_parser(
-    *, stdout: IO[str] | None = None, stderr: IO[str] | None = None
+    *, stdout: IO[str] | None = None, stderr: IO[str] | None = None, json_errors: bool = False
 ) -> argparse.ArgumentParser:
-    """Return the argument parser of ``zoho-locking``; help and errors go to the streams."""
+    """Return the argument parser of ``zoho-locking``; help and errors go to the streams.
+
+    With *json_errors*, an error is one JSON line (as with ``--log-format json``).
+    """
 
     class Parser(_Parser):
-        _out, _err = stdout, stderr
+        _out, _err, _json = stdout, stderr, json_errors
 
     parser = Parser(
         prog="zoho-locking",

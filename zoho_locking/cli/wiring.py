@@ -12,6 +12,7 @@ previous run learned (kept in the limit store when the run ends).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from types import TracebackType
 
 from ..auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
@@ -20,6 +21,7 @@ from ..client import LockingClient
 from ..flow.base import Flow
 from ..flow.limitstore import FileLimitStore, org_key
 from ..flow.local import FlowControl
+from ..hooks import Hook
 from ..http.retry import RetryPolicy
 from .config import CommandConfig, UsageError
 
@@ -86,9 +88,12 @@ async def close_auth(provider: TokenProvider) -> None:
         await closer()
 
 
-def client(config: CommandConfig, auth: TokenProvider, flow: Flow) -> LockingClient:
+def client(
+    config: CommandConfig, auth: TokenProvider, flow: Flow, *, hooks: Iterable[Hook] = ()
+) -> LockingClient:
     """The client a command runs with."""
     return LockingClient(
+        hooks=hooks,
         auth=auth,
         api_domain=config.api_domain,
         api_version=config.api_version,

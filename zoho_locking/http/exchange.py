@@ -325,6 +325,9 @@ class _Watch:
                 "%s %s -> %s in %.1f ms (attempt %d)",
                 request.method, request.url, status if failure is None else failure,
                 duration * 1000, attempt,
+                extra={"event": "request", "method": request.method, "url": request.url,
+                       "status": status, "error": error, "attempt": attempt,
+                       "duration_ms": round(duration * 1000, 3)},
             )  # fmt: skip
         if response is None:
             return

@@ -25,6 +25,7 @@ from typing import Protocol, Self, runtime_checkable
 import aiohttp
 
 from ..errors import OAuthError, ValidationError
+from ..net.proxy import Proxies, as_proxies
 from ..wire.datacentres import check_base_url, data_centre
 from .oauth import DEFAULT_LIFETIME, TokenMinter, check_secret, parse_token_answer
 from .tokenstore import CachedToken, MemoryTokenStore, TokenStore
@@ -90,7 +91,8 @@ class RefreshTokenAuth:
 
     After the first token, `api_domain` is the CRM domain the accounts server
     named. The provider owns an HTTP session unless given *session*; close it
-    with `aclose` (or ``async with``).
+    with `aclose` (or ``async with``). Token requests go through *proxy* (a
+    URL, or a `Proxies`), else the environment's proxy (``HTTPS_PROXY``, ...).
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class RefreshTokenAuth:
         clock: Callable[[], float] = time.time,
         allow_insecure_http: bool = False,
         throttle_cooldown: float = 60.0,
+        proxy: str | Proxies | None = None,
     ) -> None:
         check_secret(client_id, "client_id")
         check_secret(client_secret, "client_secret")
@@ -126,6 +129,7 @@ class RefreshTokenAuth:
             clock=clock,
             allow_insecure_http=allow_insecure_http,
             throttle_cooldown=throttle_cooldown,
+            proxies=as_proxies(proxy),
         )
         self._clock = clock
         self._key = _fingerprint(accounts_url, client_id, refresh_token)

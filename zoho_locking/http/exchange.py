@@ -4,10 +4,11 @@
 of named steps: `_attempt` (a permit, the caller's admission, the token, the
 send, and the permit's one release), `_observe` (what the answer says of
 credits and throttling), one refresh on 401 INVALID_TOKEN (`TokenHeader`),
-`_note_doubt` (a write whose answer was lost may have landed) and
+`may_have_landed` (a write whose answer was lost may have landed) and
 `_retry_delay` (whether, and when, to try again). It knows which methods are
 idempotent and nothing about locks or bulk runs: a run reaches it only as an
-`Admission`, and everything it does is told to the call's `Events`.
+`Admission`, and everything it does is told to the call's `Events`. A call
+may bring its own `RetryPolicy`, and a `Deadline` (`zoho_locking.http.deadline`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Protocol, TypeAlias, TypeVar
 import attrs
 
 from ..auth.provider import TokenProvider
-from ..errors import ApiError, ThrottledTooLong, TransportError, ValidationError, ZohoLockingError
+from ..errors import ThrottledTooLong, TransportError, ValidationError, ZohoLockingError
 from ..events import (
     AnswerReceived,
     CreditsSeen,
@@ -32,11 +33,12 @@ from ..events import (
     Throttled,
 )
 from ..flow.base import Flow, Permit
-from ..wire import protocol
 from ..wire.datacentres import check_base_url
-from ..wire.limits import credits_exhausted, credits_remaining
+from ..wire.limits import credits_remaining
 from ..wire.protocol import Request
-from .retry import RETRY_STATUSES, RetryPolicy, retry_after
+from .answers import feedback, is_invalid_token, may_have_landed
+from .deadline import Deadline, DeadlineCut, DeadlinePassed
+from .retry import RETRY_STATUSES, RetryPolicy
 from .token import TokenHeader
 from .transport import Response, Transport
 
@@ -77,6 +79,10 @@ class Call:
     #: An earlier attempt of a write may have been applied by the server (its answer
     #: was lost, or was a 5xx), so a refusal now may be this call's own doing.
     write_may_have_landed: bool = False
+    #: When the whole call must be over, if the caller said (``timeout=``).
+    deadline: Deadline | None = None
+    #: The retry policy of this call, if not the client's (``retry=``).
+    retry: RetryPolicy | None = None
 
 
 class Exchange:
@@ -127,9 +133,22 @@ class Exchange:
         """The org's API credits left, from the last answer that said."""
         return self._watch.credits_remaining
 
-    def new_call(self, admission: Admission | None = None, events: Events | None = None) -> Call:
-        """A context for one logical call; its events reach *events*, else the client's."""
-        return Call(events if events is not None else self.events, admission)
+    def new_call(
+        self,
+        admission: Admission | None = None,
+        events: Events | None = None,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Call:
+        """A context for one logical call; its events reach *events*, else the client's.
+
+        *timeout* (seconds, from now) bounds the whole call; *retry* replaces the
+        client's policy for it.
+        """
+        deadline = None if timeout is None else Deadline.after(timeout, self.flow.now())
+        events = events if events is not None else self.events
+        return Call(events, admission, deadline=deadline, retry=retry)
 
     async def aclose(self) -> None:
         """Stop sending; close the transport, then the token provider's session, if any."""
@@ -183,24 +202,36 @@ class Exchange:
             attempt += 1
             # An answer or a failure; the token it went with; when its permit came;
             # and whether it was a 429 for spent credits (final, never retried).
-            response, failure, token, started, spent = await self._attempt(request, call, attempt)
-            if first is None:
-                first = started
-            if response is not None:
-                if response.status == 401 and not refreshed and _is_invalid_token(response):
+            try:
+                response, failure, token, started, spent = await self._attempt(
+                    request, call, attempt
+                )
+                if first is None:
+                    first = started
+                if (
+                    response is not None
+                    and response.status == 401
+                    and not refreshed
+                    and is_invalid_token(response)
+                ):
                     refreshed = True
-                    if await self._header.renew(token, call.events):
+                    if await self._renew(token, call):
                         attempt -= 1  # a fresh token is a new start, not a retry
                         continue
                     return response
-                if spent or response.status not in RETRY_STATUSES:
-                    return response
-            _note_doubt(request, response, failure, call)
-            delay = self._retry_delay(attempt, response, first)
+            except DeadlinePassed:
+                raise self._expired(request, call) from None
+            if response is not None and (spent or response.status not in RETRY_STATUSES):
+                return response
+            if may_have_landed(request, response, failure):
+                call.write_may_have_landed = True
+            delay = self._retry_delay(attempt, response, failure, first, call)
             if delay is None:
                 if response is not None:
                     return response
                 assert failure is not None
+                if isinstance(failure, DeadlineCut):
+                    raise self._expired(request, call)
                 raise failure
             if call.events.wants(RetryScheduled):
                 reason = f"HTTP {response.status}" if response is not None else _code(failure)
@@ -214,8 +245,10 @@ class Exchange:
 
     async def _attempt(self, request: Request, call: Call, attempt: int) -> _Sent:
         """Send once under a permit; the permit is released here and nowhere else."""
-        flow = self.flow
-        permit = await flow.acquire()
+        flow, deadline = self.flow, call.deadline
+        permit = await (
+            flow.acquire() if deadline is None else deadline.within(flow.now(), flow.acquire)
+        )
         response: Response | None = None
         failure: TransportError | None = None
         token = ""
@@ -225,15 +258,18 @@ class Exchange:
                 raise ZohoLockingError(_CLOSED)
             if call.admission is not None:
                 call.admission.admit()
-            token, headers = await self._header.current(call.events)
-            call.attempts += 1
-            if call.events.wants(RequestSent):
-                call.events.emit(RequestSent(request.method, request.url, attempt))
-            response = await self.transport.send(request, headers)
+            if deadline is None:
+                token, response = await self._send(request, call, attempt)
+            else:
+                counted = call.attempts  # cut short before it is counted, nothing was sent
+                token, response = await deadline.attempt(
+                    flow.now(), request.method, lambda: self._send(request, call, attempt),
+                    sent=lambda: call.attempts > counted,
+                )  # fmt: skip
         except TransportError as exc:
             failure = exc
         finally:
-            status, wait, spent = _feedback(response)
+            status, wait, spent = feedback(response)
             try:
                 await flow.release(permit, status, server_wait=wait)
             except ZohoLockingError as exc:
@@ -245,14 +281,45 @@ class Exchange:
         self._watch.saw(request, attempt, permit, response, failure, spent, call.events)
         return response, failure, token, permit.sent_at, spent
 
-    def _retry_delay(self, attempt: int, response: Response | None, first: float) -> float | None:
+    async def _send(self, request: Request, call: Call, attempt: int) -> tuple[str, Response]:
+        """The token, then the request: the one place an attempt is counted and sent."""
+        token, headers = await self._header.current(call.events)
+        call.attempts += 1
+        if call.events.wants(RequestSent):
+            call.events.emit(RequestSent(request.method, request.url, attempt))
+        return token, await self.transport.send(request, headers)
+
+    async def _renew(self, rejected: str, call: Call) -> bool:
+        """After a 401 INVALID_TOKEN: whether another token came, within the call's deadline."""
+        renew, deadline = self._header.renew, call.deadline
+        if deadline is None:
+            return await renew(rejected, call.events)
+        return await deadline.within(self.flow.now(), lambda: renew(rejected, call.events))
+
+    def _expired(self, request: Request, call: Call) -> ZohoLockingError:
+        """What the caller gets once the call's deadline has passed."""
+        assert call.deadline is not None
+        doubt, sent = call.write_may_have_landed, call.attempts > 0
+        return call.deadline.expired(request.method, doubt=doubt, sent=sent)
+
+    def _retry_delay(
+        self,
+        attempt: int,
+        response: Response | None,
+        failure: TransportError | None,
+        first: float,
+        call: Call,
+    ) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` when no attempt is left."""
-        policy = self.retry
-        if attempt >= policy.max_attempts:
+        policy = call.retry or self.retry
+        if attempt >= policy.max_attempts or (failure is not None and not failure.retryable):
             return None
         delay = policy.delay(attempt, self._rng, response, time.time())
-        if policy.deadline is not None and self.flow.now() + delay - first > policy.deadline:
+        now = self.flow.now()
+        if policy.deadline is not None and now + delay - first > policy.deadline:
             return None
+        if call.deadline is not None and now + delay >= call.deadline.at:
+            return None  # no sleeping past the caller's deadline: stop at the last answer
         return delay
 
 
@@ -320,44 +387,5 @@ class _Watch:
             raise ThrottledTooLong(now - self.throttled_since)
 
 
-def _note_doubt(
-    request: Request, response: Response | None, failure: TransportError | None, call: Call
-) -> None:
-    """Note that a write about to be retried may have landed already."""
-    if request.method == "GET":
-        return
-    if response is not None:
-        # 429 and 503 mean refused before any work; 500, 502 and 504 may
-        # come after the write was applied behind the proxy.
-        if response.status not in (429, 503):
-            call.write_may_have_landed = True
-    elif failure is not None and failure.maybe_sent:
-        call.write_may_have_landed = True
-
-
-def _feedback(response: Response | None) -> tuple[int | None, float | None, bool]:
-    """What a permit's release tells the flow: the status, the server's wait, spent credits.
-
-    A 429 for spent credits is told as no answer: not a busy org, so no cooldown
-    (and no retry: the caller learns at once).
-    """
-    if response is None:
-        return None, None, False
-    status = response.status
-    if status != 429:
-        return status, None, False
-    if credits_exhausted(response.headers, response.body):
-        return None, None, True
-    return 429, retry_after(response.headers, time.time()), False
-
-
 def _code(failure: TransportError | None) -> str:
     return failure.code if failure is not None else "NO_ANSWER"
-
-
-def _is_invalid_token(response: Response) -> bool:
-    try:
-        protocol.decipher(response.status, response.headers, response.body)
-    except ApiError as exc:
-        return exc.code == "INVALID_TOKEN"
-    return False

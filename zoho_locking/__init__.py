@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         ApiError,
         AuthError,
         OAuthError,
+        ProxyError,
         QueryError,
         RequestTimeout,
         TransportError,
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
         Outcome,
         UserRef,
     )
+    from .net.proxy import Proxies
+    from .net.session import make_session
     from .wire.datacentres import DATA_CENTRES, DataCentre
 
 __version__ = "0.1.0.dev0"
@@ -78,6 +81,8 @@ _HOMES: dict[str, str] = {
     "Operation": ".models",
     "Outcome": ".models",
     "Permit": ".flow.base",
+    "Proxies": ".net.proxy",
+    "ProxyError": ".errors",
     "QueryError": ".errors",
     "RefreshTokenAuth": ".auth.provider",
     "RequestTimeout": ".errors",
@@ -94,6 +99,7 @@ _HOMES: dict[str, str] = {
     "UserRef": ".models",
     "ValidationError": ".errors",
     "ZohoLockingError": ".errors",
+    "make_session": ".net.session",
 }
 
 
@@ -134,6 +140,8 @@ __all__ = [
     "Operation",
     "Outcome",
     "Permit",
+    "Proxies",
+    "ProxyError",
     "QueryError",
     "RefreshTokenAuth",
     "RequestTimeout",
@@ -151,4 +159,5 @@ __all__ = [
     "ValidationError",
     "ZohoLockingError",
     "__version__",
+    "make_session",
 ]

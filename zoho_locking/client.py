@@ -20,10 +20,12 @@ from .calls import LockingCalls
 from .errors import ValidationError, ZohoLockingError
 from .flow.base import Clock, Flow, Sleep
 from .flow.local import FlowControl
-from .http.exchange import Exchange
+from .http.deadline import check_timeout
+from .http.exchange import Call, Exchange
 from .http.retry import RetryPolicy
 from .http.transport import AiohttpTransport, Transport
 from .models import ActionResult, LockInfo
+from .net.proxy import Proxies
 from .wire import protocol
 from .wire.datacentres import check_base_url, data_centre
 
@@ -34,7 +36,9 @@ class LockingClient(BulkMethods):
     """An async client for Zoho CRM's Record Locking Information API.
 
     Use it as an async context manager; it owns the connection pool (one
-    aiohttp session, unless you pass your own *session*)::
+    aiohttp session, unless you pass your own *session*: one from
+    `make_session` may serve many clients, and any session passed in gets
+    aiohttp's silent resend of requests turned off)::
 
         async with LockingClient(access_token=token, dc="eu") as client:
             result = await client.lock("Deals", "5843104000001068086", reason="closing")
@@ -51,6 +55,16 @@ class LockingClient(BulkMethods):
     *rng* exist so tests can run retries without waiting. Pass *flow* (any
     `Flow`) to share one budget with other clients instead; *max_concurrency*,
     *rate_limit*, *adaptive_concurrency*, *clock* and *sleep* then go unused.
+
+    Requests go through *proxy* (a URL such as ``http://user:pw@proxy:3128``,
+    or a `Proxies`), else the proxy the environment names (``HTTPS_PROXY``,
+    ``HTTP_PROXY``, minus ``NO_PROXY``), read when the client is made.
+
+    Every single-record call takes *timeout* (seconds for the whole call:
+    permits, attempts, backoff, settling) and *retry* (a `RetryPolicy` for this
+    call only). When the timeout passes, a read raises `RequestTimeout`, and a
+    write `UncertainOutcome` if it may have reached the server (else
+    `RequestTimeout`); the client holds nothing afterwards.
     """
 
     def __init__(
@@ -65,6 +79,7 @@ class LockingClient(BulkMethods):
         connect_timeout: float | None = 10.0,
         session: aiohttp.ClientSession | None = None,
         transport: Transport | None = None,
+        proxy: str | Proxies | None = None,
         allow_insecure_http: bool = False,
         max_concurrency: int = 10,
         rate_limit: float | None = None,
@@ -83,7 +98,7 @@ class LockingClient(BulkMethods):
         self.retry = retry if retry is not None else RetryPolicy()
         self._exchange = Exchange(
             transport=_pick_transport(
-                transport, session, timeout, connect_timeout, self.flow.max_concurrency
+                transport, session, timeout, connect_timeout, self.flow.max_concurrency, proxy
             ),
             auth=resolved_auth,
             flow=self.flow,
@@ -122,11 +137,20 @@ class LockingClient(BulkMethods):
 
     # -- the five calls ----------------------------------------------------
 
-    async def lock(self, module: str, record_id: str | int, *, reason: str) -> ActionResult:
+    async def lock(
+        self,
+        module: str,
+        record_id: str | int,
+        *,
+        reason: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ActionResult:
         """Lock a record; the result's ``id`` is the new locking id."""
         module, record_id = _record(module, record_id)
         reason = protocol.validate_reason(reason)
-        return await self._calls.lock(module, record_id, reason, self._exchange.new_call())
+        call = self._new_call(timeout, retry)
+        return await self._calls.lock(module, record_id, reason, call)
 
     async def get_locks(
         self,
@@ -134,30 +158,62 @@ class LockingClient(BulkMethods):
         record_id: str | int,
         *,
         fields: Iterable[str] = protocol.DEFAULT_FIELDS,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> list[LockInfo]:
         """Return the record's locks: ``[]`` when it is not locked."""
         module, record_id = _record(module, record_id)
-        return await self._calls.get_locks(module, record_id, self._exchange.new_call(), fields)
+        call = self._new_call(timeout, retry)
+        return await self._calls.get_locks(module, record_id, call, fields)
 
-    async def get_lock(self, module: str, record_id: str | int, locking_id: str | int) -> LockInfo:
+    async def get_lock(
+        self,
+        module: str,
+        record_id: str | int,
+        locking_id: str | int,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> LockInfo:
         """Return one lock of a record by its locking id."""
         args = _lock_of(module, record_id, locking_id)
-        return await self._calls.get_lock(*args, self._exchange.new_call())
+        return await self._calls.get_lock(*args, self._new_call(timeout, retry))
 
     async def update_lock(
-        self, module: str, record_id: str | int, locking_id: str | int, *, reason: str
+        self,
+        module: str,
+        record_id: str | int,
+        locking_id: str | int,
+        *,
+        reason: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> ActionResult:
         """Change the reason of a manual lock."""
         args = _lock_of(module, record_id, locking_id)
         reason = protocol.validate_reason(reason)
-        return await self._calls.update(*args, reason, self._exchange.new_call())
+        return await self._calls.update(*args, reason, self._new_call(timeout, retry))
 
     async def unlock(
-        self, module: str, record_id: str | int, locking_id: str | int
+        self,
+        module: str,
+        record_id: str | int,
+        locking_id: str | int,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> ActionResult:
         """Remove a manual lock from a record."""
         args = _lock_of(module, record_id, locking_id)
-        return await self._calls.unlock(*args, self._exchange.new_call())
+        return await self._calls.unlock(*args, self._new_call(timeout, retry))
+
+    def _new_call(self, timeout: float | None, retry: RetryPolicy | None) -> Call:
+        """The context of one single-record call, its *timeout* and *retry* checked."""
+        if timeout is None and retry is None:
+            return self._exchange.new_call()
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ValidationError("retry must be a RetryPolicy or None", field="retry")
+        return self._exchange.new_call(timeout=check_timeout(timeout), retry=retry)
 
 
 def _record(module: str, record_id: str | int) -> tuple[str, str]:
@@ -232,12 +288,18 @@ def _pick_transport(
     timeout: float | None,
     connect_timeout: float | None,
     pool_size: int,
+    proxy: str | Proxies | None,
 ) -> Transport:
     for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
         if value is not None and not (isinstance(value, int | float) and value > 0):
             raise ValidationError(f"{name} must be a positive number or None", field=name)
     if transport is not None and session is not None:
         raise ValidationError("pass either session or transport, not both", field="transport")
-    return transport or AiohttpTransport(
-        session, timeout=timeout, connect_timeout=connect_timeout, pool_size=pool_size
-    )
+    if transport is not None:
+        if proxy is not None:
+            raise ValidationError("pass proxy to your transport, not beside it", field="proxy")
+        return transport
+    return AiohttpTransport(
+        session, timeout=timeout, connect_timeout=connect_timeout, pool_size=pool_size,
+        proxy=proxy,
+    )  # fmt: skip

@@ -53,10 +53,13 @@ credentials (environment only):
   ZOHO_TOKEN_STORE                       optional file caching the access token (mode 0600)
   ZOHO_API_DOMAIN, ZOHO_DC               defaults for --api-domain and --dc
   ZOHO_REDIS_URL                         default for --redis-url (may hold a password)
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY      the proxy for https:// and http:// requests (may
+                                         hold user:password@), and the hosts reached direct
 
 exit status: 0 no record failed, 1 some record failed, 2 usage or configuration
 error (nothing sent), 3 run stopped: nothing more was sent (bad token or module,
-API credits spent, --max-requests reached); fix the cause and rerun with --resume,
+API credits spent, the proxy refusing, --max-requests reached); fix the cause and
+rerun with --resume,
 130 interrupted (journal flushed, partial report written)
 """
 
@@ -160,6 +163,12 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
     sub.add_argument(
         "--budget-key", metavar="KEY",
         help="the budget's name in Redis (default: derived from the API domain and client id)",
+    )
+    sub.add_argument(
+        "--proxy", metavar="URL",
+        help="send every request (CRM and token) through this HTTP proxy, e.g. "
+        "http://proxy.example.com:3128 (default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY); "
+        "user:password@ in it works but shows in ps: prefer HTTPS_PROXY",
     )
     sub.add_argument("--api-domain", metavar="URL", help="e.g. https://www.zohoapis.eu")
     sub.add_argument("--dc", metavar="NAME", help="data centre: us, eu, in, au, jp, ca, cn, sa")

@@ -58,6 +58,7 @@ def token_provider(config: CommandConfig) -> TokenProvider:
         accounts_url=creds.accounts_url,
         dc=None if creds.accounts_url is not None else creds.dc,
         store=store,
+        proxy=config.proxies,
     )
 
 
@@ -70,6 +71,7 @@ def client(config: CommandConfig, auth: TokenProvider, flow: Flow) -> LockingCli
         timeout=config.timeout,
         flow=flow,
         retry=RetryPolicy(max_attempts=config.max_attempts),
+        proxy=config.proxies,
     )
 
 

@@ -90,7 +90,9 @@ class Proxies:
     @classmethod
     def to(cls, url: str) -> Proxies:
         """Every request through the proxy at *url*, whatever its host (``NO_PROXY`` ignored)."""
-        return cls(http=url, https=url)
+        proxies = cls()
+        proxies.http = proxies.https = _route(url, "proxy")
+        return proxies
 
     def __repr__(self) -> str:
         shown = [

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -155,15 +155,19 @@ class TokenMinter:
         }
         self.mint_requests += 1
         route = self._route
+        headers: Mapping[str, str] = {"Accept": "application/json"}
+        proxy, proxy_headers = None, None
+        if route is not None:
+            headers, proxy, proxy_headers = route.apply(headers)
         try:
             async with self._session.post(
                 self.token_url,
                 data=form,
-                headers={"Accept": "application/json"},
+                headers=headers,
                 timeout=self._timeout,
                 allow_redirects=False,
-                proxy=route.url if route is not None else None,
-                proxy_headers=route.headers if route is not None else None,
+                proxy=proxy,
+                proxy_headers=proxy_headers,
             ) as resp:
                 status, body = resp.status, await resp.read()
         except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:

@@ -94,6 +94,9 @@ class AiohttpTransport:
         session = self.get_session()
         headers = {**request.headers, **auth_headers} if request.headers else auth_headers
         route = self.proxies.route(request.url)
+        proxy, proxy_headers = None, None
+        if route is not None:
+            headers, proxy, proxy_headers = route.apply(headers)
         try:
             async with session.request(
                 request.method,
@@ -103,8 +106,8 @@ class AiohttpTransport:
                 data=request.body,
                 timeout=self._timeout,
                 allow_redirects=False,
-                proxy=route.url if route is not None else None,
-                proxy_headers=route.headers if route is not None else None,
+                proxy=proxy,
+                proxy_headers=proxy_headers,
             ) as resp:
                 if resp.status == 407:
                     # The proxy's answer to a plain http:// request: the CRM never saw it.

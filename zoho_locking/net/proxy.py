@@ -19,6 +19,7 @@ text of this module.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -44,6 +45,21 @@ class ProxyRoute:
     url: str
     #: ``Proxy-Authorization``, when the proxy URL carried credentials; never shown.
     headers: Mapping[str, str] = attrs.field(repr=False, factory=dict)
+    #: Whether requests tunnel through it (``CONNECT``, for ``https://`` origins).
+    tunnel: bool = False
+
+    def apply(
+        self, headers: Mapping[str, str]
+    ) -> tuple[Mapping[str, str], str, Mapping[str, str] | None]:
+        """The request's headers, aiohttp's ``proxy`` and ``proxy_headers`` for this route.
+
+        Through a tunnel, the credentials go in the ``CONNECT`` only: never inside
+        it, to the server. A plain ``http://`` request carries them itself (aiohttp
+        sends ``proxy_headers`` with a ``CONNECT`` only).
+        """
+        if self.tunnel or not self.headers:
+            return headers, self.url, self.headers or None
+        return {**headers, **self.headers}, self.url, None
 
     @property
     def shown(self) -> str:
@@ -119,9 +135,10 @@ class Proxies:
         except KeyError:
             pass
         parsed = URL(origin)
-        route = self.https if parsed.scheme == "https" else self.http
-        if route is not None and self._bypassed(parsed):
-            route = None
+        tunnel = parsed.scheme == "https"
+        route = self.https if tunnel else self.http
+        if route is not None:
+            route = None if self._bypassed(parsed) else attrs.evolve(route, tunnel=tunnel)
         self._routes[origin] = route
         return route
 
@@ -207,8 +224,9 @@ def _route(url: str, what: str) -> ProxyRoute:
         )
     headers: dict[str, str] = {}
     if parsed.user is not None or parsed.password is not None:
-        auth = aiohttp.BasicAuth(parsed.user or "", parsed.password or "")
-        headers["Proxy-Authorization"] = auth.encode()
+        # Basic credentials, UTF-8 (RFC 7617), as percent-decoded from the URL.
+        pair = f"{parsed.user or ''}:{parsed.password or ''}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
     host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
     return ProxyRoute(f"{parsed.scheme}://{host}:{port}", headers)
 

@@ -38,7 +38,7 @@ class LockingCalls:
         fields: Iterable[str] = protocol.DEFAULT_FIELDS,
     ) -> list[LockInfo]:
         """The record's locks; ``[]`` when it is not locked."""
-        root = self.exchange.root or await self.exchange.api_root()
+        root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_get_locks(root, module, record_id, fields)
         return await self.exchange.fetch(request, protocol.parse_locks, call)
 
@@ -46,13 +46,13 @@ class LockingCalls:
         self, module: str, record_id: str, locking_id: str, call: Call
     ) -> LockInfo:
         """One lock of the record, by its locking id."""
-        root = self.exchange.root or await self.exchange.api_root()
+        root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_get_lock(root, module, record_id, locking_id)
         return await self.exchange.fetch(request, protocol.parse_lock, call)
 
     async def lock(self, module: str, record_id: str, reason: str, call: Call) -> ActionResult:
         """Lock the record; a doubtful refusal is settled by reading the record."""
-        root = self.exchange.root or await self.exchange.api_root()
+        root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_lock(root, module, record_id, reason)
         try:
             return await self.exchange.fetch(request, protocol.parse_action, call)
@@ -75,7 +75,7 @@ class LockingCalls:
     ) -> ActionResult:
         """Set a new reason on the lock."""
         # PUT is idempotent: a retry after a lost answer sets the same reason again.
-        root = self.exchange.root or await self.exchange.api_root()
+        root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_update(root, module, record_id, locking_id, reason)
         return await self.exchange.fetch(request, protocol.parse_action, call)
 
@@ -83,7 +83,7 @@ class LockingCalls:
         self, module: str, record_id: str, locking_id: str, call: Call
     ) -> ActionResult:
         """Remove the lock; a doubtful refusal is settled by reading the record."""
-        root = self.exchange.root or await self.exchange.api_root()
+        root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_unlock(root, module, record_id, locking_id)
         try:
             return await self.exchange.fetch(request, protocol.parse_action, call)

@@ -109,6 +109,16 @@ class Deadline:
             return RequestTimeout(f"{limit}; the {method} was not applied", maybe_sent=False)
         return RequestTimeout(f"{limit} before the {method} was answered", maybe_sent=sent)
 
+    async def unsent_within(self, now: float, start: Callable[[], Awaitable[T]]) -> T:
+        """`within`, for work before anything is sent: `RequestTimeout` if it runs out."""
+        try:
+            return await self.within(now, start)
+        except DeadlinePassed:
+            raise RequestTimeout(
+                f"the call's timeout of {self.seconds:g}s passed before anything was sent",
+                maybe_sent=False,
+            ) from None
+
 
 def check_timeout(value: object, field: str = "timeout") -> float | None:
     """*value* as a call's timeout in seconds: a positive finite number, or ``None``."""

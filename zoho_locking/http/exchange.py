@@ -163,14 +163,17 @@ class Exchange:
             if closer is not None:
                 await closer()
 
-    async def api_root(self) -> str:
-        """Return ``{api_domain}/crm/{version}``, asking the token provider for the domain once."""
+    async def api_root(self, call: Call | None = None) -> str:
+        """Return ``{api_domain}/crm/{version}``, asking the token provider for it once."""
         if self.root is not None:
             return self.root
         if self.closed:
             # Before the provider is asked: it would mint a token and open a session.
             raise ZohoLockingError(_CLOSED)
-        await self.auth.get_token()
+        if call is None or call.deadline is None:
+            await self.auth.get_token()
+        else:  # the first token counts against the call's deadline
+            await call.deadline.unsent_within(self.flow.now(), self.auth.get_token)
         domain = getattr(self.auth, "api_domain", None)
         if not isinstance(domain, str):
             raise ValidationError(

@@ -20,7 +20,7 @@ from .calls import LockingCalls
 from .errors import ValidationError, ZohoLockingError
 from .flow.base import Clock, Flow, Sleep
 from .flow.local import FlowControl
-from .http.deadline import check_timeout
+from .http.deadline import Deadline, check_timeout
 from .http.exchange import Call, Exchange
 from .http.retry import RetryPolicy
 from .http.transport import AiohttpTransport, Transport
@@ -213,7 +213,11 @@ class LockingClient(BulkMethods):
             return self._exchange.new_call()
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ValidationError("retry must be a RetryPolicy or None", field="retry")
-        return self._exchange.new_call(timeout=check_timeout(timeout), retry=retry)
+        call = self._exchange.new_call()
+        call.retry, seconds = retry, check_timeout(timeout)
+        if seconds is not None:
+            call.deadline = Deadline.after(seconds, self.flow.now())
+        return call
 
 
 def _record(module: str, record_id: str | int) -> tuple[str, str]:

@@ -5,7 +5,7 @@ of named steps: `_attempt` (a permit, the caller's admission, the token, the
 send, and the permit's one release), `_observe` (what the answer says of
 credits and throttling), one refresh on 401 INVALID_TOKEN (`TokenHeader`),
 `may_have_landed` (a write whose answer was lost may have landed) and
-`_retry_delay` (whether, and when, to try again). It knows which methods are
+`RetryPolicy.next_delay` (whether, and when, to try again). It knows which methods are
 idempotent and nothing about locks or bulk runs: a run reaches it only as an
 `Admission`, and everything it does is told to the call's `Events`. A call
 may bring its own `RetryPolicy`, and a `Deadline` (`zoho_locking.http.deadline`).
@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import random
 import re
-import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Protocol, TypeAlias, TypeVar
 
 import attrs
@@ -84,6 +84,12 @@ class Call:
     #: The retry policy of this call, if not the client's (``retry=``).
     retry: RetryPolicy | None = None
 
+    def expired(self, method: str) -> ZohoLockingError:
+        """What the caller gets once this call's deadline has passed."""
+        assert self.deadline is not None
+        doubt, sent = self.write_may_have_landed, self.attempts > 0
+        return self.deadline.expired(method, doubt=doubt, sent=sent)
+
 
 class Exchange:
     """Send requests to one CRM API root with flow control, retries and token refresh.
@@ -133,22 +139,9 @@ class Exchange:
         """The org's API credits left, from the last answer that said."""
         return self._watch.credits_remaining
 
-    def new_call(
-        self,
-        admission: Admission | None = None,
-        events: Events | None = None,
-        *,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> Call:
-        """A context for one logical call; its events reach *events*, else the client's.
-
-        *timeout* (seconds, from now) bounds the whole call; *retry* replaces the
-        client's policy for it.
-        """
-        deadline = None if timeout is None else Deadline.after(timeout, self.flow.now())
-        events = events if events is not None else self.events
-        return Call(events, admission, deadline=deadline, retry=retry)
+    def new_call(self, admission: Admission | None = None, events: Events | None = None) -> Call:
+        """A context for one logical call; its events reach *events*, else the client's."""
+        return Call(events if events is not None else self.events, admission)
 
     async def aclose(self) -> None:
         """Stop sending; close the transport, then the token provider's session, if any."""
@@ -217,24 +210,28 @@ class Exchange:
                     and not refreshed
                     and is_invalid_token(response)
                 ):
-                    refreshed = True
-                    if await self._renew(token, call):
+                    refreshed, limit = True, call.deadline
+                    renew = partial(self._header.renew, token, call.events)
+                    if await (renew() if limit is None else limit.within(self.flow.now(), renew)):
                         attempt -= 1  # a fresh token is a new start, not a retry
                         continue
                     return response
             except DeadlinePassed:
-                raise self._expired(request, call) from None
+                raise call.expired(request.method) from None
             if response is not None and (spent or response.status not in RETRY_STATUSES):
                 return response
             if may_have_landed(request, response, failure):
                 call.write_may_have_landed = True
-            delay = self._retry_delay(attempt, response, failure, first, call)
+            until = call.deadline.at if call.deadline is not None else None
+            delay = (call.retry or self.retry).next_delay(
+                attempt, self._rng, response, failure, first, self.flow.now(), until
+            )
             if delay is None:
                 if response is not None:
                     return response
                 assert failure is not None
                 if isinstance(failure, DeadlineCut):
-                    raise self._expired(request, call)
+                    raise call.expired(request.method)
                 raise failure
             if call.events.wants(RetryScheduled):
                 reason = f"HTTP {response.status}" if response is not None else _code(failure)
@@ -291,39 +288,6 @@ class Exchange:
         if call.events.wants(RequestSent):
             call.events.emit(RequestSent(request.method, request.url, attempt))
         return token, await self.transport.send(request, headers)
-
-    async def _renew(self, rejected: str, call: Call) -> bool:
-        """After a 401 INVALID_TOKEN: whether another token came, within the call's deadline."""
-        renew, deadline = self._header.renew, call.deadline
-        if deadline is None:
-            return await renew(rejected, call.events)
-        return await deadline.within(self.flow.now(), lambda: renew(rejected, call.events))
-
-    def _expired(self, request: Request, call: Call) -> ZohoLockingError:
-        """What the caller gets once the call's deadline has passed."""
-        assert call.deadline is not None
-        doubt, sent = call.write_may_have_landed, call.attempts > 0
-        return call.deadline.expired(request.method, doubt=doubt, sent=sent)
-
-    def _retry_delay(
-        self,
-        attempt: int,
-        response: Response | None,
-        failure: TransportError | None,
-        first: float,
-        call: Call,
-    ) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` when no attempt is left."""
-        policy = call.retry or self.retry
-        if attempt >= policy.max_attempts or (failure is not None and not failure.retryable):
-            return None
-        delay = policy.delay(attempt, self._rng, response, time.time())
-        now = self.flow.now()
-        if policy.deadline is not None and now + delay - first > policy.deadline:
-            return None
-        if call.deadline is not None and now + delay >= call.deadline.at:
-            return None  # no sleeping past the caller's deadline: stop at the last answer
-        return delay
 
 
 class _Watch:

@@ -306,10 +306,47 @@ async def test_cli_proxy_refusing_mid_run_stops_it_exit_3(crm: FakeCRM, tmp_path
             env=cli_env(ZOHO_ACCESS_TOKEN=crm.mint_token(3600)),
             stdin="\n".join(crm.record_ids("Deals")).encode(),
         )  # fmt: skip
-    assert result.code == 3, result.stderr
-    assert "run stopped: PROXY_ERROR" in result.stderr and "--resume" in result.stderr
-    assert wrong not in result.stdout + result.stderr + journal.read_text()
-    assert crm.requests == [] and crm_requests(proxy)  # refused by the proxy, not the CRM
+        assert result.code == 3, result.stderr
+        assert "run stopped: PROXY_ERROR" in result.stderr and "--resume" in result.stderr
+        assert wrong not in result.stdout + result.stderr + journal.read_text()
+        assert crm.requests == [] and crm_requests(proxy)  # refused by the proxy, not the CRM
+        # Nothing lost: with the right password, the same journal finishes the run.
+        result = await run_cli(
+            "lock", "--module", "Deals", "--reason", "r", "--api-domain", server.url,
+            "--journal", str(journal), "--resume",
+            "--proxy", proxy.with_credentials("ops", PASSWORD),
+            env=cli_env(ZOHO_ACCESS_TOKEN=crm.mint_token(3600)),
+            stdin="\n".join(crm.record_ids("Deals")).encode(),
+        )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert len(crm.locks("Deals")) == 5 and len(crm.requests) == 5
+
+
+async def test_cli_unreachable_proxy_is_one_line_exit_2(crm: FakeCRM) -> None:
+    accounts = FakeAccounts()
+    async with FakeServer(crm, accounts=accounts) as server:
+        result = await run_cli(
+            "lock", "--module", "Deals", "--reason", "r",
+            "--proxy", f"http://ops:{PASSWORD}@127.0.0.1:1",
+            env=refresh_env(accounts, server), stdin="\n".join(crm.record_ids("Deals")).encode(),
+        )  # fmt: skip
+    assert result.code == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "PROXY_ERROR" in line and "could not reach the proxy http://***@127.0.0.1:1" in line
+    assert PASSWORD not in result.stderr and accounts.requests == []
+
+
+def test_cli_config_never_shows_the_proxy_password() -> None:
+    from zoho_locking.cli.config import CommandConfig
+    from zoho_locking.cli.parser import build_parser
+
+    args = build_parser().parse_args(
+        ["status", "--module", "Deals", "--proxy", f"http://ops:{PASSWORD}@proxy.corp:3128"]
+    )
+    config = CommandConfig.from_args(args, {"HTTPS_PROXY": f"http://x:{PASSWORD}@other:1"})
+    assert PASSWORD not in repr(config) and "http://***@proxy.corp:3128" in repr(config)
+    route = config.proxies.route("https://www.zohoapis.eu/crm/v8/Deals")
+    assert route is not None and route.url == "http://proxy.corp:3128"
 
 
 @pytest.mark.parametrize("flag", [f"socks5://ops:{PASSWORD}@proxy:1080", f"http://ops:{PASSWORD}@"])

@@ -30,7 +30,7 @@ def make_session(
     connector: aiohttp.BaseConnector | None = None,
     timeout: aiohttp.ClientTimeout | None = None,
 ) -> aiohttp.ClientSession:
-    """An aiohttp session for `LockingClient` and `RefreshTokenAuth`, safe to share.
+    """Make an aiohttp session for `LockingClient` and `RefreshTokenAuth`, safe to share.
 
     Call it inside a running event loop, pass it as ``session=`` to as many
     clients and token providers as you like, and close it yourself after them

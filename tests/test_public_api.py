@@ -8,10 +8,11 @@ PUBLIC = [
     "ActionResult", "AiohttpTransport", "ApiError", "AuthError", "BulkReport", "CachedToken",
     "DATA_CENTRES", "DataCentre", "FileLimitStore", "FileTokenStore", "LockInfo", "LockSource",
     "LockedFor", "LockingClient", "MemoryTokenStore", "MockTransport", "ModuleRef", "OAuthError",
-    "Outcome", "QueryError", "RedisTokenStore", "SharedTokenStore",
+    "Outcome", "Proxies", "ProxyError", "QueryError", "RedisTokenStore", "SharedTokenStore",
     "RefreshTokenAuth", "RequestTimeout", "Response", "RetryPolicy", "Selection", "StaticToken",
     "TokenProvider", "TokenStore", "Transport", "TransportError", "UncertainOutcome",
     "UnexpectedResponse", "UserRef", "ValidationError", "ZohoLockingError", "__version__",
+    "make_session",
 ]  # fmt: skip
 
 

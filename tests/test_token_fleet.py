@@ -127,7 +127,10 @@ def check(run: FleetRun, what: str) -> None:
         f"{what}: {run.wall_time:.1f}s, runs {min(run.run_times):.1f}-{max(run.run_times):.1f}s, "
         f"{run.token_requests} token requests, {run.throttled} throttled"
     )
-    assert min(run.run_times) > TOKEN_LIFE, "every run outlives a token: it meets a refresh"
+    # A token is renewed when a quarter of its life is left: every run outlives that
+    # point, and the fleet as a whole outlives a token, so the runs meet a refresh.
+    assert min(run.run_times) > TOKEN_LIFE * 0.75 and max(run.run_times) > TOKEN_LIFE, run
+    assert run.token_requests >= 2, "a refresh happened"
     assert run.throttled == 0, 'no "Access Denied"'
     assert run.token_requests <= 2 + run.wall_time / TOKEN_LIFE, run
     assert len(run.minted) == run.token_requests

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         ApiError,
         AuthError,
         OAuthError,
+        ProxyError,
         QueryError,
         RequestTimeout,
         TransportError,
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
         Outcome,
         UserRef,
     )
+    from .net.proxy import Proxies
+    from .net.session import make_session
     from .wire.datacentres import DATA_CENTRES, DataCentre
 
 from ._version import __version__
@@ -85,6 +88,8 @@ _HOMES: dict[str, str] = {
     "Operation": ".models",
     "Outcome": ".models",
     "Permit": ".flow.base",
+    "Proxies": ".net.proxy",
+    "ProxyError": ".errors",
     "QueryError": ".errors",
     "RedisTokenStore": ".auth.redisstore",
     "RefreshTokenAuth": ".auth.provider",
@@ -103,6 +108,7 @@ _HOMES: dict[str, str] = {
     "UserRef": ".models",
     "ValidationError": ".errors",
     "ZohoLockingError": ".errors",
+    "make_session": ".net.session",
 }
 
 
@@ -143,6 +149,8 @@ __all__ = [
     "Operation",
     "Outcome",
     "Permit",
+    "Proxies",
+    "ProxyError",
     "QueryError",
     "RedisTokenStore",
     "RefreshTokenAuth",
@@ -162,4 +170,5 @@ __all__ = [
     "ValidationError",
     "ZohoLockingError",
     "__version__",
+    "make_session",
 ]

@@ -16,7 +16,7 @@ import aiohttp
 
 from .auth.provider import StaticToken, TokenProvider
 from .bulk.methods import BulkMethods
-from .calls import LockingCalls
+from .calls import LockingCalls, RecordMethods
 from .errors import ValidationError, ZohoLockingError
 from .events import Events
 from .flow.base import Clock, Flow, Sleep
@@ -25,19 +25,20 @@ from .hooks import Hook, Hooks
 from .http.exchange import Exchange
 from .http.retry import RetryPolicy
 from .http.transport import AiohttpTransport, Transport
-from .models import ActionResult, LockInfo
+from .net.proxy import Proxies
 from .otel import Telemetry, default_telemetry
-from .wire import protocol
 from .wire.datacentres import check_base_url, data_centre
 
 __all__ = ["LockingClient"]
 
 
-class LockingClient(BulkMethods):
+class LockingClient(RecordMethods, BulkMethods):
     """An async client for Zoho CRM's Record Locking Information API.
 
     Use it as an async context manager; it owns the connection pool (one
-    aiohttp session, unless you pass your own *session*)::
+    aiohttp session, unless you pass your own *session*: one from
+    `make_session` may serve many clients, and any session passed in gets
+    aiohttp's silent resend of requests turned off)::
 
         async with LockingClient(access_token=token, dc="eu") as client:
             result = await client.lock("Deals", "5843104000001068086", reason="closing")
@@ -61,6 +62,16 @@ class LockingClient(BulkMethods):
     *rng* exist so tests can run retries without waiting. Pass *flow* (any
     `Flow`) to share one budget with other clients instead; *max_concurrency*,
     *rate_limit*, *adaptive_concurrency*, *clock* and *sleep* then go unused.
+
+    Requests go through *proxy* (a URL such as ``http://user:pw@proxy:3128``,
+    or a `Proxies`), else the proxy the environment names (``HTTPS_PROXY``,
+    ``HTTP_PROXY``, minus ``NO_PROXY``), read when the client is made.
+
+    Every single-record call takes *timeout* (seconds for the whole call:
+    permits, attempts, backoff, settling) and *retry* (a `RetryPolicy` for this
+    call only). When the timeout passes, a read raises `RequestTimeout`, and a
+    write `UncertainOutcome` if it may have reached the server (else
+    `RequestTimeout`); the client holds nothing afterwards.
     """
 
     def __init__(
@@ -75,6 +86,7 @@ class LockingClient(BulkMethods):
         connect_timeout: float | None = 10.0,
         session: aiohttp.ClientSession | None = None,
         transport: Transport | None = None,
+        proxy: str | Proxies | None = None,
         allow_insecure_http: bool = False,
         max_concurrency: int = 10,
         rate_limit: float | None = None,
@@ -96,7 +108,7 @@ class LockingClient(BulkMethods):
         self.retry = retry if retry is not None else RetryPolicy()
         self._exchange = Exchange(
             transport=_pick_transport(
-                transport, session, timeout, connect_timeout, self.flow.max_concurrency
+                transport, session, timeout, connect_timeout, self.flow.max_concurrency, proxy
             ),
             auth=resolved_auth,
             flow=self.flow,
@@ -160,55 +172,6 @@ class LockingClient(BulkMethods):
             await self._hooks.wait()
         finally:
             await self._exchange.aclose()
-
-    # -- the five calls ----------------------------------------------------
-
-    async def lock(self, module: str, record_id: str | int, *, reason: str) -> ActionResult:
-        """Lock a record; the result's ``id`` is the new locking id."""
-        module, record_id = _record(module, record_id)
-        reason = protocol.validate_reason(reason)
-        return await self._calls.lock(module, record_id, reason, self._exchange.new_call())
-
-    async def get_locks(
-        self,
-        module: str,
-        record_id: str | int,
-        *,
-        fields: Iterable[str] = protocol.DEFAULT_FIELDS,
-    ) -> list[LockInfo]:
-        """Return the record's locks: ``[]`` when it is not locked."""
-        module, record_id = _record(module, record_id)
-        return await self._calls.get_locks(module, record_id, self._exchange.new_call(), fields)
-
-    async def get_lock(self, module: str, record_id: str | int, locking_id: str | int) -> LockInfo:
-        """Return one lock of a record by its locking id."""
-        args = _lock_of(module, record_id, locking_id)
-        return await self._calls.get_lock(*args, self._exchange.new_call())
-
-    async def update_lock(
-        self, module: str, record_id: str | int, locking_id: str | int, *, reason: str
-    ) -> ActionResult:
-        """Change the reason of a manual lock."""
-        args = _lock_of(module, record_id, locking_id)
-        reason = protocol.validate_reason(reason)
-        return await self._calls.update(*args, reason, self._exchange.new_call())
-
-    async def unlock(
-        self, module: str, record_id: str | int, locking_id: str | int
-    ) -> ActionResult:
-        """Remove a manual lock from a record."""
-        args = _lock_of(module, record_id, locking_id)
-        return await self._calls.unlock(*args, self._exchange.new_call())
-
-
-def _record(module: str, record_id: str | int) -> tuple[str, str]:
-    """Validate a module name and a record id, in that order."""
-    return protocol.validate_module(module), protocol.validate_id(record_id)
-
-
-def _lock_of(module: str, record_id: str | int, locking_id: object) -> tuple[str, str, str]:
-    """Validate a module name, a record id and a locking id, in that order."""
-    return (*_record(module, record_id), protocol.validate_id(locking_id, "locking_id"))
 
 
 def _listened(hooks: Hooks, telemetry: Telemetry | bool | None, client: LockingClient) -> Events:
@@ -284,12 +247,18 @@ def _pick_transport(
     timeout: float | None,
     connect_timeout: float | None,
     pool_size: int,
+    proxy: str | Proxies | None,
 ) -> Transport:
     for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
         if value is not None and not (isinstance(value, int | float) and value > 0):
             raise ValidationError(f"{name} must be a positive number or None", field=name)
     if transport is not None and session is not None:
         raise ValidationError("pass either session or transport, not both", field="transport")
-    return transport or AiohttpTransport(
-        session, timeout=timeout, connect_timeout=connect_timeout, pool_size=pool_size
-    )
+    if transport is not None:
+        if proxy is not None:
+            raise ValidationError("pass proxy to your transport, not beside it", field="proxy")
+        return transport
+    return AiohttpTransport(
+        session, timeout=timeout, connect_timeout=connect_timeout, pool_size=pool_size,
+        proxy=proxy,
+    )  # fmt: skip

@@ -11,8 +11,10 @@ The tree::
     │   ├── CreditsExhausted   429: the org's daily API credits are spent
     │   └── ThrottledTooLong   nothing but 429s, anywhere, for longer than stall_timeout
     ├── TransportError         the request did not complete (connection, TLS, timeout)
-    │   └── RequestTimeout     no answer within the configured timeout
+    │   ├── RequestTimeout     no answer within the configured timeout (or the call's deadline)
+    │   └── ProxyError         the proxy refused (407, a refused CONNECT) or could not be reached
     ├── UncertainOutcome       a write may or may not have landed, and reading back failed
+    │                          (or the call's deadline passed first)
     ├── RunStopped             a bulk run stopped (run-wide failure, max_requests): not sent
     ├── FlowUnavailable        the shared budget (Redis) was unreachable for too long
     ├── OAuthError             no access token: the accounts server refused, minting would
@@ -37,6 +39,7 @@ __all__ = [
     "FlowUnavailable",
     "JournalError",
     "OAuthError",
+    "ProxyError",
     "QueryError",
     "RequestTimeout",
     "RunStopped",
@@ -177,6 +180,8 @@ class TransportError(ZohoLockingError):
     """The request never got a complete answer: connection refused or dropped, TLS, DNS."""
 
     code = "TRANSPORT_ERROR"
+    #: Whether another attempt may get through (a proxy refusing our credentials won't).
+    retryable = True
 
     def __init__(self, message: str, *, maybe_sent: bool = True) -> None:
         super().__init__(message)
@@ -192,8 +197,28 @@ class RequestTimeout(TransportError):
     code = "TIMEOUT"
 
 
+class ProxyError(TransportError):
+    """The proxy refused the request (407, a refused ``CONNECT``) or could not be reached.
+
+    Nothing reached the CRM. The message names the proxy, never its credentials.
+    A refusal is final (*retryable* is false: another attempt would only repeat
+    wrong credentials to the proxy); an unreachable proxy is retried like any
+    connection error. Either fails every request alike, so a bulk run stops.
+    """
+
+    code = "PROXY_ERROR"
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message, maybe_sent=False)
+        self.retryable = retryable
+
+
 class UncertainOutcome(ZohoLockingError):
-    """A write's answer was lost and reading the record back failed: its fate is unknown."""
+    """A write's answer was lost and reading the record back failed: its fate is unknown.
+
+    Also raised when a call's ``timeout`` passes while a write may have reached
+    the server (in flight, or an earlier attempt's answer lost).
+    """
 
     code = "UNCERTAIN"
 

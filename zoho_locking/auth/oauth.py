@@ -17,12 +17,14 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 
 from ..errors import OAuthError, ValidationError, describe
+from ..net.proxy import Proxies, ProxyRoute, proxy_failure
+from ..net.session import make_session
 from ..wire.datacentres import check_base_url
 from .tokenstore import CachedToken
 
@@ -70,7 +72,8 @@ class TokenMinter:
     `RefreshTokenAuth` does so before it builds its minter.
 
     The minter owns an HTTP session unless given *session*; close it with
-    `aclose`. A later mint opens a new one.
+    `aclose`. A later mint opens a new one. Token requests go through the
+    proxy *proxies* names for the token URL, if any.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class TokenMinter:
         clock: Callable[[], float],
         allow_insecure_http: bool,
         throttle_cooldown: float,
+        proxies: Proxies | None = None,
     ) -> None:
         self.client_id = client_id
         self.accounts_url = accounts_url
@@ -102,6 +106,7 @@ class TokenMinter:
         self._owns_session = session is None
         self._throttled_until = -math.inf
         self._refused: OAuthError | None = None  # a refusal no retry can fix
+        self._route = proxies.route(self.token_url) if proxies is not None else None
 
     def __repr__(self) -> str:
         return f"TokenMinter(client_id={self.client_id!r}, token_url={self.token_url!r})"
@@ -141,7 +146,7 @@ class TokenMinter:
             )
         if self._session is None:
             # Created on first use so that it binds to the running loop.
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._session = make_session(timeout=self._timeout)
         form = {
             "grant_type": "refresh_token",
             "client_id": self.client_id,
@@ -149,15 +154,24 @@ class TokenMinter:
             "refresh_token": self._refresh_token,
         }
         self.mint_requests += 1
+        route = self._route
+        headers: Mapping[str, str] = {"Accept": "application/json"}
+        proxy, proxy_headers = None, None
+        if route is not None:
+            headers, proxy, proxy_headers = route.apply(headers)
         try:
             async with self._session.post(
                 self.token_url,
                 data=form,
-                headers={"Accept": "application/json"},
+                headers=headers,
                 timeout=self._timeout,
                 allow_redirects=False,
+                proxy=proxy,
+                proxy_headers=proxy_headers,
             ) as resp:
                 status, body = resp.status, await resp.read()
+        except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
+            raise _proxy_error(exc, route) from None
         except TimeoutError:
             raise OAuthError(
                 "TIMEOUT",
@@ -170,6 +184,8 @@ class TokenMinter:
                 f"could not reach the accounts server {self.accounts_url}: "
                 f"{self.scrub(describe(exc), current)}",
             ) from None
+        if status == 407:
+            raise _proxy_error(status, route)
         refused: OAuthError | None = None
         try:
             token = parse_token_answer(
@@ -198,6 +214,15 @@ class TokenMinter:
         if current:
             text = text.replace(current, "***")
         return text
+
+
+def _proxy_error(error: BaseException | int, route: ProxyRoute | None) -> OAuthError:
+    """The proxy on the way to the accounts server refused, or could not be reached."""
+    text = proxy_failure(error, route) or "the proxy failed"
+    status = error if isinstance(error, int) else getattr(error, "status", None)
+    return OAuthError(
+        "PROXY_ERROR", f"could not ask the accounts server for a token: {text}", http_status=status
+    )
 
 
 def parse_token_answer(

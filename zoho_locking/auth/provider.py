@@ -26,6 +26,7 @@ from typing import Protocol, Self, runtime_checkable
 import aiohttp
 
 from ..errors import OAuthError, ValidationError
+from ..net.proxy import Proxies, as_proxies
 from ..wire.datacentres import check_base_url, data_centre
 from .minting import Minting, refresh_at
 from .mintledger import TokenLimits
@@ -96,7 +97,8 @@ class RefreshTokenAuth:
 
     After the first token, `api_domain` is the CRM domain the accounts server
     named. The provider owns an HTTP session unless given *session*; close it
-    with `aclose` (or ``async with``).
+    with `aclose` (or ``async with``). Token requests go through *proxy* (a
+    URL, or a `Proxies`), else the environment's proxy (``HTTPS_PROXY``, ...).
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class RefreshTokenAuth:
         allow_insecure_http: bool = False,
         throttle_cooldown: float = 60.0,
         token_limits: TokenLimits | None = None,
+        proxy: str | Proxies | None = None,
     ) -> None:
         check_secret(client_id, "client_id")
         check_secret(client_secret, "client_secret")
@@ -124,16 +127,11 @@ class RefreshTokenAuth:
         self.store: TokenStore = store if store is not None else MemoryTokenStore()
         self.refresh_margin = float(refresh_margin)
         self._minter = TokenMinter(
-            client_id=client_id,
-            client_secret=client_secret,
-            refresh_token=refresh_token,
-            accounts_url=accounts_url,
-            session=session,
-            timeout=timeout,
-            clock=clock,
-            allow_insecure_http=allow_insecure_http,
-            throttle_cooldown=throttle_cooldown,
-        )
+            client_id=client_id, client_secret=client_secret, refresh_token=refresh_token,
+            accounts_url=accounts_url, session=session, timeout=timeout, clock=clock,
+            allow_insecure_http=allow_insecure_http, throttle_cooldown=throttle_cooldown,
+            proxies=as_proxies(proxy),
+        )  # fmt: skip
         self._clock = clock
         self._key = _fingerprint(accounts_url, client_id, refresh_token)
         _bind_sealer(self.store, self._key, client_secret, refresh_token)

@@ -27,7 +27,9 @@ from ..calls import LockingCalls
 from ..errors import ApiError, QueryError, RunStopped, ValidationError, ZohoLockingError
 from ..events import Events, RecordFinished, RunEnded, RunStarted
 from ..flow.base import Clock
+from ..http.deadline import Deadline, check_timeout
 from ..http.exchange import Call
+from ..http.retry import RetryPolicy
 from ..models import FAILED, UNFINISHED, Operation, Outcome
 from ..wire import protocol
 from ..wire.limits import is_run_wide
@@ -60,6 +62,9 @@ class _Run:
         self.clock = clock
         #: Record ids whose write may have landed before an earlier run died.
         self.intents: set[str] = set()
+        #: Seconds each record may take, and the retry policy of its requests.
+        self.timeout: float | None = None
+        self.retry: RetryPolicy | None = None
         self.in_flight: dict[asyncio.Task[Any], str] = {}
 
     def finished(self, outcome: Outcome, seconds: float | None = None) -> None:
@@ -85,6 +90,10 @@ class _Run:
             self.in_flight[worker] = record_id
             started = clock()
             call = Call(events, gate, write_may_have_landed=record_id in self.intents)
+            if self.timeout is not None or self.retry is not None:
+                call.retry = self.retry
+                if self.timeout is not None:
+                    call.deadline = Deadline.after(self.timeout, started)
             try:
                 outcome = await run(record_id, locking_id, call)
             except asyncio.CancelledError:
@@ -168,10 +177,15 @@ async def run_bulk(
     workers: int | None = None,
     max_requests: int | None = None,
     any_lock: bool = False,
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
 ) -> BulkReport:
     """Run *operation* over every item; see `LockingClient.lock_many` and friends."""
     if not isinstance(operation, Operation):
         raise ValidationError(f"unknown operation {operation!r}", field="operation")
+    timeout = check_timeout(timeout)
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ValidationError("retry must be a RetryPolicy or None", field="retry")
     module = protocol.validate_module(module)
     if operation.needs_reason:
         reason = protocol.validate_reason(reason)
@@ -196,7 +210,7 @@ async def run_bulk(
     intake = Intake(operation, module, events, state.finished)
     flow = exchange.flow
     run = _Run(task, intake, gate, events, flow.now)
-    run.intents = state.intents
+    run.intents, run.timeout, run.retry = state.intents, timeout, retry
     if isinstance(items, Selection):
         _start_selection(items, run, events, log, state, resume)
     source = aiter(items) if isinstance(items, AsyncIterable) else iter(items)

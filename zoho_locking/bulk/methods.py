@@ -12,6 +12,7 @@ from collections.abc import AsyncIterable, Iterable
 from typing import TypedDict, Unpack
 
 from ..calls import LockingCalls
+from ..http.retry import RetryPolicy
 from ..models import Operation
 from .engine import BulkItem, Progress, run_bulk
 from .report import BulkReport
@@ -30,6 +31,8 @@ class BulkOptions(TypedDict, total=False):
     report: BulkReport | None
     max_requests: int | None
     any_lock: bool
+    timeout: float | None
+    retry: RetryPolicy | None
 
 
 class BulkMethods:
@@ -64,7 +67,11 @@ class BulkMethods:
         (called with done, total, report after each record), *report* (a
         `BulkReport` to fill, still yours if the call is cancelled),
         *max_requests* (a hard cap on the requests this call sends, retries
-        included).
+        included), *timeout* (seconds for each record, from when a worker takes
+        it: look-up, write, retries and settling; past it the record is
+        ``TIMEOUT``, or ``UNCERTAIN`` for a write that may have landed) and
+        *retry* (a `RetryPolicy` for this run's record requests, instead of the
+        client's).
 
         A failure that no record can escape (a bad token or module, the org's
         API credits spent, ...) stops the run: nothing more is sent, and the

@@ -18,7 +18,9 @@ from typing import TypeAlias
 
 import attrs
 
+from ..errors import ValidationError
 from ..models import Operation
+from ..net.proxy import Proxies
 from ..wire import coql, protocol
 from ..wire.datacentres import check_base_url, data_centre
 from .parser import COMMANDS
@@ -127,6 +129,8 @@ class CommandConfig:
     log_format: str = "text"
     credentials: Credentials = Credentials()
     flow: FlowSettings = FlowSettings()
+    #: The proxies of every request (--proxy, else the environment's); its repr hides passwords.
+    proxies: Proxies = attrs.field(factory=Proxies)
 
     @property
     def org(self) -> str:
@@ -175,6 +179,7 @@ class CommandConfig:
                 budget_key=args.budget_key,
                 limit_store=_limit_store(env),
             ),
+            proxies=_proxies(args.proxy, env),
         )
 
 
@@ -224,6 +229,19 @@ def _api_domain(domain: str | None, dc: str | None) -> str | None:
     if dc is not None:
         return data_centre(dc).api_domain
     return None
+
+
+def _proxies(proxy: str | None, env: Mapping[str, str]) -> Proxies:
+    """--proxy for every request, else HTTP(S)_PROXY and NO_PROXY from *env*."""
+    try:
+        return Proxies.to(proxy) if proxy else Proxies.from_env(env)
+    except ValidationError as exc:
+        # Named by its setting, never shown: the URL may hold a password.
+        name = "--proxy" if proxy else (exc.field or "proxy").upper()
+        raise UsageError(
+            f"{name} is not a usable proxy URL (want http://host:port, "
+            "or http://user:password@host:port)"
+        ) from None
 
 
 def _credentials(env: Mapping[str, str], dc: str | None) -> Credentials:

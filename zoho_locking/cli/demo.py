@@ -6,6 +6,7 @@ from typing import IO
 
 from ..bulk.report import BulkReport
 from ..client import LockingClient
+from ..net.proxy import Proxies
 from ..testing import FakeCRM, FakeServer
 
 __all__ = ["run_demo"]
@@ -36,9 +37,11 @@ async def run_demo(out: IO[str], *, deals: int = DEALS) -> int:
             "10 the user may not touch, at most 10 requests in flight.",
             file=out,
         )
+        # The fake is on loopback: straight there, whatever proxy the environment names.
         async with LockingClient(
-            access_token=FakeCRM.DEFAULT_TOKEN, api_domain=server.url, max_concurrency=10
-        ) as client:
+            access_token=FakeCRM.DEFAULT_TOKEN, api_domain=server.url, max_concurrency=10,
+            proxy=Proxies(),
+        ) as client:  # fmt: skip
             _section(out, f"lock_many: lock {deals} deals before the quarter closes")
             locked = await client.lock_many("Deals", ids, reason="quarter close")
             _print_report(out, locked)

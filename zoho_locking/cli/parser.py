@@ -57,6 +57,8 @@ credentials (environment only):
   ZOHO_API_DOMAIN, ZOHO_DC               defaults for --api-domain and --dc
   ZOHO_REDIS_URL                         default for --redis-url (may hold a password)
   ZOHO_LOG_FORMAT                        default for --log-format: text or json
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY      the proxy for https:// and http:// requests (may
+                                         hold user:password@), and the hosts reached direct
 
 With a refresh token and a Redis URL, every process and host shares one access
 token through that Redis (sealed with a key derived from the client secret;
@@ -65,7 +67,8 @@ limits: 10 live tokens per refresh token, 10 token requests per 10 minutes.
 
 exit status: 0 no record failed, 1 some record failed, 2 usage or configuration
 error (nothing sent), 3 run stopped: nothing more was sent (bad token or module,
-API credits spent, --max-requests reached); fix the cause and rerun with --resume,
+API credits spent, the proxy refusing, --max-requests reached); fix the cause and
+rerun with --resume,
 130 interrupted (journal flushed, partial report written)
 """
 
@@ -170,6 +173,12 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
     sub.add_argument(
         "--budget-key", metavar="KEY",
         help="the budget's name in Redis (default: derived from the API domain and client id)",
+    )
+    sub.add_argument(
+        "--proxy", metavar="URL",
+        help="send every request (CRM and token) through this HTTP proxy, e.g. "
+        "http://proxy.example.com:3128 (default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY); "
+        "user:password@ in it works but shows in ps: prefer HTTPS_PROXY",
     )
     sub.add_argument("--api-domain", metavar="URL", help="e.g. https://www.zohoapis.eu")
     sub.add_argument("--dc", metavar="NAME", help="data centre: us, eu, in, au, jp, ca, cn, sa")

@@ -62,6 +62,7 @@ def token_provider(config: CommandConfig) -> TokenProvider:
         accounts_url=creds.accounts_url,
         dc=None if creds.accounts_url is not None else creds.dc,
         store=_token_store(config),
+        proxy=config.proxies,
     )
 
 
@@ -100,6 +101,7 @@ def client(
         timeout=config.timeout,
         flow=flow,
         retry=RetryPolicy(max_attempts=config.max_attempts),
+        proxy=config.proxies,
     )
 
 

@@ -4,10 +4,11 @@
 of named steps: `_attempt` (a permit, the caller's admission, the token, the
 send, and the permit's one release), `_observe` (what the answer says of
 credits and throttling), one refresh on 401 INVALID_TOKEN (`TokenHeader`),
-`_note_doubt` (a write whose answer was lost may have landed) and
-`_retry_delay` (whether, and when, to try again). It knows which methods are
+`may_have_landed` (a write whose answer was lost may have landed) and
+`RetryPolicy.next_delay` (whether, and when, to try again). It knows which methods are
 idempotent and nothing about locks or bulk runs: a run reaches it only as an
-`Admission`, and everything it does is told to the call's `Events`.
+`Admission`, and everything it does is told to the call's `Events`. A call
+may bring its own `RetryPolicy`, and a `Deadline` (`zoho_locking.http.deadline`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from __future__ import annotations
 import logging
 import random
 import re
-import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Protocol, TypeAlias, TypeVar
 
 import attrs
 
 from ..auth.provider import TokenProvider
 from ..errors import (
-    ApiError,
     FlowUnavailable,
     ThrottledTooLong,
     TransportError,
@@ -39,11 +39,12 @@ from ..events import (
     Throttled,
 )
 from ..flow.base import Flow, Permit
-from ..wire import protocol
 from ..wire.datacentres import check_base_url
-from ..wire.limits import credits_exhausted, credits_remaining
+from ..wire.limits import credits_remaining
 from ..wire.protocol import Request
-from .retry import RETRY_STATUSES, RetryPolicy, retry_after
+from .answers import feedback, is_invalid_token, may_have_landed
+from .deadline import Deadline, DeadlineCut, DeadlinePassed
+from .retry import RETRY_STATUSES, RetryPolicy
 from .token import TokenHeader
 from .transport import Response, Transport
 
@@ -91,6 +92,16 @@ class Call:
     #: An earlier attempt of a write may have been applied by the server (its answer
     #: was lost, or was a 5xx), so a refusal now may be this call's own doing.
     write_may_have_landed: bool = False
+    #: When the whole call must be over, if the caller said (``timeout=``).
+    deadline: Deadline | None = None
+    #: The retry policy of this call, if not the client's (``retry=``).
+    retry: RetryPolicy | None = None
+
+    def expired(self, method: str) -> ZohoLockingError:
+        """What the caller gets once this call's deadline has passed."""
+        assert self.deadline is not None
+        doubt, sent = self.write_may_have_landed, self.attempts > 0
+        return self.deadline.expired(method, doubt=doubt, sent=sent)
 
 
 class Exchange:
@@ -158,24 +169,17 @@ class Exchange:
             if closer is not None:
                 await closer()
 
-    async def api_root(self) -> str:
-        """Return ``{api_domain}/crm/{version}``, asking the token provider for the domain once."""
-        if self.root is not None:
-            return self.root
-        if self.closed:
-            # Before the provider is asked: it would mint a token and open a session.
-            raise ZohoLockingError(_CLOSED)
-        await self.auth.get_token()
-        domain = getattr(self.auth, "api_domain", None)
-        if not isinstance(domain, str):
-            raise ValidationError(
-                "the accounts server named no api_domain; pass api_domain or dc",
-                field="api_domain",
+    async def api_root(self, call: Call | None = None) -> str:
+        """Return ``{api_domain}/crm/{version}``, asking the token provider for it once."""
+        if self.root is None:
+            if self.closed:
+                # Before the provider is asked: it would mint a token and open a session.
+                raise ZohoLockingError(_CLOSED)
+            deadline = call.deadline if call is not None else None
+            self.api_domain = await _domain_of(
+                self.auth, self.flow, deadline, self._allow_insecure_http
             )
-        self.api_domain = check_base_url(
-            domain, what="api_domain", allow_insecure_http=self._allow_insecure_http
-        )
-        self.root = f"{self.api_domain}/crm/{self.api_version}"
+            self.root = f"{self.api_domain}/crm/{self.api_version}"
         return self.root
 
     async def fetch(self, request: Request, parse: Parser[T], call: Call) -> T:
@@ -198,32 +202,46 @@ class Exchange:
             # An answer or a failure; the token it went with; when its permit came;
             # whether it was a 429 for spent credits (final, never retried); and the
             # shared budget's failure if the permit could not be given back.
-            response, failure, token, started, spent, lost = await self._attempt(
-                request, call, attempt
-            )
-            if first is None:
-                first = started
-            if response is not None:
-                # A final answer stands even if the flow is gone; a request that would
-                # need another attempt raises the flow's failure: it is unfinished.
-                if response.status == 401 and not refreshed and _is_invalid_token(response):
+            try:
+                response, failure, token, started, spent, lost = await self._attempt(
+                    request, call, attempt
+                )
+                if first is None:
+                    first = started
+                if (
+                    response is not None
+                    and response.status == 401
+                    and not refreshed
+                    and is_invalid_token(response)
+                ):
                     if lost is not None:
-                        raise lost
-                    refreshed = True
-                    if await self._header.renew(token, call.events):
+                        raise lost  # no second attempt may go out: the request is unfinished
+                    refreshed, limit = True, call.deadline
+                    renew = partial(self._header.renew, token, call.events)
+                    if await (renew() if limit is None else limit.within(self.flow.now(), renew)):
                         attempt -= 1  # a fresh token is a new start, not a retry
                         continue
                     return response
-                if spent or response.status not in RETRY_STATUSES:
-                    return response
-                if lost is not None:
-                    raise lost
-            _note_doubt(request, response, failure, call)
-            delay = self._retry_delay(attempt, response, first)
+            except DeadlinePassed:
+                raise call.expired(request.method) from None
+            # A final answer stands even if the flow is gone; a request that would need
+            # another attempt raises the flow's failure: it is unfinished.
+            if response is not None and (spent or response.status not in RETRY_STATUSES):
+                return response
+            if lost is not None:
+                raise lost
+            if may_have_landed(request, response, failure):
+                call.write_may_have_landed = True
+            until = call.deadline.at if call.deadline is not None else None
+            delay = (call.retry or self.retry).next_delay(
+                attempt, self._rng, response, failure, first, self.flow.now(), until
+            )
             if delay is None:
                 if response is not None:
                     return response
                 assert failure is not None
+                if isinstance(failure, DeadlineCut):
+                    raise call.expired(request.method)
                 raise failure
             if call.events.wants(RetryScheduled):
                 reason = f"HTTP {response.status}" if response is not None else _code(failure)
@@ -237,8 +255,10 @@ class Exchange:
 
     async def _attempt(self, request: Request, call: Call, attempt: int) -> _Sent:
         """Send once under a permit; the permit is released here and nowhere else."""
-        flow = self.flow
-        permit = await flow.acquire()
+        flow, deadline = self.flow, call.deadline
+        permit = await (
+            flow.acquire() if deadline is None else deadline.within(flow.now(), flow.acquire)
+        )
         response: Response | None = None
         failure: TransportError | None = None
         lost: FlowUnavailable | None = None
@@ -249,15 +269,18 @@ class Exchange:
                 raise ZohoLockingError(_CLOSED)
             if call.admission is not None:
                 call.admission.admit()
-            token, headers = await self._header.current(call.events)
-            call.attempts += 1
-            if call.events.wants(RequestSent):
-                call.events.emit(RequestSent(request.method, request.url, attempt))
-            response = await self.transport.send(request, headers)
+            if deadline is None:
+                token, response = await self._send(request, call, attempt)
+            else:
+                counted = call.attempts  # cut short before it is counted, nothing was sent
+                token, response = await deadline.attempt(
+                    flow.now(), request.method, lambda: self._send(request, call, attempt),
+                    sent=lambda: call.attempts > counted,
+                )  # fmt: skip
         except TransportError as exc:
             failure = exc
         finally:
-            status, wait, spent = _feedback(response)
+            status, wait, spent = feedback(response)
             try:
                 await flow.release(permit, status, server_wait=wait)
             except FlowUnavailable as exc:
@@ -271,15 +294,13 @@ class Exchange:
         self._watch.saw(request, attempt, permit, response, failure, spent, call.events)
         return response, failure, token, permit.sent_at, spent, lost
 
-    def _retry_delay(self, attempt: int, response: Response | None, first: float) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` when no attempt is left."""
-        policy = self.retry
-        if attempt >= policy.max_attempts:
-            return None
-        delay = policy.delay(attempt, self._rng, response, time.time())
-        if policy.deadline is not None and self.flow.now() + delay - first > policy.deadline:
-            return None
-        return delay
+    async def _send(self, request: Request, call: Call, attempt: int) -> tuple[str, Response]:
+        """The token, then the request: the one place an attempt is counted and sent."""
+        token, headers = await self._header.current(call.events)
+        call.attempts += 1
+        if call.events.wants(RequestSent):
+            call.events.emit(RequestSent(request.method, request.url, attempt))
+        return token, await self.transport.send(request, headers)
 
 
 class _Watch:
@@ -349,44 +370,21 @@ class _Watch:
             raise ThrottledTooLong(now - self.throttled_since)
 
 
-def _note_doubt(
-    request: Request, response: Response | None, failure: TransportError | None, call: Call
-) -> None:
-    """Note that a write about to be retried may have landed already."""
-    if request.method == "GET":
-        return
-    if response is not None:
-        # 429 and 503 mean refused before any work; 500, 502 and 504 may
-        # come after the write was applied behind the proxy.
-        if response.status not in (429, 503):
-            call.write_may_have_landed = True
-    elif failure is not None and failure.maybe_sent:
-        call.write_may_have_landed = True
-
-
-def _feedback(response: Response | None) -> tuple[int | None, float | None, bool]:
-    """What a permit's release tells the flow: the status, the server's wait, spent credits.
-
-    A 429 for spent credits is told as no answer: not a busy org, so no cooldown
-    (and no retry: the caller learns at once).
-    """
-    if response is None:
-        return None, None, False
-    status = response.status
-    if status != 429:
-        return status, None, False
-    if credits_exhausted(response.headers, response.body):
-        return None, None, True
-    return 429, retry_after(response.headers, time.time()), False
+async def _domain_of(
+    auth: TokenProvider, flow: Flow, deadline: Deadline | None, allow_insecure_http: bool
+) -> str:
+    """The CRM domain the token provider learned with its first token."""
+    if deadline is None:
+        await auth.get_token()
+    else:  # the first token counts against the call's deadline
+        await deadline.unsent_within(flow.now(), auth.get_token)
+    domain = getattr(auth, "api_domain", None)
+    if not isinstance(domain, str):
+        raise ValidationError(
+            "the accounts server named no api_domain; pass api_domain or dc", field="api_domain"
+        )
+    return check_base_url(domain, what="api_domain", allow_insecure_http=allow_insecure_http)
 
 
 def _code(failure: TransportError | None) -> str:
     return failure.code if failure is not None else "NO_ANSWER"
-
-
-def _is_invalid_token(response: Response) -> bool:
-    try:
-        protocol.decipher(response.status, response.headers, response.body)
-    except ApiError as exc:
-        return exc.code == "INVALID_TOKEN"
-    return False

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 import attrs
 
-from ..errors import ValidationError
+from ..errors import TransportError, ValidationError
 from ..wire.limits import header
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "retry_after"]
@@ -86,6 +87,31 @@ class RetryPolicy:
             asked = retry_after(answer.headers, now_epoch)
             if asked is not None:
                 delay = max(delay, asked)
+        return delay
+
+    def next_delay(
+        self,
+        attempt: int,
+        rng: random.Random,
+        answer: Answer | None,
+        failure: TransportError | None,
+        first: float,
+        now: float,
+        until: float | None = None,
+    ) -> float | None:
+        """Seconds to wait after failed attempt *attempt*, or ``None`` when none is left.
+
+        None when the attempts are spent, the failure is final, or the wait would
+        end past *deadline* seconds after the *first* attempt or past the call's own
+        deadline *until* (all on the clock of *now*): then the last answer stands.
+        """
+        if attempt >= self.max_attempts or (failure is not None and not failure.retryable):
+            return None
+        delay = self.delay(attempt, rng, answer, time.time())
+        if self.deadline is not None and now + delay - first > self.deadline:
+            return None
+        if until is not None and now + delay >= until:
+            return None  # no sleeping past the caller's deadline
         return delay
 
 

@@ -2,8 +2,10 @@
 
 A transport has one method, ``send``, that takes a `Request` plus the extra
 headers (authorization) and returns a `Response`. `AiohttpTransport` is the
-real one; `MockTransport` answers from a plain function, in process, so tests
-and benchmarks can drive the client without sockets (as httpx's does).
+real one: a session from `zoho_locking.net.session.make_session` (or the
+caller's, guarded the same way), each request routed through the proxy its
+`Proxies` name. `MockTransport` answers from a plain function, in process, so
+tests and benchmarks can drive the client without sockets (as httpx's does).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ..errors import RequestTimeout, TransportError, describe
+from ..errors import ProxyError, RequestTimeout, TransportError, describe
+from ..net.proxy import Proxies, as_proxies, proxy_failure
+from ..net.session import guard, make_session
 from ..wire.protocol import Request
 
 __all__ = ["AiohttpTransport", "MockTransport", "Response", "Transport"]
@@ -47,7 +51,10 @@ class AiohttpTransport:
     """Send requests with an `aiohttp.ClientSession`, converting its errors at the boundary.
 
     The transport owns the session it creates (and closes it in `aclose`);
-    a session passed in stays the caller's to close.
+    a session passed in stays the caller's to close, but gets aiohttp's silent
+    resend turned off, as `make_session` does (`zoho_locking.net.session.guard`).
+    Requests go through the proxies *proxy* names: a URL for every request, a
+    `Proxies`, or ``None`` for the environment's (``HTTPS_PROXY``, ...).
     """
 
     def __init__(
@@ -57,12 +64,15 @@ class AiohttpTransport:
         timeout: float | None = 30.0,
         connect_timeout: float | None = 10.0,
         pool_size: int = 100,
+        proxy: str | Proxies | None = None,
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._owns_session = session is None
-        self._session = session
+        self._session = guard(session) if session is not None else None
         self._pool_size = pool_size
         self._closed = False
+        #: Which proxy each request goes through.
+        self.proxies = as_proxies(proxy)
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -76,20 +86,17 @@ class AiohttpTransport:
             raise TransportError("the transport is closed", maybe_sent=False)
         if self._session is None:
             # Created on first use so that it binds to the running loop.
-            connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300)
-            session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-            # aiohttp silently resends GET/PUT/DELETE once when a kept-alive connection
-            # drops. Retries are ours to count and to settle: a hidden second DELETE
-            # would turn "unlocked" into "the id given seems to be invalid".
-            if hasattr(session, "_retry_connection"):
-                session._retry_connection = False
-            self._session = session
+            self._session = make_session(pool_size=self._pool_size, timeout=self._timeout)
         return self._session
 
     async def send(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
         """Send *request* and read the whole answer."""
         session = self.get_session()
         headers = {**request.headers, **auth_headers} if request.headers else auth_headers
+        route = self.proxies.route(request.url)
+        proxy, proxy_headers = None, None
+        if route is not None:
+            headers, proxy, proxy_headers = route.apply(headers)
         try:
             async with session.request(
                 request.method,
@@ -99,9 +106,21 @@ class AiohttpTransport:
                 data=request.body,
                 timeout=self._timeout,
                 allow_redirects=False,
+                proxy=proxy,
+                proxy_headers=proxy_headers,
             ) as resp:
+                if resp.status == 407:
+                    # The proxy's answer to a plain http:// request: the CRM never saw it.
+                    text = proxy_failure(407, route)
+                    raise ProxyError(f"{request.method}: {text}", retryable=False)
                 body = await resp.read()
                 return Response(resp.status, resp.headers, body)
+        except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
+            status = getattr(exc, "status", None)
+            raise ProxyError(
+                f"{request.method}: {proxy_failure(exc, route)}",
+                retryable=status is None or status >= 500,
+            ) from None
         except TimeoutError:
             raise RequestTimeout(
                 f"{request.method} timed out after {self._timeout.total}s"

@@ -9,7 +9,7 @@ the first: `credits_exhausted` tells them apart (a remaining-credits header at
 0, else the message). `is_run_wide` says whether a failure is the run's
 rather than one record's: a bad token, module or edition fails every record
 alike, so a bulk run stops at the first one instead of spending a credit per
-record to learn the same thing.
+record to learn the same thing; so does a proxy that refuses or cannot be reached.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ import json
 import math
 from collections.abc import Mapping
 
-from ..errors import ApiError, AuthError, FlowUnavailable, OAuthError, ZohoLockingError
+from ..errors import (
+    ApiError,
+    AuthError,
+    FlowUnavailable,
+    OAuthError,
+    ProxyError,
+    ZohoLockingError,
+)
 
 __all__ = [
     "CREDITS_HEADERS",
@@ -131,7 +138,8 @@ def is_run_wide(error: ZohoLockingError) -> bool:
     """Whether *error* would fail every record of the run alike, so the run should stop."""
     if isinstance(error, OAuthError):
         return error.code not in _TRANSIENT_OAUTH
-    if isinstance(error, FlowUnavailable):
+    if isinstance(error, FlowUnavailable | ProxyError):
+        # Every request goes through the same proxy (and the same budget).
         return True
     if isinstance(error, AuthError):
         return True

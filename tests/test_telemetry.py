@@ -222,6 +222,21 @@ async def test_the_flows_figures_are_public_on_the_client(busy_server: FakeServe
     assert min(limit for limit, _ in seen if limit is not None) < 8  # the 429s cut it
 
 
+def test_without_a_provider_set_a_client_listens_to_nothing() -> None:
+    """The API alone hands out stand-ins: a client made then builds no event per request."""
+    from opentelemetry import trace
+
+    from zoho_locking.otel import configured
+
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)  # the tests set none
+    assert not configured()
+    client = LockingClient(access_token="t", dc="us")
+    events = client._exchange.events
+    assert not events.wants(AnswerReceived) and not events.wants(RecordFinished)
+    forced = LockingClient(access_token="t", dc="us", telemetry=True)
+    assert forced._exchange.events.wants(AnswerReceived)
+
+
 def test_the_global_providers_are_used_and_nothing_is_paid_without_the_api() -> None:
     script = textwrap.dedent(
         """

@@ -50,9 +50,11 @@ class LockingClient(RecordMethods, BulkMethods):
     *hooks* are plain or async callables called with every event of the client
     (`zoho_locking.events`: requests sent and answered, retries, 429s, credits,
     new tokens, records finished, runs started, stopped and ended); a hook that
-    raises never breaks a call. With ``opentelemetry-api`` installed the client
-    records metrics and spans on the global providers, or on *telemetry*'s
-    (`zoho_locking.otel.Telemetry`); ``telemetry=False`` turns that off.
+    raises never breaks a call. With ``opentelemetry-api`` installed, a client
+    made after the application set its global tracer or meter provider records
+    metrics and spans on them; ``telemetry=True`` records on the global
+    providers even if they are set later, ``telemetry=Telemetry(...)``
+    (`zoho_locking.otel`) on others, ``telemetry=False`` nowhere.
 
     Every call on one client shares its flow control: at most
     *max_concurrency* requests in flight (lowered automatically while the
@@ -179,7 +181,7 @@ def _listened(hooks: Hooks, telemetry: Telemetry | bool | None, client: LockingC
     events = Events()
     hooks.listen(events)
     if telemetry is None or telemetry is True:
-        telemetry = default_telemetry()
+        telemetry = default_telemetry(only_if_configured=telemetry is None)
     if isinstance(telemetry, Telemetry):
         telemetry.attach(events, client)
     return events

@@ -1,10 +1,12 @@
 """OpenTelemetry metrics and traces from a client's events, through the API only.
 
-With ``opentelemetry-api`` installed (the ``otel`` extra), every `LockingClient`
-reports to the tracer and meter providers the application set (the global
-ones, or those given to `Telemetry`); without it nothing here is imported and
-nothing is paid. What is recorded comes from the same events the bulk report
-counts (`zoho_locking.events`), so telemetry and report agree:
+With ``opentelemetry-api`` installed (the ``otel`` extra), a `LockingClient`
+made after the application set its global tracer or meter provider reports to
+them (``telemetry=True`` records on the global providers whenever they are
+set; ``telemetry=Telemetry(...)`` on others); without the API, or before any
+provider is set, nothing here is paid per request. What is recorded comes
+from the same events the bulk report counts (`zoho_locking.events`), so
+telemetry and report agree:
 
 * ``http.client.request.duration`` (histogram, s), one data point per request
   sent, with the HTTP client semantic conventions' attributes
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
     from opentelemetry.trace import Span, TracerProvider
 
-__all__ = ["Telemetry", "available", "default_telemetry"]
+__all__ = ["Telemetry", "available", "configured", "default_telemetry"]
 
 _log = logging.getLogger("zoho_locking")
 _NAME = "zoho_locking"
@@ -84,10 +86,29 @@ def available() -> bool:
 _DEFAULT: Telemetry | None = None
 
 
-def default_telemetry() -> Telemetry | None:
-    """The process's `Telemetry` on the global providers; ``None`` without the API."""
+def configured() -> bool:
+    """Whether the application set a global tracer or meter provider (an SDK's, say).
+
+    Until it does, the API hands out stand-ins that record nothing.
+    """
+    from opentelemetry import metrics, trace
+
+    tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    # The API's stand-in meter provider has no public name: it is told by its class.
+    metering = type(metrics.get_meter_provider()).__name__ != "_ProxyMeterProvider"
+    return tracing or metering
+
+
+def default_telemetry(*, only_if_configured: bool = True) -> Telemetry | None:
+    """The process's `Telemetry` on the global providers.
+
+    ``None`` without the API, and (*only_if_configured*) while no global provider
+    is set: a client made then records nothing and pays nothing per request.
+    """
     global _DEFAULT
-    if _DEFAULT is None and available():
+    if not available() or (only_if_configured and not configured()):
+        return None
+    if _DEFAULT is None:
         _DEFAULT = Telemetry()
     return _DEFAULT
 

@@ -12,6 +12,7 @@ import asyncio
 import io
 import os
 import sys
+import time
 from pathlib import Path
 
 import attrs
@@ -35,6 +36,19 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.t += seconds
         await asyncio.sleep(0)
+
+
+class WallClock:
+    """A wall clock (epoch seconds) that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @attrs.frozen

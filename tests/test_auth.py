@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from helpers import WallClock
 
 from zoho_locking import AuthError, LockingClient, OAuthError, ValidationError
 from zoho_locking.auth.provider import (
@@ -31,19 +32,6 @@ SECRETS = (FakeAccounts.CLIENT_SECRET, FakeAccounts.REFRESH_TOKEN)
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 
 
-class Clock:
-    """A wall clock (epoch seconds) that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def accounts() -> FakeAccounts:
     return FakeAccounts()
@@ -56,8 +44,8 @@ async def server(fake_crm: FakeCRM, accounts: FakeAccounts) -> AsyncIterator[Fak
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> WallClock:
+    return WallClock()
 
 
 def make_auth(server: FakeServer, accounts: FakeAccounts, **options: Any) -> RefreshTokenAuth:
@@ -165,7 +153,7 @@ async def test_sends_form_encoded_refresh_grant(
 
 @pytest.mark.parametrize("in_ms", [False, True])
 async def test_expires_in_seconds_or_milliseconds(
-    server: FakeServer, accounts: FakeAccounts, clock: Clock, in_ms: bool
+    server: FakeServer, accounts: FakeAccounts, clock: WallClock, in_ms: bool
 ) -> None:
     accounts.expires_in_ms = in_ms
     async with make_auth(server, accounts, clock=clock, refresh_margin=60) as provider:
@@ -179,7 +167,7 @@ async def test_expires_in_seconds_or_milliseconds(
 
 
 async def test_short_lived_tokens_use_a_quarter_of_their_life_as_margin(
-    server: FakeServer, accounts: FakeAccounts, clock: Clock
+    server: FakeServer, accounts: FakeAccounts, clock: WallClock
 ) -> None:
     accounts.token_life = 8.0
     async with make_auth(server, accounts, clock=clock, refresh_margin=60) as provider:
@@ -192,7 +180,7 @@ async def test_short_lived_tokens_use_a_quarter_of_their_life_as_margin(
 
 
 async def test_failed_early_refresh_keeps_the_valid_token(
-    server: FakeServer, accounts: FakeAccounts, clock: Clock
+    server: FakeServer, accounts: FakeAccounts, clock: WallClock
 ) -> None:
     async with make_auth(server, accounts, clock=clock) as provider:
         token = await provider.get_token()
@@ -364,7 +352,7 @@ async def test_slow_accounts_server_times_out(server: FakeServer, accounts: Fake
 
 @pytest.mark.parametrize("status", [400, 200])
 async def test_throttle_is_not_retried(
-    server: FakeServer, accounts: FakeAccounts, clock: Clock, status: int
+    server: FakeServer, accounts: FakeAccounts, clock: WallClock, status: int
 ) -> None:
     accounts.max_mints, accounts.throttle_status = 1, status
     async with make_auth(server, accounts, clock=clock, throttle_cooldown=60) as provider:
@@ -557,7 +545,7 @@ async def test_file_store_ignores_a_corrupt_file(
 
 
 async def test_expired_stored_token_is_not_reused(
-    server: FakeServer, accounts: FakeAccounts, token_file: Path, clock: Clock
+    server: FakeServer, accounts: FakeAccounts, token_file: Path, clock: WallClock
 ) -> None:
     async with make_auth(server, accounts, store=FileTokenStore(token_file), clock=clock) as p:
         token = await p.get_token()

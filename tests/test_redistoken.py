@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from helpers import WallClock
 from redis_server import RedisServer, binary_or_skip, everything_in, free_port
 
 import zoho_locking
@@ -43,17 +44,6 @@ async def aioredis_client(url: str) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -161,7 +151,7 @@ async def test_a_401_in_every_process_costs_one_mint_fleet_wide(
 async def test_the_fleet_refreshes_ahead_of_expiry_once(
     redis_url: str, server: FakeServer, accounts: FakeAccounts
 ) -> None:
-    clock = Clock()
+    clock = WallClock()
     fleet = Fleet(redis_url, server, accounts, 5, clock=clock, store_options={"clock": clock})
     try:
         first = {await auth.get_token() for auth in fleet.auths}
@@ -292,7 +282,7 @@ async def test_redis_stopped_under_a_refresh(
     tmp_path: Path, server: FakeServer, accounts: FakeAccounts, caplog: pytest.LogCaptureFixture
 ) -> None:
     redis = RedisServer(binary_or_skip(), tmp_path)
-    clock = Clock()
+    clock = WallClock()
     store = RedisTokenStore.from_url(redis.url, outage_timeout=0.5, clock=clock)
     auth = make_auth(server, accounts, store, clock=clock)
     try:

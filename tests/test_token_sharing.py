@@ -18,25 +18,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from helpers import WallClock
 
 from zoho_locking import FileTokenStore, MemoryTokenStore, OAuthError, RefreshTokenAuth
 from zoho_locking.auth.mintledger import MintLedger, TokenLimits
 from zoho_locking.auth.seal import Sealer
 from zoho_locking.auth.tokenstore import CachedToken, SharedTokenStore, TokenStore
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
-
-
-class Clock:
-    """A wall clock (epoch seconds) that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -195,7 +183,7 @@ async def test_a_401_in_every_process_costs_one_mint(
 async def test_the_processes_refresh_ahead_of_expiry_once(
     server: FakeServer, accounts: FakeAccounts, tmp_path: Path
 ) -> None:
-    clock = Clock()
+    clock = WallClock()
     path = tmp_path / "token.json"
     auths = [
         make_auth(server, accounts, store=FileTokenStore(path, clock=clock), clock=clock)
@@ -239,7 +227,7 @@ async def test_never_more_than_ten_live_tokens(
     fake_crm: FakeCRM, server: FakeServer, accounts: FakeAccounts
 ) -> None:
     accounts.max_mints = 100  # the accounts server would take more requests
-    clock = Clock()
+    clock = WallClock()
     async with make_auth(
         server, accounts, clock=clock, token_limits=TokenLimits(requests=100)
     ) as auth:
@@ -264,7 +252,7 @@ async def test_never_more_than_ten_token_requests_in_ten_minutes(
     server: FakeServer, accounts: FakeAccounts
 ) -> None:
     accounts.max_mints = 100
-    clock = Clock()
+    clock = WallClock()
     async with make_auth(
         server, accounts, clock=clock, token_limits=TokenLimits(live_tokens=100)
     ) as auth:

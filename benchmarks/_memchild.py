@@ -1,16 +1,9 @@
 """A bulk run in a fresh process, for its memory and CPU: ``python -m benchmarks._memchild``.
 
-``--ids N [--source S] [--trace] [--curve K]`` runs `lock_many(keep_successes=False)` over
-N ids after a 1,000-id warm-up, answered at once by a `MockTransport` (no sockets), and
-prints one JSON line: peak RSS (``VmHWM``: ``ru_maxrss`` of a forked-and-exec'd child
-counts its parent's pages), wall and CPU time, the event loop's turns, with ``--trace``
-tracemalloc's peak and the largest allocations after the last record (tracing is slow,
-so a process of its own), with ``--curve K`` the RSS at K points along the ids. Sources:
-
-* ``plain``: a generator of ids; ``async``: an async generator that never suspends;
-  ``async-pausing``: one that suspends once a page (2,000 ids), as a selection may;
-* ``selection``: ``client.select_ids(...)``, the handler building each COQL page from the
-  query's ``id > N`` bound and LIMIT, so no list of the ids exists anywhere.
+``--ids N --source S [--trace] [--curve K]``: `lock_many(keep_successes=False)` over N ids
+from S (a generator, async generators, or ``client.select_ids`` whose pages the handler
+builds from the query's ``id > N`` bound and LIMIT), answered at once in process; prints
+one JSON line: peak RSS (``VmHWM``), times, loop turns, tracemalloc, RSS at K points.
 """
 
 from __future__ import annotations

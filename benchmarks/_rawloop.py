@@ -1,11 +1,8 @@
 """The raw aiohttp baseline: in the runner's process (`run`) or as a process of its own.
 
-``python -m benchmarks._rawloop --url URL --ids FILE --concurrency N`` locks every id of
-FILE in ``Deals`` the way a hand-written script would: *N* workers pulling ids from one
-iterator over one ``ClientSession`` with ``TCPConnector(limit=N)``, each
-``session.post(url, data=body, headers=auth)`` then ``await resp.read()``, no retries; the
-token from ``ZOHO_ACCESS_TOKEN``. It prints one JSON line. It imports only the standard
-library and aiohttp, so its start-up is the smallest such script's.
+``python -m benchmarks._rawloop --url URL --ids FILE [--concurrency N]``, token from
+``ZOHO_ACCESS_TOKEN``; only the standard library and aiohttp, so it starts like the smallest
+such script.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """The fake CRM in a process of its own: the child (``python -m benchmarks._server``) and `Server`.
 
-The child serves a `FakeServer` on loopback, prints ``{"url", "token"}`` as one JSON line,
-then answers one JSON line per command on stdin (control never shares the measured port):
-
-* ``{"op": "reset", "records": [start, count], "latency": s, "limit": n, "group_size": g}``:
-  a fresh org of those ``Deals``, new latency and limit, zeroed counters; a lock request's
-  *group* is ``(id - start) // g`` (which client process sent it, when each has its range);
-* ``{"op": "stats", "bin": s}``: what it saw since the reset (requests, 429s, peak in flight,
-  busiest 1 s, arrivals in the first second, CPU seconds), the same by kind of request
-  (``lock``, ``coql``, ``other``), and a time series in bins of *s* seconds from the first
-  arrival: requests answered (not 429), 429s, most in flight, answered locks per group;
-* ``{"op": "quit"}``.
+The child prints ``{"url", "token"}``, then answers one JSON line per command on stdin (so
+control never shares the measured port): ``reset`` (a fresh org, latency, limit, zeroed
+counters; a lock's *group* is ``(id - start) // group_size``, which client sent it), and
+``stats`` (counts, the same by kind of request, and a time series in bins of ``bin`` s).
 """
 
 from __future__ import annotations
@@ -77,18 +70,18 @@ def _reset(server: _Recording, command: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stats(server: _Recording, bin_s: float) -> dict[str, Any]:
-    arrivals, events = server.arrivals, sorted(server.events)
+    cpu, arrivals, events = time.process_time(), server.arrivals, sorted(server.events)
     kinds: dict[str, Any] = {}
     for kind in KINDS:
         times = [e[0] for e in events if e[2] == kind]
+        refused = sum(e[2] == kind and e[3] for e in events)
         kinds[kind] = {
-            "requests": len(times),
-            "too_many_requests": sum(1 for e in events if e[2] == kind and e[3]),
+            "requests": len(times), "too_many_requests": refused,
             "first_arrival": times[0] if times else None,
             "last_arrival": times[-1] if times else None,
             "max_gap_s": max((b - a for a, b in itertools.pairwise(times)), default=None),
-            "arrivals": times if len(times) <= 100 else None,
-        }
+            "arrivals": times if len(times) <= 100 else None,  # the COQL pages', not the locks'
+        }  # fmt: skip
     start = arrivals[0] if arrivals else 0.0
     bins = int((arrivals[-1] - start) / bin_s) + 1 if arrivals else 0
     ok, throttled, in_flight = [0] * bins, [0] * bins, [0] * bins
@@ -107,16 +100,12 @@ def _stats(server: _Recording, bin_s: float) -> dict[str, Any]:
             level += changes[n][1]
             in_flight[b], n = max(in_flight[b], level), n + 1
     return {
-        "requests": len(arrivals),
-        "too_many_requests": server.too_many_requests,
-        "peak_in_flight": server.peak_in_flight,
-        "max_in_window_1s": server.max_in_window(1.0),
+        "requests": len(arrivals), "too_many_requests": server.too_many_requests,
+        "peak_in_flight": server.peak_in_flight, "max_in_window_1s": server.max_in_window(1.0),
         "in_first_1s": bisect.bisect_left(arrivals, start + 1.0) if arrivals else 0,
         "first_arrival": arrivals[0] if arrivals else None,
         "last_arrival": arrivals[-1] if arrivals else None,
-        "cpu": time.process_time(),
-        "coql_calls": server.crm.coql.calls,
-        "kinds": kinds,
+        "cpu": cpu, "coql_calls": server.crm.coql.calls, "kinds": kinds,
         "series": {"bin_s": bin_s, "start": start, "ok": ok, "throttled": throttled,
                    "in_flight": in_flight, "groups": per_group},
     }  # fmt: skip
@@ -137,7 +126,7 @@ async def _serve() -> None:
 
 
 class Server:
-    """The child above, driven over its pipes; a context manager that stops it on the way out."""
+    """The child above, driven over its pipes."""
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
@@ -186,32 +175,22 @@ class Server:
         return reply
 
     def close(self) -> None:
-        """Stop the process: politely, else by force."""
+        """Stop the process: closing its stdin ends it, else by force."""
         try:
-            if self.process.poll() is None and self.process.stdin is not None:
-                self.process.stdin.write('{"op": "quit"}\n')
-                self.process.stdin.close()
-                self.process.wait(timeout=10)
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            pass
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
-            if self.process.stdout is not None:
-                self.process.stdout.close()
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+            self.process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
 
 
-def at_server(stats: dict[str, Any], kind: str | None = None) -> dict[str, Any]:
+def at_server(
+    stats: dict[str, Any], kind: str | None = None, times: tuple[float, float] | None = None
+) -> dict[str, Any]:
     """The figures every client is judged by at the server (of one *kind* of request, if given).
 
-    *per_s*: requests not answered 429 over the span from the first arrival to the last.
+    *per_s*: requests not answered 429 over the span from the first arrival to the last. With
+    the client process's start and end *times* (monotonic, the server loop's clock), its
+    start-up (to the first arrival) and wall time.
     """
     x = stats if kind is None else stats["kinds"][kind]
     requests, throttled = int(x["requests"]), int(x["too_many_requests"])
@@ -220,10 +199,8 @@ def at_server(stats: dict[str, Any], kind: str | None = None) -> dict[str, Any]:
     in_first = stats["in_first_1s"] if kind is None else None
     gap = stats["kinds"][kind or "lock"]["max_gap_s"]
     return {
-        "requests": requests,
-        "too_many_requests": throttled,
-        "share_429": round(throttled / requests, 5) if requests else 0.0,
-        "span_s": round(span, 4),
+        "requests": requests, "too_many_requests": throttled,
+        "share_429": round(throttled / requests, 5) if requests else 0.0, "span_s": round(span, 4),
         "per_s": round((requests - throttled) / span, 2) if span > 0 else 0.0,
         "in_first_1s": in_first,
         # The pace once started, to tell a slow start from a slow run.
@@ -233,7 +210,9 @@ def at_server(stats: dict[str, Any], kind: str | None = None) -> dict[str, Any]:
         "max_gap_ms": round(gap * 1000, 1) if gap is not None else None,
         "server_cpu_us_per_request": round(stats["cpu"] / requests * 1e6, 1) if requests else 0.0,
         "first_arrival": first,
-        "last_arrival": last,
+        "start_up_s": round(first - times[0], 3) if times and first is not None else None,
+        "process_wall_s": round(times[1] - times[0], 3) if times else None,
+        "series": stats["series"],
     }  # fmt: skip
 
 

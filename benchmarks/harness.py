@@ -1,10 +1,8 @@
 """What a scenario is and gets: `Scenario`, `Target`, `Context`, statistics and plots.
 
-A scenario is a function ``run(ctx) -> figures``: it reads its sizes from ``ctx.sizes``,
-measures, keeps every number in ``ctx.data`` (results.json), writes its part of the report
-with ``ctx.say``, ``ctx.table`` and ``ctx.plot``, and returns its headline figures by name.
-Its `Scenario` entry in `benchmarks.registry` names it, says what it measures, gives its
-sizes for full and ``--quick`` runs, and its targets, judged on the figures it returned.
+A scenario is ``run(ctx) -> figures``: it reads ``ctx.sizes``, keeps every number in
+``ctx.data``, writes its report with ``ctx.say``, ``ctx.table`` and ``ctx.plot``, and
+returns its headline figures, which the targets of its entry in `benchmarks.registry` judge.
 """
 
 from __future__ import annotations
@@ -103,10 +101,6 @@ class Shared:
             self._server = Server()
         return self._server
 
-    def link(self, path: Path) -> str:
-        """How the report refers to *path*: relative to the report, else absolute."""
-        return os.path.relpath(path, self.report_dir) if self.report_dir else str(path)
-
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -168,8 +162,9 @@ class Context:
                     width = line.xs[1] - line.xs[0] if len(line.xs) > 1 else 0.1
                     ax.bar(line.xs, line.ys, width=width, alpha=0.45, label=line.label,
                            align="edge", color="tab:red")  # fmt: skip
-                else:
-                    ax.plot(line.xs, line.ys, line.style, label=line.label, lw=1.2, ms=3)
+                else:  # a marker where a line would be too short to see
+                    style = line.style + ("o" if len(line.xs) < 4 else "")
+                    ax.plot(line.xs, line.ys, style, label=line.label, lw=1.2, ms=3)
             ax.set(xlabel=panel.xlabel, ylabel=panel.ylabel)
             if panel.xlim:
                 ax.set_xlim(*panel.xlim)
@@ -182,7 +177,8 @@ class Context:
         fig.savefig(path, dpi=90)
         plt.close(fig)
         self.data.setdefault("plots", []).append(path.name)
-        self.say(f"![{title}]({self.shared.link(path)})")
+        where = self.shared.report_dir  # links relative to the report, else absolute
+        self.say(f"![{title}]({os.path.relpath(path, where) if where else path})")
 
 
 def median(values: Iterable[float | None]) -> float | None:
@@ -221,12 +217,16 @@ def bins(series: Mapping[str, Any]) -> list[float]:
 
 
 def rate(
-    series: Mapping[str, Any], label: str, counts: Sequence[int] | None = None, style: str = "-"
-) -> Line:
-    """Counts per bin of a server series (answered requests by default) as a rate per second.
+    series: Mapping[str, Any], label: str, counts: Sequence[int] | None = None, style: str = "-",
+    window: float = 1.0,
+) -> Line:  # fmt: skip
+    """Counts per bin of a server series (answered requests by default) as a rate per second,
+    over a sliding *window*: 20 answers come back together every cycle, so short bins alias.
 
     The last bin, cut short by the run's end, is left out.
     """
-    counts = list(series["ok"] if counts is None else counts)
-    counts = counts[:-1] if len(counts) > 1 else counts
-    return Line(label, bins(series)[: len(counts)], [c / series["bin_s"] for c in counts], style)
+    counts, bin_s = list(series["ok"] if counts is None else counts)[:-1], series["bin_s"]
+    k = max(1, min(round(window / bin_s), len(counts)))
+    ends = range(k, len(counts) + 1)
+    return Line(label, [(end - k / 2) * bin_s for end in ends],
+                [sum(counts[end - k : end]) / (k * bin_s) for end in ends], style)  # fmt: skip

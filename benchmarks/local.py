@@ -42,12 +42,8 @@ def memory(ctx: Context) -> dict[str, Any]:
     runs = ctx.data["runs"] = {
         f"{n:,} ids": _child(ctx, n) for n in (small, large)
     } | {f"{small:,} ids, traced": _child(ctx, small, trace=True)}
-    ctx.say(
-        "Ids from a generator through `lock_many(..., keep_successes=False)` to a `MockTransport` "
-        "that answers each lock at once (no sockets), a fresh process per run, after a 1,000-id "
-        "warm-up in it. *Peak RSS* is `VmHWM` (interpreter and imports included; `ru_maxrss` "
-        "of a child counts its parent's pages); tracemalloc runs in a process of its own."
-    )
+    ctx.say("A fresh process per run, after a 1,000-id warm-up in it; peak RSS is `VmHWM`, "
+            "interpreter and imports included.")  # fmt: skip
     ctx.table(["run", "time s", "RSS after warm-up MB", "peak RSS MB", "tracemalloc peak MB"], [
         [name, r["elapsed_s"], r["rss_before_mb"], r["peak_rss_mb"], r.get("traced_peak_mb", "")]
         for name, r in runs.items()
@@ -87,12 +83,9 @@ def selection_memory(ctx: Context) -> dict[str, Any]:
     tr = {s: [traced[f"{s}-{n}"]["traced_peak_mb"] for n in (small, large)] for s in both}
     share = [round(a - b, 2) for a, b in zip(tr["selection"], tr["plain"], strict=True)]
     ctx.say(
-        "`lock_many(keep_successes=False)` over `client.select_ids(\"Deals\", ...)`, in process: "
-        "a `MockTransport` builds each COQL page from the query's `id > N` bound and LIMIT (no "
-        "list of the ids anywhere) and answers locks at once; each figure from a fresh process. "
-        "*Plain*: the same run over a generator of ids, the baseline: both hold the run's "
-        "duplicate filter, which grows with the ids by design, so the selection's own share is "
-        "its traced peak less the plain run's."
+        "Each figure from a fresh process. *Plain*: the same run over a generator of ids; both "
+        "hold the run's duplicate filter, which grows with the ids by design, so the selection's "
+        "own share is its traced peak less the plain run's."
     )
     ctx.table(["", f"{small:,} ids", f"{large:,} ids", "growth"], [
         [name, f"{a:.2f}", f"{b:.2f}", f"{b - a:+.2f}"] for name, (a, b) in (
@@ -215,18 +208,15 @@ def latency(ctx: Context) -> dict[str, Any]:
     """CPU per request in process (no sockets), best of a few, and a profile of `lock_many`."""
     count, repeats = ctx.sizes["requests"], ctx.sizes["repeats"]
     cpu = ctx.data["cpu_us"] = {
-        mode: {kind: min(cpu_per_request(lambda n, f=f, m=mode: f(n, 10, m), count)  # type: ignore[misc]
+        mode: {kind: min(cpu_per_request(lambda n, f=f, m=mode: f(n, 10, m), count)
                          for _ in range(repeats)) for kind, (_, f) in _KINDS.items()}
         for mode in ("instant", "yielding")
     }  # fmt: skip
     over = {mode: round(c["lock_many"] - c["baseline"], 2) for mode, c in cpu.items()}
     ctx.say(
-        f"`time.process_time()` around {count:,} locks answered by `MockTransport` (no sockets, "
-        f"so no aiohttp), best of {repeats}. *Instant*: answered at once; *yielding*: the "
-        "answer first does `await asyncio.sleep(0)`, suspending once as over a network. For the "
-        "library this is all it does per request apart from the network: validation, the "
-        "duplicate check, building the request, flow control, the retry loop, parsing the "
-        "answer, the engine's workers, the histogram and the report."
+        f"`time.process_time()` around {count:,} locks answered by `MockTransport`, best of "
+        f"{repeats}. *Instant*: answered at once; *yielding*: the answer first does `await "
+        "asyncio.sleep(0)`, suspending once as over a network."
     )
     ctx.table(["", "instant: CPU us/request", "yielding: CPU us/request"], [
         *([label, cpu["instant"][k], cpu["yielding"][k]] for k, (label, _) in _KINDS.items()),
@@ -249,11 +239,8 @@ def latency(ctx: Context) -> dict[str, Any]:
     stats.stream = out  # type: ignore[attr-defined]
     stats.strip_dirs().sort_stats("tottime").print_stats(20)
     ctx.data["profile"] = out.getvalue()
-    ctx.say(
-        f"Profile of `lock_many` over {ctx.sizes['profile_requests']:,} requests, yielding "
-        "answers (cProfile inflates absolute times; the shares are what matter): own time by "
-        "file, then by function.",
-        "```\n" + out.getvalue().strip("\n").rstrip() + "\n```",
-    )
+    ctx.say(f"cProfile of `lock_many`, {ctx.sizes['profile_requests']:,} requests, yielding "
+            "answers: own time by file, then by function (the shares are what matter).",
+            "```\n" + out.getvalue().strip("\n").rstrip() + "\n```")  # fmt: skip
     return {"overhead_us": over["instant"], "overhead_yielding_us": over["yielding"],
             "lock_many_us": cpu["instant"]["lock_many"]}  # fmt: skip

@@ -1,9 +1,4 @@
-"""The library in this process against the fake CRM's process over loopback, next to raw aiohttp.
-
-overhead (no latency or limit), saturation (50 ms, limit 20, cap 20), overload (cap 40),
-limiter (``rate_limit=100``). Throughput counts from the call to its return, connection
-set-up included, the same way for the library and the raw loop.
-"""
+"""The library in this process against the fake CRM's process over loopback, next to raw aiohttp."""
 
 from __future__ import annotations
 
@@ -41,68 +36,22 @@ class _NotingTransport:
 
 
 def _client(records: int, requests: int, elapsed: float, cpu: float) -> dict[str, Any]:
-    return {
-        "records": records,
-        "requests": requests,
-        "elapsed_s": round(elapsed, 3),
-        "records_per_s": round(records / elapsed, 1),
-        "requests_per_s": round(requests / elapsed, 1),
-        "client_cpu_us": round(cpu / requests * 1e6, 1) if requests else None,
-        # CPU seconds per wall second: near 1.0, the client set the pace.
-        "client_busy": round(cpu / elapsed, 2),
-    }
+    # client_busy: CPU seconds per wall second; near 1.0, the client set the pace.
+    return {"records": records, "requests": requests, "elapsed_s": round(elapsed, 3),
+            "records_per_s": round(records / elapsed, 1),
+            "requests_per_s": round(requests / elapsed, 1),
+            "client_cpu_us": round(cpu / requests * 1e6, 1) if requests else None,
+            "client_busy": round(cpu / elapsed, 2)}  # fmt: skip
 
 
 def _server(ctx: Context, result: dict[str, Any], *, fine: bool = False) -> dict[str, Any]:
     stats = ctx.server.stats()
-    result["server"] = {
-        key: stats[key]
-        for key in ("requests", "too_many_requests", "peak_in_flight", "max_in_window_1s")
-    } | {
+    keys = ("requests", "too_many_requests", "peak_in_flight", "max_in_window_1s", "series")
+    result["server"] = {key: stats[key] for key in keys} | {
         "cpu_us": round(stats["cpu"] / stats["requests"] * 1e6, 1) if stats["requests"] else 0,
-        "busy": round(stats["cpu"] / result["elapsed_s"], 2),
-        "series": stats["series"],
-    }
+        "busy": round(stats["cpu"] / result["elapsed_s"], 2)}  # fmt: skip
     if fine:  # in 10 ms bins, where in flight and 429s change within a round trip
         result["server"]["fine"] = ctx.server.stats(0.01)["series"]
-    return result
-
-
-async def _library(
-    url: str, token: str, count: int, *, concurrency: int, adaptive: bool,
-    rate_limit: float | None, record_sends: bool, sample: bool,
-) -> dict[str, Any]:  # fmt: skip
-    sends: list[float] = []
-    samples: list[tuple[float, int, int]] = []
-    transport = _NotingTransport(concurrency, sends) if record_sends else None
-    async with LockingClient(
-        access_token=token, api_domain=url, max_concurrency=concurrency,
-        adaptive_concurrency=adaptive, rate_limit=rate_limit, transport=transport,
-    ) as client:  # fmt: skip
-        flow: Any = client.flow
-
-        async def sampler() -> None:
-            clock = asyncio.get_running_loop().time
-            while True:
-                samples.append((clock(), flow.limit, flow.in_flight))
-                await asyncio.sleep(0.01)
-
-        task = asyncio.create_task(sampler()) if sample else None
-        cpu, started = _rawloop.cpu_s(), time.perf_counter()
-        report = await client.lock_many(MODULE, record_ids(count), reason=REASON)
-        elapsed, cpu = time.perf_counter() - started, _rawloop.cpu_s() - cpu
-        if task is not None:
-            task.cancel()
-    result = _client(report.total, report.requests, elapsed, cpu) | {
-        "succeeded": report.succeeded, "failed": report.failed, "retries": report.retries,
-        "throttled": report.throttled, "latency_ms": dict(report.latency_ms),
-        "client_limit": samples,
-    }  # fmt: skip
-    if sends:
-        gaps = [b - a for a, b in itertools.pairwise(sends)]
-        result |= {"client_max_in_window_1s": max_in_window(sends),
-                   "client_mean_gap_ms": round(statistics.fmean(gaps) * 1000, 3),
-                   "client_min_gap_ms": round(min(gaps) * 1000, 3)}  # fmt: skip
     return result
 
 
@@ -111,14 +60,46 @@ def run_library(
     rate_limit: float | None = None, latency: float = 0.0, limit: int | None = None,
     record_sends: bool = False, sample: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """Lock *count* fresh records with `lock_many`; what the client and the server saw."""
+    """Lock *count* fresh records with `lock_many`; what the client and the server saw.
+
+    *record_sends*: note when each request left; *sample*: the flow's in-flight limit every 10 ms.
+    """
     ctx.server.reset(count, latency=latency, limit=limit)
-    result = asyncio.run(_library(
-        ctx.server.url, ctx.server.token, count, concurrency=concurrency, adaptive=adaptive,
-        rate_limit=rate_limit, record_sends=record_sends, sample=sample,
-    ))  # fmt: skip
-    if result["succeeded"] != count:
-        result["warning"] = f"only {result['succeeded']} of {count} records were locked"
+    sends: list[float] = []
+    samples: list[tuple[float, int]] = []
+
+    async def go() -> tuple[Any, float, float]:
+        async with LockingClient(
+            access_token=ctx.server.token, api_domain=ctx.server.url, rate_limit=rate_limit,
+            max_concurrency=concurrency, adaptive_concurrency=adaptive,
+            transport=_NotingTransport(concurrency, sends) if record_sends else None,
+        ) as client:  # fmt: skip
+            flow: Any = client.flow
+
+            async def sampler() -> None:
+                while True:
+                    samples.append((asyncio.get_running_loop().time(), flow.limit))
+                    await asyncio.sleep(0.01)
+
+            task = asyncio.create_task(sampler()) if sample else None
+            cpu, started = _rawloop.cpu_s(), time.perf_counter()
+            report = await client.lock_many(MODULE, record_ids(count), reason=REASON)
+            if task is not None:
+                task.cancel()
+            return report, time.perf_counter() - started, _rawloop.cpu_s() - cpu
+
+    report, elapsed, cpu = asyncio.run(go())
+    result = _client(report.total, report.requests, elapsed, cpu) | {
+        "succeeded": report.succeeded, "failed": report.failed, "retries": report.retries,
+        "latency_ms": dict(report.latency_ms), "client_limit": samples,
+    }  # fmt: skip
+    if sends:
+        gaps = [b - a for a, b in itertools.pairwise(sends)]
+        result |= {"client_max_in_window_1s": max_in_window(sends),
+                   "client_mean_gap_ms": round(statistics.fmean(gaps) * 1000, 3),
+                   "client_min_gap_ms": round(min(gaps) * 1000, 3)}  # fmt: skip
+    if report.succeeded != count:
+        result["warning"] = f"only {report.succeeded} of {count} records were locked"
     return _server(ctx, result, fine=sample)
 
 
@@ -229,20 +210,33 @@ def overhead(ctx: Context) -> dict[str, Any]:
     return figures
 
 
-def _limited(ctx: Context, cap: int, *, sample: bool) -> list[dict[str, Any]]:
-    """Rounds of `lock_many` with *cap* against the raw loop with 20 workers, 50 ms, limit 20."""
-    records = ctx.sizes["records"]
-    runs = {
-        "library": lambda _n: run_library(
-            ctx, records, concurrency=cap, latency=LATENCY, limit=LIMIT, sample=sample
-        ),
+def _against_raw(ctx: Context, cap: int, per: str) -> dict[str, Any]:
+    """Rounds of `lock_many` with *cap* against the raw loop with 20 workers, 50 ms, limit 20.
+
+    Tabled, plotted and judged by the median of the rounds' ratios of *per* (``records``
+    or ``requests``) per second.
+    """
+    records, key = ctx.sizes["records"], f"{per}_per_s"
+    entries = ctx.data["rounds"] = alternate(ctx.sizes["rounds"], {
+        "library": lambda _n: run_library(ctx, records, concurrency=cap, latency=LATENCY,
+                                          limit=LIMIT, sample=True),
         "raw": lambda _n: run_raw(ctx, records, concurrency=LIMIT, latency=LATENCY, limit=LIMIT),
-    }
-    entries = ctx.data["rounds"] = alternate(ctx.sizes["rounds"], runs, ctx.log)
-    return entries
-
-
-def _ceiling(ctx: Context, entries: list[dict[str, Any]]) -> None:
+    }, ctx.log)  # fmt: skip
+    ctx.say(
+        f"Server latency 50 ms, limit {LIMIT}; `lock_many(max_concurrency={cap})`, adaptive, "
+        f"against the raw loop with {LIMIT} workers (the server's real limit), {records:,} "
+        f"records a run, {len(entries)} alternated round(s); the ratio is library {per}/s over "
+        f"raw's. Ideal: {LIMIT} / 0.05 s = {IDEAL:.0f}/s."
+    )
+    ctx.table([
+        "round", "order", f"library {per}/s", f"raw {per}/s", "ratio", "library 429s (share)",
+        "retries", "library record p50 / p99 ms"], [
+        [e["round"], e["order"], (lib := e["library"])[key], e["raw"][key],
+         f"{ratio(lib[key], e['raw'][key]):.3f}",
+         f"{lib['server']['too_many_requests']} "
+         f"({lib['server']['too_many_requests'] / lib['server']['requests']:.2%})",
+         lib["retries"], f"{lib['latency_ms'].get('p50')} / {lib['latency_ms'].get('p99')}"]
+        for e in entries])  # fmt: skip
     raw = entries[0]["raw"]
     cpu = median(e[k]["server"]["cpu_us"] for e in entries for k in ("library", "raw")) or 0
     cycle_ms = LATENCY * 1000 + LIMIT * cpu / 1000
@@ -255,90 +249,46 @@ def _ceiling(ctx: Context, entries: list[dict[str, Any]]) -> None:
         f"({LIMIT / cycle_ms * 1000:.0f}/s). {IDEAL:.0f}/s is out of reach for any client of "
         "this server here, which is why the target is the ratio to raw aiohttp in the same run."
     )
+    lib = entries[0]["library"]
+    series, fine = lib["server"]["series"], lib["server"]["fine"]
+    limit = [(t - series["start"], n) for t, n in lib["client_limit"]]
+    ctx.plot(ctx.name, f"{ctx.name.capitalize()}: lock_many at cap {cap}, a server taking "
+             f"{LIMIT} in flight (round 1)", [
+        Panel("requests answered/s (1 s window)", [rate(series, f"lock_many, cap {cap}"),
+              rate(raw["server"]["series"], f"raw aiohttp, {LIMIT} workers"),
+              Line(f"ideal {IDEAL:.0f}/s", [0, raw["elapsed_s"]], [IDEAL, IDEAL], "k:")]),
+        Panel("requests (10 ms bins)", [
+            Line("lock_many's in-flight limit", [t for t, _ in limit], [n for _, n in limit]),
+            Line("in flight at the server (most per bin)", bins(fine), fine["in_flight"]),
+            Line("429s per bin", bins(fine), fine["throttled"], "bar")]),
+    ])  # fmt: skip
+    refused = sum(e["library"]["server"]["too_many_requests"] for e in entries)
+    return {
+        "ratio": median(ratio(e["library"][key], e["raw"][key]) for e in entries),
+        "share_429": round(refused / sum(e["library"]["server"]["requests"] for e in entries), 5),
+        "share_of_ideal": median(e["library"][key] / IDEAL for e in entries),
+        "raw_share_of_ideal": median(e["raw"][key] / IDEAL for e in entries),
+    }
 
 
 def saturation(ctx: Context) -> dict[str, Any]:
     """`lock_many` with cap 20 against a server that takes 20 in flight at 50 ms."""
-    entries = _limited(ctx, LIMIT, sample=False)
-    ctx.say(
-        f"Server latency 50 ms, limit 20; `lock_many(max_concurrency=20)` against the raw loop "
-        f"with 20 workers, {ctx.sizes['records']:,} records a run, {len(entries)} alternated "
-        f"round(s). Ideal: 20 / 0.05 s = {IDEAL:.0f} requests/s."
-    )
-    ctx.table(
-        ["round", "order", "library req/s", "raw req/s", "ratio", "library 429s",
-         "server peak in flight", "library record p50 / p99 ms"],
-        [[e["round"], e["order"], e["library"]["requests_per_s"], e["raw"]["requests_per_s"],
-          f"{ratio(e['library']['requests_per_s'], e['raw']['requests_per_s']):.3f}",
-          e["library"]["server"]["too_many_requests"], e["library"]["server"]["peak_in_flight"],
-          f"{e['library']['latency_ms'].get('p50')} / {e['library']['latency_ms'].get('p99')}"]
-         for e in entries],
-    )  # fmt: skip
-    _ceiling(ctx, entries)
-    first = entries[0]
-    ctx.plot("saturation", "Saturation: requests answered per second, at the server", [Panel(
-        "requests/s (0.25 s bins)",
-        [rate(first["library"]["server"]["series"], "lock_many, cap 20"),
-         rate(first["raw"]["server"]["series"], "raw aiohttp, 20 workers"),
-         Line(f"ideal {IDEAL:.0f}/s", [0, first["raw"]["elapsed_s"]], [IDEAL, IDEAL], "k:")],
-    )])  # fmt: skip
-    return {
-        "ratio": median(
-            ratio(e["library"]["requests_per_s"], e["raw"]["requests_per_s"]) for e in entries
-        ),
-        "share_of_ideal": median(e["library"]["requests_per_s"] / IDEAL for e in entries),
-        "raw_share_of_ideal": median(e["raw"]["requests_per_s"] / IDEAL for e in entries),
-    }
+    return _against_raw(ctx, LIMIT, "requests")
 
 
 def overload(ctx: Context) -> dict[str, Any]:
     """`lock_many` with cap 40, twice what the server takes: throughput and 429s."""
-    entries = _limited(ctx, 2 * LIMIT, sample=True)
-    records = ctx.sizes["records"]
+    figures = _against_raw(ctx, 2 * LIMIT, "records")
     off = ctx.data["adaptive_off"] = run_library(
-        ctx, records, concurrency=2 * LIMIT, adaptive=False, latency=LATENCY, limit=LIMIT
-    )
-    seen = sum(e["library"]["server"]["requests"] for e in entries)
-    refused = sum(e["library"]["server"]["too_many_requests"] for e in entries)
-    ctx.say(
-        f"The same server; `lock_many(max_concurrency=40)`, adaptive, against the raw loop with "
-        f"20 workers (the server's real limit), {records:,} records a run, {len(entries)} "
-        f"alternated round(s); the ratio is library records/s over raw's. {refused} of {seen:,} "
-        "library requests were answered 429."
-    )
-    ctx.table(
-        ["round", "order", "library rec/s", "raw rec/s", "ratio", "library 429s (share)",
-         "retries", "library record p50 / p99 ms"],
-        [[e["round"], e["order"], e["library"]["records_per_s"], e["raw"]["records_per_s"],
-          f"{ratio(e['library']['records_per_s'], e['raw']['records_per_s']):.3f}",
-          f"{(n := e['library']['server']['too_many_requests'])} "
-          f"({n / e['library']['server']['requests']:.2%})", e["library"]["retries"],
-          f"{e['library']['latency_ms'].get('p50')} / {e['library']['latency_ms'].get('p99')}"]
-         for e in entries],
+        ctx, ctx.sizes["records"], concurrency=2 * LIMIT, adaptive=False, latency=LATENCY,
+        limit=LIMIT,
     )  # fmt: skip
     ctx.say(
         f"For contrast, `adaptive_concurrency=False` at cap 40: {off['records_per_s']} rec/s, "
-        f"{off['server']['too_many_requests']} of {off['server']['requests']:,} requests "
+        f"{off['server']['too_many_requests']:,} of {off['server']['requests']:,} requests "
         f"answered 429, {off['failed']} records failed."
     )
-    lib = entries[0]["library"]
-    series, fine = lib["server"]["series"], lib["server"]["fine"]
-    limit = [(t - series["start"], n) for t, n, _ in lib["client_limit"]]
-    ctx.plot("overload", "Overload: lock_many at cap 40 against a server that takes 20", [
-        Panel("requests/s (0.25 s bins)", [rate(series, "lock_many, cap 40"),
-              rate(entries[0]["raw"]["server"]["series"], "raw aiohttp, 20 workers")]),
-        Panel("requests (10 ms bins)", [
-            Line("client's in-flight limit", [t for t, _ in limit], [n for _, n in limit]),
-            Line("in flight at the server (most per bin)", bins(fine), fine["in_flight"]),
-            Line("429s per bin", bins(fine), fine["throttled"], "bar")]),
-    ])  # fmt: skip
-    return {
-        "ratio": median(
-            ratio(e["library"]["records_per_s"], e["raw"]["records_per_s"]) for e in entries
-        ),
-        "share_429": round(refused / seen, 5) if seen else None,
-        "share_of_ideal": median(e["library"]["records_per_s"] / IDEAL for e in entries),
-    }
+    return figures
 
 
 def limiter(ctx: Context) -> dict[str, Any]:

@@ -1,9 +1,7 @@
-"""Scenarios of whole processes against the fake CRM's process: the command line as users run it.
+"""Whole processes against the fake CRM's process: the command line as users run it.
 
-first second (the CLI against a raw aiohttp process, cap 20 and 40), where (``--where``
-against ``--ids``), shared budget (processes sharing one org through Redis), demo. Every
-client is judged at the server: requests not answered 429 over the span from the first
-arrival to the last; start-up and whole-process wall time are secondary.
+Every client is judged at the server: requests not answered 429 over the span from its
+first arrival to its last.
 """
 
 from __future__ import annotations
@@ -45,21 +43,6 @@ def _lock_args(ctx: Context, source: list[str], cap: int, report: Path) -> list[
     )  # fmt: skip
 
 
-def _judged(
-    ctx: Context, times: tuple[float, float], kind: str | None = None, fine: bool = False
-) -> dict[str, Any]:
-    """The server's figures of the run just done, with the process's start-up and wall time."""
-    stats = ctx.server.stats()
-    result = at_server(stats, kind)
-    first, (started, ended) = result["first_arrival"], times
-    result["process_wall_s"] = round(ended - started, 3)
-    result["start_up_s"] = round(first - started, 3) if first is not None else None
-    result["series"], result["kinds"] = stats["series"], stats["kinds"]
-    if fine:  # 10 ms bins: in flight and 429s change within a round trip
-        result["fine"] = ctx.server.stats(0.01)["series"]
-    return result
-
-
 def _cli(
     ctx: Context, records: int, source: list[str], cap: int, store: Path,
     expected: list[str] | None = None,
@@ -74,13 +57,14 @@ def _cli(
     env = client_env(ctx.server.token, store)
     code, times, _ = run_child(_lock_args(ctx, source, cap, path), env)
     report = BulkReport.from_json(path.read_text())
-    lock = "lock" if expected is not None else None
-    result = _judged(ctx, times, lock, fine=expected is None) | {
-        "exit_code": code, "succeeded": report.succeeded, "retries": report.retries,
-    }  # fmt: skip
+    stats = ctx.server.stats()
+    result = at_server(stats, "lock" if expected is not None else None, times)
+    result["kinds"] = stats["kinds"]
     if expected is not None:
         locked = {o.record_id for o in report.outcomes if o.status == "succeeded"}
         result["same_ids"] = locked == set(expected) and report.keep_successes
+    else:  # 10 ms bins: in flight and 429s change within a round trip
+        result["fine"] = ctx.server.stats(0.01)["series"]
     if report.succeeded != report.total or code:
         result["warning"] = f"exit {code}, {report.succeeded} of {report.total} locked"
     return result
@@ -92,9 +76,8 @@ def _raw(ctx: Context, records: int) -> dict[str, Any]:
     ids = _ids_file(ctx, list(record_ids(records)), f"ids-{records}")
     args = python("benchmarks._rawloop", "--url", ctx.server.url, "--ids", str(ids))
     _, times, out = run_child(args, client_env(ctx.server.token))
-    result = _judged(ctx, times)
-    result["statuses"] = json.loads(out.strip().splitlines()[-1])["statuses"]
-    return result
+    statuses = json.loads(out.strip().splitlines()[-1])["statuses"]
+    return at_server(ctx.server.stats(), times=times) | {"statuses": statuses}
 
 
 def _round_row(e: dict[str, Any], a: str, b: str, *, store: bool = False) -> list[Any]:
@@ -113,15 +96,16 @@ def _round_row(e: dict[str, Any], a: str, b: str, *, store: bool = False) -> lis
 def _summary(entries: list[dict[str, Any]]) -> dict[str, Any]:
     requests = sum(e["cli"]["requests"] for e in entries)
     refused = sum(e["cli"]["too_many_requests"] for e in entries)
-    return {
-        "ratio": median(ratio(e["cli"]["per_s"], e["raw"]["per_s"]) for e in entries),
-        "after_1s_ratio": median(
-            ratio(e["cli"]["after_1s_per_s"], e["raw"]["after_1s_per_s"]) for e in entries
-        ),
-        "share_429": round(refused / requests, 5) if requests else None,
-        "in_first_1s": median(e["cli"]["in_first_1s"] for e in entries),
-        "raw_in_first_1s": median(e["raw"]["in_first_1s"] for e in entries),
-    }
+    def med(key: str, kind: str = "cli") -> float | None:
+        return median(e[kind][key] for e in entries)
+
+    return {"ratio": median(ratio(e["cli"]["per_s"], e["raw"]["per_s"]) for e in entries),
+            "after_1s_ratio": median(ratio(e["cli"]["after_1s_per_s"], e["raw"]["after_1s_per_s"])
+                                     for e in entries),
+            "share_429": round(refused / requests, 5) if requests else None,
+            "in_first_1s": med("in_first_1s"), "raw_in_first_1s": med("in_first_1s", "raw"),
+            "start_up_s": med("start_up_s"), "raw_start_up_s": med("start_up_s", "raw"),
+            }  # fmt: skip
 
 
 def first_second(ctx: Context) -> dict[str, Any]:
@@ -144,15 +128,13 @@ def first_second(ctx: Context) -> dict[str, Any]:
     ctx.data.update(cap20=cap20, cap40=cap40, store_after=store)
     s20, s40, cold = _summary(cap20), _summary(cap40), _summary(cap40[:1])
     ctx.say(
-        f"Org limit {LIMIT} in flight, 50 ms latency, a fresh org of {records:,} records before "
-        "every run. `zoho-locking lock --concurrency N -q --report ...` against "
-        "`benchmarks/_rawloop.py` (20 workers, `TCPConnector(limit=20)`, no retries), each a "
-        f"process of its own, {rounds} alternated round(s). *First 1 s*: arrivals within a second "
-        "of the first (ideal 400); *after 1 s*: the CLI / raw ratio of the pace after it; "
-        "*start-up*: process start to first arrival.",
+        f"A fresh org of {records:,} records before every run, {rounds} alternated round(s). "
+        "*First 1 s*: arrivals within a second of the first (ideal 400); *after 1 s*: the CLI / "
+        "raw ratio of the pace after it; *start-up*: process start to first arrival.",
         f"**Cap 20** (every CLI run cold: a new `ZOHO_LIMIT_STORE`): median ratio "
         f"**{s20['ratio']:.3f}**, first second {s20['in_first_1s']} requests against raw's "
-        f"{s20['raw_in_first_1s']}, after it {s20['after_1s_ratio']}.",
+        f"{s20['raw_in_first_1s']}, after it {s20['after_1s_ratio']}; start-up "
+        f"{s20['start_up_s']} s against {s20['raw_start_up_s']} s (medians).",
     )
     head = ["round", "order", "CLI req/s", "raw req/s", "ratio", "first 1 s CLI / raw",
             "after 1 s ratio", "CLI 429s (share)", "start-up CLI / raw s",
@@ -168,7 +150,7 @@ def first_second(ctx: Context) -> dict[str, Any]:
     c20, c40, r = cap20[0]["cli"]["series"], cap40[0]["cli"]["series"], cap20[0]["raw"]["series"]
     f20, f40, warm = cap20[0]["cli"]["fine"], cap40[0]["cli"]["fine"], cap40[-1]["cli"]["fine"]
     ctx.plot("first-second", "First second: CLI processes against a raw aiohttp process", [
-        Panel("requests/s (0.25 s bins)", [
+        Panel("requests answered/s (1 s window)", [
             rate(c20, "CLI, cap 20"), rate(c40, "CLI, cap 40, cold"), rate(r, "raw aiohttp")]),
         Panel("requests (10 ms bins)", [
             Line("in flight at the server: CLI cap 20", bins(f20), f20["in_flight"], ":"),
@@ -189,8 +171,7 @@ _REQUESTS = re.compile(r"^  requests (\d+)\b.*?, retries (\d+), 429s (\d+)")
 
 def demo(ctx: Context) -> dict[str, Any]:
     """``zoho-locking demo``: requests per record of its lock and unlock, from its reports."""
-    started = time.perf_counter()
-    code, _, out = run_child(python("zoho_locking", "demo"))
+    code, (started, ended), out = run_child(python("zoho_locking", "demo"))
     reports: dict[str, dict[str, Any]] = {}
     current: dict[str, Any] = {}
     for line in out.splitlines():
@@ -208,7 +189,7 @@ def demo(ctx: Context) -> dict[str, Any]:
     faults += [f"exit code {code}"] if code else []  # fmt: skip
     # Each deal the demo has locked by a rule costs one look-up after its 403, by design.
     lookups = lock["by_code"].get("ALREADY_LOCKED", 0)
-    ctx.data.update(reports=reports, faults=faults, seconds=round(time.perf_counter() - started, 1))
+    ctx.data.update(reports=reports, faults=faults, seconds=round(ended - started, 1))
     ctx.say(
         f"`python -m zoho_locking demo` ({lock['records']:,} deals against its built-in fake, "
         f"{ctx.data['seconds']} s), its printed reports read back: lock {lock['requests']:,} "
@@ -263,14 +244,11 @@ def where(ctx: Context) -> dict[str, Any]:
         "same_ids": all(e[s]["same_ids"] for e in entries for s in ("where", "ids")),
     }
     ctx.say(
-        f"Org limit {LIMIT} in flight, 50 ms latency, a fresh org of {records:,} Deals before "
-        f'every run; `--where "{CONDITION}"` selects {len(expected):,} of them (fields seeded by '
-        "position), the ids file holds the same ids. Both `zoho-locking lock --concurrency 20` "
-        f"processes, cold limit stores, {rounds} alternated round(s). *Locks/s*: lock requests "
-        "not answered 429 over the span from the first lock's arrival to the last one's (COQL "
-        f"left out); *COQL*: query requests ({pages} pages expected) and when they arrived, from "
-        "the first lock (negative: before it); *longest pause* between two lock arrivals (about "
-        "one latency is the usual rhythm of 20 answers coming back together).",
+        f"A fresh org of {records:,} Deals before every run; `--where \"{CONDITION}\"` selects "
+        f"{len(expected):,} of them, the ids file holds the same ids; {rounds} alternated "
+        f"round(s), every run with a cold limit store. *COQL*: query requests ({pages} pages "
+        "expected) and when they arrived, from the first lock (negative: before it); *longest "
+        "pause* between two lock arrivals (about one latency is the usual rhythm).",
         f"Median ratio **{figures['ratio']:.3f}**; every run locked exactly the expected ids: "
         f"{'yes' if figures['same_ids'] else '**no**'}.",
     )
@@ -284,7 +262,8 @@ def where(ctx: Context) -> dict[str, Any]:
     w, i = entries[0]["where"], entries[0]["ids"]
     at = [t + w["first_arrival"] - w["series"]["start"] for t in w["coql_at_s"]]
     ctx.plot("where", "--where against --ids: requests answered per second, at the server", [
-        Panel("requests/s (0.25 s bins)", [rate(w["series"], "--where"), rate(i["series"], "--ids"),
+        Panel("requests answered/s (1 s window)", [
+              rate(w["series"], "--where"), rate(i["series"], "--ids"),
               Line("a COQL page requested", at, [0] * len(at), "kv")])])  # fmt: skip
     return figures
 
@@ -329,8 +308,7 @@ def shared_budget(ctx: Context) -> dict[str, Any]:
         codes = [child.wait(timeout=600) for child in children]
         stats = server.stats(0.5)
         reports = [BulkReport.from_json((ctx.tmp / f"r{n}.json").read_text()) for n in range(count)]
-        result = at_server(stats) | {"exit_codes": codes, "series": stats["series"],
-                                     "wall_s": round(time.monotonic() - started, 2)}  # fmt: skip
+        result = at_server(stats, times=(started, time.monotonic())) | {"exit_codes": codes}
         result["per_process"] = [round(r.total / r.wall_time, 1) for r in reports]
         if sum(r.succeeded for r in reports) != records * count or any(codes):
             result["warning"] = f"exit codes {codes}"
@@ -356,13 +334,8 @@ def shared_budget(ctx: Context) -> dict[str, Any]:
         redis.terminate()
         redis.wait()
     fair = [min(e["shared"]["per_process"]) / max(e["shared"]["per_process"]) for e in entries]
-    ctx.say(
-        f"Org limit {LIMIT} in flight, 50 ms latency. *Alone*: one `zoho-locking lock "
-        f"--concurrency 20` process over {records:,} records, in-process flow control; *shared*: "
-        f"{processes} such processes at once, {records:,} records each, sharing one budget "
-        f"through `--redis-url` (a redis-server on loopback); {len(entries)} alternated round(s). "
-        "Req/s at the server; per process: its records over its wall time."
-    )
+    ctx.say(f"{records:,} records a process, {len(entries)} alternated round(s); req/s at the "
+            "server; per process: its records over its wall time.")  # fmt: skip
     ctx.table(["round", "alone req/s", "shared req/s", "ratio", "shared 429s (share)",
                "peak in flight", "per process rec/s", "slowest / fastest"], [
         [e["round"], e["alone"]["per_s"], e["shared"]["per_s"],
@@ -377,9 +350,10 @@ def shared_budget(ctx: Context) -> dict[str, Any]:
     )
     shared, alone = entries[0]["shared"]["series"], entries[0]["alone"]["series"]
     ctx.plot("shared-budget", f"Shared budget: {processes} processes, one Redis budget", [
-        Panel("requests/s (0.5 s bins)", [
-            rate(alone, "one process alone"), rate(shared, f"{processes} processes together"),
-            *(rate(shared, f"process {n + 1}", group, "--")
+        Panel("requests answered/s (2 s window)", [
+            rate(alone, "one process alone", window=2),
+            rate(shared, f"{processes} processes together", window=2),
+            *(rate(shared, f"process {n + 1}", group, "--", 2)
               for n, group in enumerate(shared["groups"]))])])  # fmt: skip
     return {
         "ratio": median(ratio(e["shared"]["per_s"], e["alone"]["per_s"]) for e in entries),

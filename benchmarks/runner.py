@@ -33,11 +33,10 @@ OUTPUTS = ("benchmarks/RESULTS.md", "benchmarks/results.json", "benchmarks/plots
 
 def _git(*args: str) -> str | None:
     try:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10, check=True)  # fmt: skip
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip()
 
 
 def _load() -> list[float]:
@@ -185,9 +184,9 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Benchmark zoho-locking against raw aiohttp and the fake CRM's limits. "
-        "A full run writes benchmarks/RESULTS.md, benchmarks/plots/ and benchmarks/results.json; "
-        "a --quick or --only run writes only what --markdown / --json name.",
+        description="Benchmark zoho-locking (benchmarks/README.md). A full run rewrites "
+        "benchmarks/RESULTS.md, plots/ and results.json; --quick or --only, only what "
+        "--markdown / --json name.",
     )
     parser.add_argument("--list", action="store_true", help="print the scenarios' names")
     parser.add_argument("--only", metavar="A,B", help="run only these scenarios")

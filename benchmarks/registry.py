@@ -30,8 +30,8 @@ SCENARIOS: tuple[Scenario, ...] = (
             T("share_of_ideal", "lock_many requests/s as a share of 400/s", fmt=PCT),
             T("raw_share_of_ideal", "raw aiohttp requests/s as a share of 400/s", fmt=PCT))),
     Scenario("overload", "lock_many at cap 40, twice what the server takes: throughput and 429s",
-        net.overload, full={"records": 4_000, "rounds": 3},
-        quick={"records": 800, "rounds": 1}, targets=(
+        net.overload, full={"records": 4_000, "rounds": 3, "contrast_records": 1_000},
+        quick={"records": 800, "rounds": 1, "contrast_records": 400}, targets=(
             T("ratio", "lock_many (cap 40) / raw aiohttp (20 workers), records/s", ">=", 0.90),
             T("share_429", "share of lock_many's requests answered 429", "<", 0.02, PCT),
             T("share_of_ideal", "lock_many records/s as a share of 400/s", fmt=PCT))),

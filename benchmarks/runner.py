@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -45,18 +47,12 @@ def _load() -> list[float]:
 
 def machine(argv: Sequence[str]) -> dict[str, Any]:
     """What a run notes at its start: when, how, on what, which code, how busy the machine was."""
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    versions = {}
+    model, versions = "unknown", {}
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
+        model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
     for name in ("zoho-locking", "aiohttp", "matplotlib"):
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
     excluded = [f":!{path}" for path in OUTPUTS]
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -229,7 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         shared.close()
     results["machine"].update(load_average_at_end=_load(), total_s=time.perf_counter() - started)
     text = render(results, report, json_path)
-    for path, content in ((json_path, json.dumps(results, indent=1) + "\n"), (report, text)):
+    # One line for each list of numbers (the time series), so the file stays small.
+    numbers = json.dumps(results, indent=1)
+    numbers = re.sub(r"\[[-\d.eE,\s]+\]", lambda m: re.sub(r"\s+", " ", m[0]), numbers)
+    for path, content in ((json_path, numbers + "\n"), (report, text)):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)

@@ -48,8 +48,11 @@ class Target:
         if self.op is None:
             return shown, "(reported)", None
         bound = self.fmt.format(self.bound).lstrip("+")
+        met = value is not None and _OPS[self.op](value, self.bound)
+        if shown.lstrip("+-") == bound and not met:  # rounded onto the bound: say which side
+            shown += f" ({value:.6g})"
         bound = f"± {bound}" if self.op == "within" else f"{self.op} {bound}"
-        return shown, bound, value is not None and _OPS[self.op](value, self.bound)
+        return shown, bound, met
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ class Context:
                     ax.bar(line.xs, line.ys, width=width, alpha=0.45, label=line.label,
                            align="edge", color="tab:red")  # fmt: skip
                 else:  # a marker where a line would be too short to see
-                    short = len(line.xs) < 4 and line.style[-1] in "-:"
+                    short = len(line.xs) < 2 and line.style[-1] in "-:"
                     ax.plot(line.xs, line.ys, line.style + "o" * short, label=line.label, ms=3)
             ax.set(xlabel=panel.xlabel, ylabel=panel.ylabel)
             if panel.xlim:

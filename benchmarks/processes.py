@@ -159,7 +159,9 @@ def first_second(ctx: Context) -> dict[str, Any]:
             Line("CLI cap 40, cold", bins(f40), f40["in_flight"]),
             Line(f"CLI cap 40, round {len(cap40)} ({'warm' if len(cap40) > 1 else 'cold'})",
                  bins(warm), warm["in_flight"], "--"),
-            Line("429s per bin, cap 40 cold", bins(f40), f40["throttled"], "bar")], xlim=(0, 2)),
+            Line("arrivals per bin, cap 40 cold", bins(f40),
+                 [a + b for a, b in zip(f40["ok"], f40["throttled"], strict=True)], "-."),
+            Line("429s per bin, cap 40 cold", bins(f40), f40["throttled"], "bar")], xlim=(0, 0.5)),
     ])  # fmt: skip
     return {"cap20_ratio": s20["ratio"], "cap40_ratio": s40["ratio"],
             "cap40_share_429": s40["share_429"], "cap40_cold_share_429": cold["share_429"],

@@ -42,3 +42,8 @@ def test_targets_are_judged_on_the_figures() -> None:
     within = Target("deviation", "rate", "within", 0.02, "{:+.2%}")
     assert within.judge({"deviation": -0.015}) == ("-1.50%", "± 2.00%", True)
     assert Target("cpu", "reported").judge({"cpu": 1.0})[2] is None
+
+
+def test_a_figure_rounded_onto_its_bound_says_which_side() -> None:
+    shown, _, met = Target("ratio", "shared / alone", ">=", 0.95).judge({"ratio": 0.9499})
+    assert (shown, met) == ("0.950 (0.9499)", False)

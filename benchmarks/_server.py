@@ -1,33 +1,20 @@
-"""The fake CRM in a process of its own, driven by the runner over stdin and stdout.
+"""The fake CRM in a process of its own: the child (``python -m benchmarks._server``) and `Server`.
 
-``python -m benchmarks._server [--port N]`` starts a `FakeServer` on loopback,
-prints one JSON line (``{"url": ..., "token": ...}``), then answers one JSON
-line per command read from stdin:
-
-* ``{"op": "reset", "records": [start, count], "latency": s, "limit": n}``: a
-  fresh org holding the records ``start .. start+count-1`` in ``Deals``, new
-  latency and concurrency limit, and every counter set back to zero;
-* ``{"op": "stats"}``: what the server saw since the last reset (requests,
-  429s, peak in flight, the busiest one-second window, the arrivals in the
-  first second from the first arrival, its CPU time), and the same by kind of
-  request under ``kinds``: ``lock`` (a POST to a record's locking
-  information), ``coql`` (a POST to the Query API) and ``other``, each with
-  its requests, 429s, first and last arrival and the longest gap between two
-  arrivals in a row, plus the COQL calls the org answered (``coql_calls``);
-* ``{"op": "quit"}``.
-
-Control travels over the pipes, not HTTP, so it never shares the server's
-port, connection pool or counters with the traffic being measured.
+The child prints ``{"url", "token"}``, then answers one JSON line per command on stdin (so
+control never shares the measured port): ``reset`` (a fresh org, latency, limit, zeroed
+counters; a lock's *group* is ``(id - start) // group_size``, which client sent it), and
+``stats`` (counts, the same by kind of request, and a time series in bins of ``bin`` s).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import bisect
 import itertools
 import json
 import re
+import select
+import subprocess
 import sys
 import time
 from typing import Any
@@ -36,128 +23,198 @@ from aiohttp import web
 
 from zoho_locking.testing import FakeCRM, FakeServer
 
-__all__ = ["main"]
+from ._common import FIRST_ID, MODULE, ROOT, child_env
 
+__all__ = ["Server", "at_server"]
 
-_LOCK_PATH = re.compile(r"/crm/[^/]+/[^/]+/[^/]+/locking_information__s/?", re.IGNORECASE)
-_COQL_PATH = re.compile(r"/crm/[^/]+/coql/?")
+_LOCK = re.compile(r"/crm/[^/]+/[^/]+/(\d+)/locking_information__s/?", re.IGNORECASE)
+_COQL = re.compile(r"/crm/[^/]+/coql/?")
 KINDS = ("lock", "coql", "other")
 
 
-def _kind(method: str, path: str) -> str:
-    if method == "POST" and _COQL_PATH.fullmatch(path):
-        return "coql"
-    if method == "POST" and _LOCK_PATH.fullmatch(path):
-        return "lock"
-    return "other"
+class _Recording(FakeServer):
+    """A `FakeServer` that notes each request: arrival, answer, kind, 429 or not, group."""
 
-
-class _KindServer(FakeServer):
-    """A `FakeServer` that also notes each request's arrival and 429s by kind (`KINDS`)."""
-
-    def __init__(self, crm: FakeCRM, *, port: int) -> None:
-        super().__init__(crm, port=port)
-        self.kind_arrivals: dict[str, list[float]] = {kind: [] for kind in KINDS}
-        self.kind_429s: dict[str, int] = dict.fromkeys(KINDS, 0)
-
-    def clear_kinds(self) -> None:
-        """Forget the arrivals and 429s noted so far."""
-        for kind in KINDS:
-            self.kind_arrivals[kind].clear()
-            self.kind_429s[kind] = 0
+    def __init__(self) -> None:
+        super().__init__(FakeCRM(record_requests=False))
+        self.events: list[tuple[float, float, str, bool, int]] = []
+        self.first_id, self.group_size = FIRST_ID, 0
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        kind = _kind(request.method, request.path)
-        # The same clock and the same moment as the arrival FakeServer notes: nothing
-        # is awaited between the two.
-        self.kind_arrivals[kind].append(asyncio.get_running_loop().time())
+        clock = asyncio.get_running_loop().time
+        arrival = clock()
+        kind, group, lock = "other", -1, None
+        if request.method == "POST":
+            if _COQL.fullmatch(request.path):
+                kind = "coql"
+            elif lock := _LOCK.fullmatch(request.path):
+                kind = "lock"
+                if self.group_size:
+                    group = (int(lock[1]) - self.first_id) // self.group_size
         response = await super()._handle(request)
-        if response.status == 429:
-            self.kind_429s[kind] += 1
+        self.events.append((arrival, clock(), kind, response.status == 429, group))
         return response
 
 
-def _kind_stats(server: _KindServer) -> dict[str, Any]:
+def _reset(server: _Recording, command: dict[str, Any]) -> dict[str, Any]:
+    start, count = command["records"]
+    server.crm = FakeCRM(record_requests=False)
+    if count:
+        server.crm.add_records(MODULE, range(start, start + count))
+    server.latency, server.concurrency_limit = command["latency"], command["limit"]
+    server.first_id, server.group_size = start, command.get("group_size") or 0
+    server.arrivals.clear()
+    server.events.clear()
+    server.too_many_requests = server.peak_in_flight = 0
+    return {"cpu": time.process_time()}
+
+
+def _stats(server: _Recording, bin_s: float) -> dict[str, Any]:
+    cpu, arrivals, events = time.process_time(), server.arrivals, sorted(server.events)
     kinds: dict[str, Any] = {}
     for kind in KINDS:
-        times = server.kind_arrivals[kind]
-        gap = max((later - earlier for earlier, later in itertools.pairwise(times)), default=None)
+        times = [e[0] for e in events if e[2] == kind]
+        refused = sum(e[2] == kind and e[3] for e in events)
         kinds[kind] = {
-            "requests": len(times),
-            "too_many_requests": server.kind_429s[kind],
+            "requests": len(times), "too_many_requests": refused,
             "first_arrival": times[0] if times else None,
             "last_arrival": times[-1] if times else None,
-            "max_gap_s": gap,
-            # The arrivals themselves only where they are few (queries, not locks).
-            "arrivals": times if len(times) <= 100 else None,
-        }
-    return kinds
-
-
-def _reset(server: _KindServer, command: dict[str, Any]) -> dict[str, Any]:
-    # A standalone run serves hundreds of thousands of requests: keep no request log.
-    crm = FakeCRM(record_requests=False)
-    start, count = command.get("records", (0, 0))
-    if count:
-        crm.add_records("Deals", range(start, start + count))
-    server.crm = crm
-    server.latency = float(command.get("latency", 0.0))
-    server.concurrency_limit = command.get("limit")
-    server.arrivals.clear()
-    server.too_many_requests = 0
-    server.peak_in_flight = 0
-    server.clear_kinds()
-    return {"ok": True, "records": count, "cpu": time.process_time()}
-
-
-def _stats(server: _KindServer) -> dict[str, Any]:
-    arrivals = server.arrivals
+            "max_gap_s": max((b - a for a, b in itertools.pairwise(times)), default=None),
+            "arrivals": times if len(times) <= 100 else None,  # the COQL pages', not the locks'
+        }  # fmt: skip
+    start = arrivals[0] if arrivals else 0.0
+    bins = int((arrivals[-1] - start) / bin_s) + 1 if arrivals else 0
+    ok, throttled, in_flight = [0] * bins, [0] * bins, [0] * bins
+    per_group = [[0] * bins for _ in range(max((e[4] for e in events), default=-1) + 1)]
+    for arrival, _, _, refused, group in events:
+        b = int((arrival - start) / bin_s)
+        (throttled if refused else ok)[b] += 1
+        if group >= 0 and not refused:
+            per_group[group][b] += 1
+    # In flight (429s never are) from arrival to answer: the most in each bin.
+    changes = sorted(step for e in events if not e[3] for step in ((e[0], 1), (e[1], -1)))
+    level = n = 0
+    for b in range(bins):
+        in_flight[b] = level
+        while n < len(changes) and changes[n][0] < start + (b + 1) * bin_s:
+            level += changes[n][1]
+            in_flight[b], n = max(in_flight[b], level), n + 1
     return {
-        "requests": len(arrivals),
-        "too_many_requests": server.too_many_requests,
-        "peak_in_flight": server.peak_in_flight,
-        "max_in_window_1s": server.max_in_window(1.0),
-        # How fast a run got going: arrivals less than 1 s after the first one.
-        "in_first_1s": bisect.bisect_left(arrivals, arrivals[0] + 1.0) if arrivals else 0,
+        "requests": len(arrivals), "too_many_requests": server.too_many_requests,
+        "peak_in_flight": server.peak_in_flight, "max_in_window_1s": server.max_in_window(1.0),
+        "in_first_1s": bisect.bisect_left(arrivals, start + 1.0) if arrivals else 0,
         "first_arrival": arrivals[0] if arrivals else None,
         "last_arrival": arrivals[-1] if arrivals else None,
-        "status_counts": {str(key): value for key, value in server.crm.status_counts.items()},
-        "writes_applied": server.crm.writes_applied,
-        "cpu": time.process_time(),
-        "coql_calls": server.crm.coql.calls,
-        "kinds": _kind_stats(server),
-    }
+        "cpu": cpu, "coql_calls": server.crm.coql.calls, "kinds": kinds,
+        "series": {"bin_s": bin_s, "start": start, "ok": ok, "throttled": throttled,
+                   "in_flight": in_flight, "groups": per_group},
+    }  # fmt: skip
 
 
-async def _serve(port: int) -> None:
+async def _serve() -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    server = _KindServer(FakeCRM(record_requests=False), port=port)
-    async with server:
+    async with _Recording() as server:
         print(json.dumps({"url": server.url, "token": FakeCRM.DEFAULT_TOKEN}), flush=True)
         while line := await reader.readline():
             command = json.loads(line)
-            op = command.get("op")
-            if op == "reset":
-                reply = _reset(server, command)
-            elif op == "stats":
-                reply = _stats(server)
-            elif op == "quit":
-                print(json.dumps({"ok": True}), flush=True)
-                return
-            else:
-                reply = {"error": f"unknown op {op!r}"}
-            print(json.dumps(reply), flush=True)
+            if command["op"] == "quit":
+                break
+            reply = _reset(server, command) if command["op"] == "reset" else None
+            print(json.dumps(reply or _stats(server, command["bin"])), flush=True)
 
 
-def main() -> None:
-    """Serve until stdin closes or ``quit`` arrives."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks._server")
-    parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
-    args = parser.parse_args()
-    asyncio.run(_serve(args.port))
+class Server:
+    """The child above, driven over its pipes."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._server"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, cwd=ROOT, env=child_env(),
+        )  # fmt: skip
+        self._cpu_at_reset = 0.0
+        try:
+            hello = self._read(30.0)
+        except BaseException:
+            self.close()
+            raise
+        self.url: str = hello["url"]
+        self.token: str = hello["token"]
+
+    def _read(self, timeout: float) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        if not select.select([self.process.stdout], [], [], timeout)[0]:
+            raise RuntimeError(f"the benchmark server did not answer within {timeout:.0f} s")
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the benchmark server went away")
+        return dict(json.loads(line))
+
+    def _send(self, **command: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        return self._read(60.0)
+
+    def reset(
+        self, records: int, *, latency: float = 0.0, limit: int | None = None,
+        group_size: int | None = None,
+    ) -> None:  # fmt: skip
+        """A fresh org of *records* records from ``FIRST_ID``, zeroed counters."""
+        reply = self._send(
+            op="reset", records=[FIRST_ID, records], latency=latency, limit=limit,
+            group_size=group_size,
+        )  # fmt: skip
+        self._cpu_at_reset = float(reply["cpu"])
+
+    def stats(self, bin_s: float = 0.25) -> dict[str, Any]:
+        """What the server saw since the last reset; ``cpu``: its CPU seconds since then."""
+        reply = self._send(op="stats", bin=bin_s)
+        reply["cpu"] = float(reply["cpu"]) - self._cpu_at_reset
+        return reply
+
+    def close(self) -> None:
+        """Stop the process: closing its stdin ends it, else by force."""
+        try:
+            self.process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+
+
+def at_server(
+    stats: dict[str, Any], kind: str | None = None, times: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """The figures every client is judged by at the server (of one *kind* of request, if given).
+
+    *per_s*: requests not answered 429 over the span from the first arrival to the last. With
+    the client process's start and end *times* (monotonic, the server loop's clock), its
+    start-up (to the first arrival) and wall time.
+    """
+    x = stats if kind is None else stats["kinds"][kind]
+    requests, throttled = int(x["requests"]), int(x["too_many_requests"])
+    first, last = x["first_arrival"], x["last_arrival"]
+    span = last - first if first is not None else 0.0
+    in_first = stats["in_first_1s"] if kind is None else None
+    gap = stats["kinds"][kind or "lock"]["max_gap_s"]
+    return {
+        "requests": requests, "too_many_requests": throttled,
+        "share_429": round(throttled / requests, 5) if requests else 0.0, "span_s": round(span, 4),
+        "per_s": round((requests - throttled) / span, 2) if span > 0 else 0.0,
+        "in_first_1s": in_first,
+        # The pace once started, to tell a slow start from a slow run.
+        "after_1s_per_s": round((requests - in_first) / (span - 1), 2)
+        if in_first is not None and span > 1.5 else None,
+        "peak_in_flight": stats["peak_in_flight"],
+        "max_gap_ms": round(gap * 1000, 1) if gap is not None else None,
+        "server_cpu_us_per_request": round(stats["cpu"] / requests * 1e6, 1) if requests else 0.0,
+        "first_arrival": first,
+        "start_up_s": round(first - times[0], 3) if times and first is not None else None,
+        "process_wall_s": round(times[1] - times[0], 3) if times else None,
+        "series": stats["series"],
+    }  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(_serve())

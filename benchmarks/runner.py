@@ -1,242 +1,241 @@
-"""Run every benchmark once and write RESULTS.md and results.json.
+"""``python -m benchmarks``: run the scenarios, write one report (Markdown, plots, results.json).
 
-``python -m benchmarks`` (or ``python benchmarks/run.py``); ``--help`` lists
-the options. See benchmarks/README.md for what each scenario measures.
+``--help`` lists the options; benchmarks/README.md says what each scenario measures.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import datetime
 import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _inprocess, _network
-from ._procs import git_commit, git_dirty
-from ._report import evaluate, render_markdown
-from .compare import compare
+from ._common import ROOT
+from .harness import Context, Scenario, Shared, Skip
+from .registry import SCENARIOS
 
-__all__ = ["SCENARIOS", "main"]
+__all__ = ["compare", "main", "render"]
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-SCENARIOS = ("overhead", "saturation", "overload", "limiter", "memory", "latency")
-#: Stay this far below the issue's ten minutes when deciding on optional runs.
-BUDGET_S = 540.0
-
-# Sizes of a full run (the issue's) and of a quick smoke run (--quick).
-FULL: dict[str, Any] = {
-    "overhead_records": 20_000, "overhead_rounds": 5, "overhead_concurrency": 10,
-    "saturation_records": 6_000, "overload_records": 6_000,
-    "limiter_requests": 3_000, "limiter_rate": 100.0,
-    "memory_sizes": (100_000, 1_000_000),
-    "latency_requests": 50_000, "latency_repeats": 3, "profile_requests": 20_000,
-}  # fmt: skip
-QUICK: dict[str, Any] = {
-    "overhead_records": 2_000, "overhead_rounds": 2, "overhead_concurrency": 10,
-    "saturation_records": 800, "overload_records": 800,
-    "limiter_requests": 300, "limiter_rate": 100.0,
-    "memory_sizes": (10_000, 100_000),
-    "latency_requests": 5_000, "latency_repeats": 1, "profile_requests": 2_000,
-}  # fmt: skip
+#: What a full run rewrites: left out when telling whether the checkout was dirty.
+OUTPUTS = ("benchmarks/RESULTS.md", "benchmarks/results.json", "benchmarks/plots")
 
 
-def _version(name: str) -> str:
+def _git(*args: str) -> str | None:
     try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
-def _machine(argv: Sequence[str]) -> dict[str, Any]:
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine(argv: Sequence[str]) -> dict[str, Any]:
+    """What a run notes at its start: when, how, on what, which code, how busy the machine was."""
+    model, versions = "unknown", {}
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
+        model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    for name in ("zoho-locking", "aiohttp", "matplotlib"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
+    excluded = [f":!{path}" for path in OUTPUTS]
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join(["python -m benchmarks", *argv]),
         "cpu_count": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "platform": platform.platform(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "zoho_locking": _version("zoho-locking"),
-        "aiohttp": _version("aiohttp"),
-        "aiolimiter": _version("aiolimiter"),
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "versions": versions,
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)),
+        "load_average_at_start": _load(),
     }
 
 
-def _memory_child(count: int, *, trace: bool) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks._memory", "--ids", str(count)]
-    if trace:
-        command.append("--trace")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+def _warnings(tree: Any, path: str = "") -> list[str]:
+    if isinstance(tree, dict):
+        found = [f"{path}: {tree['warning']}"] if "warning" in tree else []
+        return found + [w for k, v in tree.items() for w in _warnings(v, f"{path}.{k}".strip("."))]
+    if isinstance(tree, list):
+        return [w for n, v in enumerate(tree) for w in _warnings(v, f"{path}[{n}]")]
+    return []
 
 
-def _memory(sizes: Sequence[int], started: float, *, trace_largest: bool) -> dict[str, Any]:
-    runs: dict[str, Any] = {}
-    small, large = sizes
-    for count in sizes:
-        runs[f"rss_{count}"] = _memory_child(count, trace=False)
-        print(f"  memory {count:,} ids: {runs[f'rss_{count}']['peak_rss_mb']} MB", flush=True)
-    runs[f"traced_{small}"] = _memory_child(small, trace=True)
-    # tracemalloc slows a run about fivefold: trace the largest size only if that
-    # still fits in the time budget, judging by how much it slowed the small run.
-    slowdown = runs[f"traced_{small}"]["elapsed_s"] / max(runs[f"rss_{small}"]["elapsed_s"], 0.01)
-    estimate = runs[f"rss_{large}"]["elapsed_s"] * slowdown * 1.15
-    spent = time.perf_counter() - started
-    result: dict[str, Any] = {"sizes": list(sizes), "runs": runs}
-    if trace_largest and spent + estimate < BUDGET_S:
-        runs[f"traced_{large}"] = _memory_child(large, trace=True)
-    else:
-        result["traced_largest_skipped"] = (
-            f"skipped: it would take about {estimate:.0f} s after {spent:.0f} s spent, "
-            f"past the runner's budget of {BUDGET_S:.0f} s"
-            if trace_largest
-            else "skipped (--no-trace-largest)"
-        )
-    result["peak_rss_mb"] = runs[f"rss_{large}"]["peak_rss_mb"]
-    result["growth_mb"] = round(
-        runs[f"rss_{large}"]["peak_rss_mb"] - runs[f"rss_{small}"]["peak_rss_mb"], 1
-    )
-    for name, run in runs.items():
-        if "traced_peak_mb" in run:
-            result[f"{name}_peak_mb"] = run["traced_peak_mb"]
-    return result
-
-
-async def _network_scenarios(
-    wanted: set[str], sizes: dict[str, Any], results: dict[str, Any]
-) -> None:
-    server = await _network.ServerProcess.start()
+def _run(scenario: Scenario, shared: Shared, quick: bool) -> dict[str, Any]:
+    ctx = Context(scenario.name, dict(scenario.quick if quick else scenario.full), shared, quick)
+    print(f"{scenario.name} ...", file=sys.stderr, flush=True)
+    load, started, figures, status = _load()[0], time.perf_counter(), {}, "ok"
     try:
-        if "overhead" in wanted:
-            print("overhead ...", flush=True)
-            results["overhead"] = await _network.overhead(
-                server,
-                records=sizes["overhead_records"],
-                rounds=sizes["overhead_rounds"],
-                concurrency=sizes["overhead_concurrency"],
-            )
-        if "saturation" in wanted:
-            print("saturation ...", flush=True)
-            results["saturation"] = await _network.saturation(
-                server, records=sizes["saturation_records"]
-            )
-        if "overload" in wanted:
-            print("overload ...", flush=True)
-            results["overload"] = await _network.overload(
-                server, records=sizes["overload_records"], contrast=True
-            )
-        if "limiter" in wanted:
-            print("limiter ...", flush=True)
-            results["limiter"] = await _network.limiter(
-                server, requests=sizes["limiter_requests"], rate=sizes["limiter_rate"]
-            )
-    finally:
-        await server.close()
+        figures = dict(scenario.run(ctx))
+    except Skip as why:
+        status = f"skipped: {why}"
+    except Exception as error:  # report it and go on with the other scenarios
+        traceback.print_exc()
+        status = f"failed: {type(error).__name__}: {error}"
+    targets = []
+    for target in scenario.targets:
+        shown, bound, met = target.judge(figures)
+        targets.append({"figure": target.figure, "label": target.label, "value": shown,
+                        "target": bound, "met": met})  # fmt: skip
+    return {
+        "measures": scenario.measures, "status": status, "sizes": ctx.sizes,
+        "seconds": round(time.perf_counter() - started, 1), "load_1min": [load, _load()[0]],
+        "figures": figures, "targets": targets, "warnings": _warnings(ctx.data),
+        "report": ctx.lines, "data": ctx.data,
+    }  # fmt: skip
+
+
+def _size(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return " and ".join(map(_size, value))
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def render(results: dict[str, Any], report: Path | None, json_path: Path | None) -> str:
+    """The Markdown report of *results*, its links relative to *report*'s directory."""
+    m, where = results["machine"], report.parent if report else None
+
+    def link(path: Path) -> str:
+        return os.path.relpath(path, where) if where else str(path)
+
+    dirty = " **with uncommitted changes** (outside the results)" if m["dirty"] else ""
+    numbers = f"; [{json_path.name}]({link(json_path)}) holds every number" if json_path else ""
+    lines = [
+        "# Benchmark results", "",
+        f"Written by `{m['command']}` in one run of commit `{m['commit']}`{dirty}: every figure "
+        f"below comes from that run. What each scenario does: [README.md]"
+        f"({link(HERE / 'README.md')}){numbers}.", "",
+        "| | |", "|---|---|",
+        f"| date | {m['date']} |",
+        f"| machine | {m['cpu_count']} CPUs ({m['cpu_model']}), {m['memory_gb']} GB, "
+        f"{m['platform']} |",
+        f"| Python | {m['python']} |",
+        "| versions | " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + " |",
+        f"| load average (1, 5, 15 min) at start / end | {m['load_average_at_start']} / "
+        f"{m['load_average_at_end']} |",
+        f"| run time | {m['total_s']:.0f} s |", "",
+        "A load average above 0 at the start means other work shared the 2 cores: network "
+        "figures are then lower and noisier, which is why targets on throughput are ratios "
+        "of neighbouring runs.", "",
+        "## Targets", "",
+        "| scenario | measure | figure | target | met |", "|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, s in results["scenarios"].items():
+        for t in s["targets"]:
+            ok = s["status"] == "ok"
+            value, met = (t["value"], t["met"]) if ok else (s["status"], None)
+            met = {True: "met", False: "**missed**", None: ""}[met]
+            lines.append(f"| {name} | {t['label']} | {value} | {t['target']} | {met} |")
+    for name, s in results["scenarios"].items():
+        sizes = ", ".join(f"{k} {_size(v)}" for k, v in s["sizes"].items())
+        lines += [
+            "", f"## {name}", "",
+            f"*{s['measures']}.* {f'Sizes: {sizes}. ' if sizes else ''}{s['seconds']} s; load "
+            f"average (1 min) {s['load_1min'][0]} at its start, {s['load_1min'][1]} at its end.",
+            "",
+        ]  # fmt: skip
+        if s["status"] != "ok":
+            lines += [f"**{s['status']}**", ""]
+        lines += s["report"]
+        lines += [f"Warnings: {'; '.join(s['warnings']) or 'none'}."]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The headline figures of two runs side by side, with the change of each."""
+    lines = [f"{'':56s} {'old':>10} {'new':>10} {'change':>8}",
+             f"{'commit / date':56s} {old['machine']['commit']:>10} {new['machine']['commit']:>10}"
+             f"  {old['machine']['date'][:10]} / {new['machine']['date'][:10]}"]  # fmt: skip
+    for name in dict.fromkeys([*old["scenarios"], *new["scenarios"]]):
+        a = old["scenarios"].get(name, {}).get("figures", {})
+        b = new["scenarios"].get(name, {}).get("figures", {})
+        for key in dict.fromkeys([*a, *b]):
+            x, y = a.get(key), b.get(key)
+            row = f"{name + ': ' + key:56s} {x!s:>10} {y!s:>10}"
+            if isinstance(x, int | float) and isinstance(y, int | float) and x:
+                row += f" {(y - x) / abs(x):+8.1%}"
+            lines.append(row)
+    lines.append("On a shared 2-core machine network figures move by up to about 10% between "
+                 "identical runs: compare runs made at quiet times, and repeat.")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Benchmark zoho-locking against raw aiohttp and the fake CRM's limits.",
+        description="Benchmark zoho-locking (benchmarks/README.md). A full run rewrites "
+        "benchmarks/RESULTS.md, plots/ and results.json; --quick or --only, only what "
+        "--markdown / --json name.",
     )
-    parser.add_argument(
-        "--only", metavar="NAMES", help=f"comma-separated subset of: {', '.join(SCENARIOS)}"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="small sizes, for checking the runner works"
-    )
-    parser.add_argument(
-        "--json", type=Path, help="results file (default for full runs: benchmarks/results.json)"
-    )
-    parser.add_argument(
-        "--markdown", type=Path, help="report (default for full runs: benchmarks/RESULTS.md)"
-    )
-    parser.add_argument(
-        "--compare", type=Path, metavar="OLD_JSON", help="print the change from an earlier run"
-    )
-    parser.add_argument(
-        "--from-json",
-        type=Path,
-        metavar="RESULTS_JSON",
-        help="run nothing: write the report of an earlier run again from its results file",
-    )
-    parser.add_argument(
-        "--no-trace-largest",
-        action="store_true",
-        help="skip tracemalloc at the largest memory size (RSS is still measured)",
-    )
+    parser.add_argument("--list", action="store_true", help="print the scenarios' names")
+    parser.add_argument("--only", metavar="A,B", help="run only these scenarios")
+    parser.add_argument("--quick", action="store_true", help="small sizes: checks it all works")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write every number here")
+    parser.add_argument("--markdown", type=Path, metavar="PATH",
+                        help="write the report here, its plots in plots/ beside it")  # fmt: skip
+    parser.add_argument("--compare", type=Path, nargs="+", metavar="JSON",
+                        help="OLD: run, then print the change from OLD; OLD NEW: compare two "
+                        "results files without running")  # fmt: skip
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmarks asked for; return the exit status."""
+    """Run the scenarios asked for; 0 if every one ran (met or not), 1 if one failed."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    wanted = set(SCENARIOS if not args.only else args.only.split(","))
-    unknown = wanted - set(SCENARIOS)
-    if unknown:
-        _parser().error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    if args.from_json is not None:
-        # Re-render only (e.g. after a change to the report's wording): same run, same data.
-        earlier: dict[str, Any] = json.loads(args.from_json.read_text())
-        earlier["targets"] = evaluate(earlier["scenarios"])
-        target = args.markdown or HERE / "RESULTS.md"
-        target.write_text(render_markdown(earlier))
-        print(f"wrote {target}")
+    if args.list:
+        print("\n".join(s.name for s in SCENARIOS))
         return 0
-    full = not args.quick and wanted == set(SCENARIOS)
+    if args.compare and len(args.compare) > 1:
+        old, new = (json.loads(path.read_text()) for path in args.compare[:2])
+        print(compare(old, new))
+        return 0
+    names = [s.name for s in SCENARIOS]
+    wanted = args.only.split(",") if args.only else names
+    if unknown := sorted(set(wanted) - set(names)):
+        _parser().error(f"unknown scenarios: {', '.join(unknown)} (see --list)")
+    full = not args.quick and not args.only
     json_path = args.json or (HERE / "results.json" if full else None)
-    markdown_path = args.markdown or (HERE / "RESULTS.md" if full else None)
-    sizes = QUICK if args.quick else FULL
-    started = time.perf_counter()
-    results: dict[str, Any] = {"machine": _machine(argv), "sizes": sizes, "scenarios": {}}
-    scenarios: dict[str, Any] = results["scenarios"]
-
-    network = wanted & {"overhead", "saturation", "overload", "limiter"}
-    if network:
-        asyncio.run(_network_scenarios(network, sizes, scenarios))
-    if "latency" in wanted:
-        print("latency ...", flush=True)
-        latency = _inprocess.cpu_per_request(
-            requests=sizes["latency_requests"], concurrency=10, repeats=sizes["latency_repeats"]
-        )
-        latency["profile"] = _inprocess.profile_library(
-            requests=sizes["profile_requests"], concurrency=10
-        )
-        scenarios["latency"] = latency
-    if "memory" in wanted:
-        print("memory ...", flush=True)
-        scenarios["memory"] = _memory(
-            sizes["memory_sizes"], started, trace_largest=not args.no_trace_largest
-        )
-
-    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["machine"]["total_runtime_s"] = round(time.perf_counter() - started, 1)
-    results["targets"] = evaluate(scenarios)
-    text = render_markdown(results)
-    if json_path is not None:
-        json_path.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {json_path}")
-    if markdown_path is not None:
-        markdown_path.write_text(text)
-        print(f"wrote {markdown_path}")
-    if json_path is None and markdown_path is None:
+    report = args.markdown or (HERE / "RESULTS.md" if full else None)
+    plots = report.parent / "plots" if report else Path(tempfile.mkdtemp(prefix="zl-plots-"))
+    results: dict[str, Any] = {"machine": machine(argv), "scenarios": {}}
+    started, shared = time.perf_counter(), Shared(plots, report.parent if report else None)
+    try:
+        for scenario in SCENARIOS:
+            if scenario.name in wanted:
+                results["scenarios"][scenario.name] = _run(scenario, shared, args.quick)
+    finally:
+        shared.close()
+    results["machine"].update(load_average_at_end=_load(), total_s=time.perf_counter() - started)
+    text = render(results, report, json_path)
+    # One line for each list of numbers (the time series), so the file stays small.
+    numbers = json.dumps(results, indent=1)
+    numbers = re.sub(r"\[[-\d.eE,\s]+\]", lambda m: re.sub(r"\s+", " ", m[0]), numbers)
+    for path, content in ((json_path, numbers + "\n"), (report, text)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            print(f"wrote {path}", file=sys.stderr)
+    if report is None:
         print(text)
-    if args.compare is not None:
-        old = json.loads(args.compare.read_text())
-        print(compare(old, results))
-    return 0
+    if args.compare:
+        print(compare(json.loads(args.compare[0].read_text()), results))
+    print(f"{results['machine']['total_s']:.0f} s in all", file=sys.stderr)
+    return int(any(s["status"].startswith("failed") for s in results["scenarios"].values()))

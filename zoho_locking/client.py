@@ -37,7 +37,7 @@ class LockingClient(BulkMethods):
     """An async client for Zoho CRM's Record Locking Information API.
 
     Use it as an async context manager; it owns the connection pool (one
-    aiohttp session, unless you pass your own *session*)::
+    aiohttp session, unless you pass your own *session*):
 
         async with LockingClient(access_token=token, dc="eu") as client:
             result = await client.lock("Deals", "5843104000001068086", reason="closing")

@@ -49,7 +49,8 @@ def on_files(files: Files, config: Any) -> Files:
             files.append(File.generated(config, uri, content=placeholder))
     for path in sorted(folder.glob("*.md")):
         if path.name not in PLACEHOLDERS:
-            files.append(File.generated(config, f"{BENCHMARKS}/{path.name}", abs_src_path=str(path)))
+            uri = f"{BENCHMARKS}/{path.name}"
+            files.append(File.generated(config, uri, abs_src_path=str(path)))
     for pattern in STATIC_PATTERNS:
         for path in sorted(folder.glob(pattern)):
             uri = f"{BENCHMARKS}/{path.relative_to(folder).as_posix()}"

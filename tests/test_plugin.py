@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
-
-README = Path(__file__).resolve().parent.parent / "README.md"
+from docs_blocks import python_blocks
 
 CONFTEST = 'pytest_plugins = ["zoho_locking.testing.plugin"]\n'
 INI = """
@@ -105,12 +101,12 @@ def test_every_server_was_closed_after_its_test():
 
 
 def test_the_factory_fixture_in_a_users_suite(pytester: pytest.Pytester) -> None:
-    blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
-    (readme_example,) = [block for block in blocks if "make_fake_zoho" in block]
+    (block,) = [block for block in python_blocks() if "make_fake_zoho" in block.code]
+    docs_example = block.code
     pytester.makeconftest(CONFTEST)
     pytester.makeini(INI)
     # One session for both files: starting one costs more than the tests in it.
-    pytester.makepyfile(test_users_code=USER_TESTS, test_readme_example=readme_example)
+    pytester.makepyfile(test_users_code=USER_TESTS, test_docs_example=docs_example)
     # Hypothesis's plugin alone would take seconds to load here, and is no part of the test.
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
     result.assert_outcomes(passed=6)

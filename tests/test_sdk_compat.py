@@ -17,12 +17,12 @@ import asyncio
 import contextlib
 import io
 import logging
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from docs_blocks import python_blocks
 
 pytest.importorskip("zohocrmsdk", reason="Zoho's SDK: pip install -e '.[sdk-compat]'")
 
@@ -55,7 +55,6 @@ from zoho_locking.testing.plugin import FakeZohoFactory
 
 pytestmark = pytest.mark.sdk_compat
 T = TypeVar("T")
-README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 @pytest.fixture
@@ -244,11 +243,11 @@ async def test_the_sdk_mints_its_tokens_from_the_fakes_refresh_token(
     assert zoho.crm.lock_of("Deals", deal) is not None
 
 
-async def test_the_readme_sdk_example_runs_against_the_fake(
+async def test_the_docs_sdk_example_runs_against_the_fake(
     make_fake_zoho: FakeZohoFactory, sdk_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
-    (code,) = [block for block in blocks if "zohocrmsdk" in block]
+    (block,) = [block for block in python_blocks() if "zohocrmsdk" in block.code]
+    code = block.code
     assert "http://127.0.0.1:8080" in code
     zoho = await make_fake_zoho(records={"Deals": 1})
     monkeypatch.chdir(sdk_files)  # the example writes its token store and cache where it runs
@@ -257,7 +256,7 @@ async def test_the_readme_sdk_example_runs_against_the_fake(
 
     def run() -> None:
         with contextlib.redirect_stdout(out):
-            exec(compile(code, str(README), "exec"), {"__name__": "__main__"})
+            exec(compile(code, block.name, "exec"), {"__name__": "__main__"})
 
     await in_thread(run)
     assert out.getvalue().splitlines() == ["201 record added", "Manual final negotiations"]

@@ -38,7 +38,7 @@ class LockingClient(RecordMethods, BulkMethods):
     Use it as an async context manager; it owns the connection pool (one
     aiohttp session, unless you pass your own *session*: one from
     `make_session` may serve many clients, and any session passed in gets
-    aiohttp's silent resend of requests turned off)::
+    aiohttp's silent resend of requests turned off):
 
         async with LockingClient(access_token=token, dc="eu") as client:
             result = await client.lock("Deals", "5843104000001068086", reason="closing")

@@ -1,6 +1,6 @@
 """Every exception zoho_locking raises.
 
-The tree::
+The tree:
 
     ZohoLockingError
     ├── ValidationError        bad input, caught before anything is sent

@@ -1,6 +1,6 @@
 """The resume journal: one JSON line per finished record, flushed as it happens.
 
-Layout of a journal file::
+Layout of a journal file:
 
     {"journal": "zoho-locking", "version": 1, "operation": "lock", "module": "Deals"}
     {"selected": 2000, "where": "Stage = 'Won'", "after": null, "last": "5843104000001070085"}

@@ -40,7 +40,15 @@ _CSV_COLUMNS = (
 # No conversion on assignment: the run's ledger sets figures many times per record.
 @attrs.define(slots=True, eq=False, on_setattr=attrs.setters.NO_OP)
 class BulkReport:
-    """Totals and per-record outcomes of one bulk call."""
+    """Totals and per-record outcomes of one bulk call.
+
+    Each record given (once, whatever its duplicates) counts in *total* and in one of
+    *succeeded*, *failed* and *skipped*, and by its code in *by_code*; *outcomes*
+    holds each record's `Outcome` (failures and skips only, unless *keep_successes*).
+    *requests* and *retries* count what was sent for the records, *throttled* the
+    429 answers, *wall_time* the call's seconds; *cancelled* says the call was
+    cancelled and the report holds what it had done.
+    """
 
     #: What the run did (a `str` is accepted: ``"lock"``).
     operation: Operation = attrs.field(converter=Operation)

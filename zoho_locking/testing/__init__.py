@@ -2,7 +2,7 @@
 
 `FakeCRM` is an in-memory org that answers Record Locking Information requests
 (`FakeCRM.handle`, no I/O); `FakeServer` serves it over HTTP on loopback, with
-latency, a concurrency limit and injectable `Faults`::
+latency, a concurrency limit and injectable `Faults`:
 
     from zoho_locking.testing import FakeCRM, FakeServer, Faults
 

@@ -3,7 +3,7 @@
 `FakeAccounts` answers ``POST /oauth/v2/token`` with ``grant_type=refresh_token``
 the way accounts.zoho.com does, minting access tokens into a `FakeCRM` (so
 the CRM accepts them until they expire). Give one to `FakeServer` and the
-same loopback server answers both the CRM and the accounts requests::
+same loopback server answers both the CRM and the accounts requests:
 
     accounts = FakeAccounts(token_life=1.0)
     async with FakeServer(crm, accounts=accounts) as server:

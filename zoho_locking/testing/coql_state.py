@@ -1,7 +1,7 @@
 """The fake org's Query API (COQL) settings, and what it was asked.
 
 `FakeOrg.coql` holds one `CoqlState`; tests reach it as ``crm.coql``. Change
-``offset_cap`` to meet the offset cap with a few records::
+``offset_cap`` to meet the offset cap with a few records:
 
     crm.coql.offset_cap = 1_000  # LIMIT/OFFSET now reach only the first 1,000 matches
     crm.coql.calls, list(crm.coql.queries)  # COQL calls answered, and their query texts

@@ -1,7 +1,7 @@
 """`FakeCRM`'s setup of records with field values, and its Query API settings.
 
 A mixin, so that `FakeCRM` keeps to one job per method and under its size:
-every method here delegates to the org (`FakeOrg.fields`, `FakeOrg.coql`)::
+every method here delegates to the org (`FakeOrg.fields`, `FakeOrg.coql`):
 
     crm = FakeCRM()
     crm.add_records("Deals", 25_000)  # seeded values: see zoho_locking.testing.fields

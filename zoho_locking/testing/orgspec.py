@@ -3,7 +3,7 @@
 `OrgSpec` says what a test (or ``zoho-locking fake-server``) wants: modules
 and record counts, faults, latency, concurrency limit, API credits, token
 life, OAuth. `OrgSpec.build` makes the pieces and hands them back as a
-`FakeZoho`, whose server is not started yet::
+`FakeZoho`, whose server is not started yet:
 
     zoho = OrgSpec(records={"Deals": 10}, oauth=True, token_life=60.0).build()
     async with zoho.server:

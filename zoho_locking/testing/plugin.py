@@ -1,13 +1,13 @@
 """pytest fixtures for the fake Zoho CRM.
 
-Enable them in a ``conftest.py``::
+Enable them in a ``conftest.py``:
 
     pytest_plugins = ["zoho_locking.testing.plugin"]
 
 then ask for ``fake_crm`` (an org with 100 Deals records) or ``fake_server``
 (that org served on loopback; its ``url`` is the API domain), or for
 ``make_fake_zoho``, a factory that serves the org a test describes (the
-fields of `OrgSpec`) and closes every server it started after the test::
+fields of `OrgSpec`) and closes every server it started after the test:
 
     async def test_my_job(make_fake_zoho):
         zoho = await make_fake_zoho(

@@ -2,7 +2,7 @@
 
 A selection pages by id rather than by offset, so that it reaches every match
 (LIMIT/OFFSET stop at the first 100,000): each page asks for the ids above the
-last one seen, in id order::
+last one seen, in id order:
 
     select id from Deals where (Stage = 'Closed Won') and id > 5843104000001068086
     order by id asc limit 2000

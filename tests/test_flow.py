@@ -514,6 +514,25 @@ async def test_429_makes_every_later_acquire_wait_out_the_pause() -> None:
     assert len(clock.sleeps) == n
 
 
+async def test_a_permit_is_stamped_after_the_pause_so_pauses_do_not_feed_on_themselves() -> None:
+    clock = FakeClock()
+    flow = make_flow(clock, max_concurrency=4, adaptive=False, min_pause=0.5)
+    throttled = await flow.acquire()
+    flow.on_throttled(throttled.epoch)  # a 429: everyone waits 0.5 s
+    flow.release_slot()
+    permit = await flow.acquire()
+    assert clock.sleeps == [0.5]
+    assert permit.sent_at == clock.now()  # taken after the pause, not before it
+    clock.t += 0.01  # the request itself takes 10 ms
+    await flow.release(permit, 201)
+    # The latency learned is the request's 10 ms, not 510 ms: the next 429's pause
+    # stays at the floor instead of growing with every pause before it.
+    again = await flow.acquire()
+    flow.on_throttled(again.epoch)
+    flow.release_slot()
+    assert await pause_after(flow, clock) == pytest.approx(0.5)
+
+
 async def test_pause_that_starts_while_queued_is_waited_out() -> None:
     clock = FakeClock()
     flow = make_flow(clock, max_concurrency=1, adaptive=False, min_pause=0.5)

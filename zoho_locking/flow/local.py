@@ -171,6 +171,9 @@ class FlowControl:
         now = self.now()
         if self._resume_at > now:
             await self._wait_out_pause()
+            # Read again: a permit stamped before the pause would count the pause as the
+            # request's latency, which sizes the next pause, which would then grow on.
+            now = self.now()
         if self._in_flight >= self._room or self._waiters:
             future = asyncio.get_running_loop().create_future()
             self._waiters.append(future)

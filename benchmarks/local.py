@@ -14,9 +14,9 @@ from typing import Any
 from zoho_locking import LockingClient, MockTransport, Response
 
 from ._common import LOCK_BODY, MODULE, OK_BODY, REASON, python, record_ids, run_child
-from .harness import Context, Line, Panel, median
+from .harness import Context, Line, Panel, Skip, median
 
-__all__ = ["cpu_per_request", "latency", "memory", "selection_memory"]
+__all__ = ["cpu_per_request", "latency", "memory", "otel", "selection_memory"]
 
 
 def _child(ctx: Context, count: int, source: str = "plain", *, trace: bool = False) -> Any:
@@ -134,18 +134,22 @@ async def _yielding_answer(request: Any, auth: Mapping[str, str]) -> Response:
     return Response(201, {}, OK_BODY)
 
 
-def _client(concurrency: int, mode: str, flow: Any = None) -> LockingClient:
+def _client(
+    concurrency: int, mode: str, flow: Any = None, telemetry: Any = None
+) -> LockingClient:
     answer = _yielding_answer if mode == "yielding" else lambda r, a: Response(201, {}, OK_BODY)
     return LockingClient(
         access_token="fake-access-token", api_domain="http://fake.invalid",
         allow_insecure_http=True, max_concurrency=concurrency, transport=MockTransport(answer),
-        flow=flow,
+        flow=flow, telemetry=telemetry,
     )  # fmt: skip
 
 
-async def bulk(count: int, concurrency: int, mode: str, flow: Any = None) -> int:
+async def bulk(
+    count: int, concurrency: int, mode: str, flow: Any = None, telemetry: Any = None
+) -> int:
     """`lock_many` over *count* ids answered in process; the requests it sent."""
-    async with _client(concurrency, mode, flow) as client:
+    async with _client(concurrency, mode, flow, telemetry) as client:
         report = await client.lock_many(
             MODULE, record_ids(count), reason=REASON, keep_successes=False
         )
@@ -244,3 +248,64 @@ def latency(ctx: Context) -> dict[str, Any]:
             "```\n" + out.getvalue().strip("\n").rstrip() + "\n```")  # fmt: skip
     return {"overhead_us": over["instant"], "overhead_yielding_us": over["yielding"],
             "lock_many_us": cpu["instant"]["lock_many"]}  # fmt: skip
+
+
+# -- OpenTelemetry ---------------------------------------------------------------------
+
+
+def _telemetry(mode: str) -> Any:
+    """`LockingClient(telemetry=...)` for *mode*: off, the API alone, or an SDK recording."""
+    if mode == "off":
+        return False
+    if mode == "api":
+        return None  # the default: the API is installed, no provider is set
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from zoho_locking.otel import Telemetry
+
+    # Spans are made and ended but exported nowhere: the SDK's own cost, no exporter's.
+    return Telemetry(
+        tracer_provider=TracerProvider(),
+        meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]),
+    )
+
+
+_OTEL_MODES = {
+    "off": "`telemetry=False`: no OpenTelemetry at all",
+    "api": "`opentelemetry-api` installed, no provider set (the default)",
+    "sdk": "an SDK recording (tracer and meter providers, in-memory reader, no exporter)",
+}
+
+
+def otel(ctx: Context) -> dict[str, Any]:
+    """CPU per request of `lock_many` with OpenTelemetry off, the API alone, an SDK active."""
+    try:
+        import opentelemetry.sdk  # noqa: F401
+    except ImportError as exc:
+        raise Skip("no opentelemetry-sdk: pip install -e '.[test]'") from exc
+    count, rounds = ctx.sizes["requests"], ctx.sizes["rounds"]
+    runs: dict[str, list[float]] = {mode: [] for mode in _OTEL_MODES}
+    for n in range(rounds):  # the modes rotated each round
+        for mode in list(_OTEL_MODES)[n % 3 :] + list(_OTEL_MODES)[: n % 3]:
+            telemetry = _telemetry(mode)
+            runs[mode].append(
+                cpu_per_request(lambda k, t=telemetry: bulk(k, 10, "yielding", None, t), count)
+            )
+    ctx.data["cpu_us"] = runs
+    best = {mode: min(values) for mode, values in runs.items()}
+    ctx.say(
+        f"`time.process_time()` around {count:,} locks answered in process (each answer "
+        f"suspends once, as over a network), {rounds} rounds with the modes rotated; *best*: "
+        "the run least disturbed by other work."
+    )
+    ctx.table(["", "CPU us / request, best", "median", "over off, best"], [
+        [label, best[mode], median(runs[mode]), f"{best[mode] - best['off']:+.1f}"]
+        for mode, label in _OTEL_MODES.items()
+    ])  # fmt: skip
+    return {
+        "api_ratio": round(best["api"] / best["off"], 3),
+        "api_extra_us": round(best["api"] - best["off"], 1),
+        "sdk_extra_us": round(best["sdk"] - best["off"], 1),
+    }

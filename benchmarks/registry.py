@@ -49,6 +49,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         local.latency, full={"requests": 50_000, "repeats": 3, "profile_requests": 20_000},
         quick={"requests": 5_000, "repeats": 1, "profile_requests": 2_000},
         targets=(T("overhead_us", "library CPU per request over a minimal loop", fmt=US),)),
+    Scenario("otel", "CPU per request of lock_many with OpenTelemetry off, API only, an SDK",
+        local.otel, full={"requests": 20_000, "rounds": 5},
+        quick={"requests": 3_000, "rounds": 1}, targets=(
+            T("api_ratio", "API installed, no provider / off, CPU per request", "<=", 1.03),
+            T("api_extra_us", "the same, microseconds more per request", fmt=US),
+            T("sdk_extra_us", "an SDK recording: microseconds more per request", fmt=US))),
     Scenario("first-second", "the CLI process against a raw aiohttp process, cap 20 and cap 40",
         processes.first_second, full={"records": 1_500, "rounds": 5},
         quick={"records": 400, "rounds": 1}, targets=(

@@ -130,8 +130,6 @@ class FlowControl:
         self._latency = 0.0  # smoothed request latency, the base of the 429 pause
         self.throttled, self.peak_in_flight = 0, 0  # 429 answers seen; most in flight
 
-    # -- introspection -----------------------------------------------------
-
     @property
     def limit(self) -> int:
         """The current in-flight limit (at most `max_concurrency`)."""
@@ -171,9 +169,7 @@ class FlowControl:
         now = self.now()
         if self._resume_at > now:
             await self._wait_out_pause()
-            # Read again: a permit stamped before the pause would count the pause as the
-            # request's latency, which sizes the next pause, which would then grow on.
-            now = self.now()
+            now = self.now()  # stamped after the pause: it is not the request's latency
         if self._in_flight >= self._room or self._waiters:
             future = asyncio.get_running_loop().create_future()
             self._waiters.append(future)

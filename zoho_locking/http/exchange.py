@@ -25,28 +25,20 @@ import attrs
 from ..auth.provider import TokenProvider
 from ..errors import (
     FlowUnavailable,
-    ThrottledTooLong,
     TransportError,
     ValidationError,
     ZohoLockingError,
 )
-from ..events import (
-    AnswerReceived,
-    CreditsSeen,
-    Events,
-    RequestSent,
-    RetryScheduled,
-    Throttled,
-)
-from ..flow.base import Flow, Permit
+from ..events import Events, RequestSent, RetryScheduled
+from ..flow.base import Flow
 from ..wire.datacentres import check_base_url
-from ..wire.limits import credits_remaining
 from ..wire.protocol import Request
 from .answers import feedback, is_invalid_token, may_have_landed
 from .deadline import Deadline, DeadlineCut, DeadlinePassed
 from .retry import RETRY_STATUSES, RetryPolicy
 from .token import TokenHeader
 from .transport import Response, Transport
+from .watch import Watch
 
 __all__ = ["Admission", "Call", "Exchange", "Parser"]
 
@@ -137,7 +129,7 @@ class Exchange:
         self.api_domain = api_domain
         self.api_version = api_version
         self.closed = False
-        self._watch = _Watch(flow, retry.stall_timeout)
+        self._watch = Watch(flow, retry.stall_timeout)
         self._rng = rng
         self._allow_insecure_http = allow_insecure_http
         #: ``{api_domain}/crm/{version}`` once known (see `api_root`).
@@ -270,7 +262,10 @@ class Exchange:
             if call.admission is not None:
                 call.admission.admit()
             if deadline is None:
-                token, response = await self._send(request, call, attempt)
+                # As `_send`, written out: the common path spares a coroutine per attempt.
+                token = await self._header.auth.get_token()
+                headers = _count(self._header, request, call, attempt, token)
+                response = await self.transport.send(request, headers)
             else:
                 counted = call.attempts  # cut short before it is counted, nothing was sent
                 token, response = await deadline.attempt(
@@ -295,79 +290,21 @@ class Exchange:
         return response, failure, token, permit.sent_at, spent, lost
 
     async def _send(self, request: Request, call: Call, attempt: int) -> tuple[str, Response]:
-        """The token, then the request: the one place an attempt is counted and sent."""
-        token, headers = await self._header.current(call.events)
-        call.attempts += 1
-        if call.events.wants(RequestSent):
-            call.events.emit(RequestSent(request.method, request.url, attempt))
+        """The token, then the request, as one piece of work a deadline can bound."""
+        token = await self._header.auth.get_token()
+        headers = _count(self._header, request, call, attempt, token)
         return token, await self.transport.send(request, headers)
 
 
-class _Watch:
-    """What the answers tell of the org: its credits left, and a stall of nothing but 429s.
-
-    It tells each answer to the call's events (`AnswerReceived`, `CreditsSeen`,
-    `Throttled`) and raises `ThrottledTooLong` once only 429s have come back,
-    anywhere, for longer than *stall_timeout*.
-    """
-
-    __slots__ = ("credits_remaining", "flow", "stall_timeout", "throttled_since")
-
-    def __init__(self, flow: Flow, stall_timeout: float | None) -> None:
-        self.flow = flow
-        self.stall_timeout = stall_timeout
-        #: The org's API credits left, from the last answer that said.
-        self.credits_remaining: int | None = None
-        #: When the current unbroken run of 429s began (any other answer ends it).
-        self.throttled_since: float | None = None
-
-    def saw(
-        self,
-        request: Request,
-        attempt: int,
-        permit: Permit,
-        response: Response | None,
-        failure: TransportError | None,
-        spent: bool,
-        events: Events,
-    ) -> None:
-        """Tell what one attempt came to: the answer, credits, throttling."""
-        status = response.status if response is not None else None
-        if events.wants(AnswerReceived) or _log.isEnabledFor(logging.DEBUG):
-            duration = self.flow.now() - permit.sent_at
-            error = None if failure is None else failure.code
-            events.emit(
-                AnswerReceived(
-                    request.method, request.url, attempt, status, duration, permit.sent_at, error
-                )
-            )
-            # The URL holds ids only; the token travels in a header never logged.
-            _log.debug(
-                "%s %s -> %s in %.1f ms (attempt %d)",
-                request.method, request.url, status if failure is None else failure,
-                duration * 1000, attempt,
-                extra={"event": "request", "method": request.method, "url": request.url,
-                       "status": status, "error": error, "attempt": attempt,
-                       "duration_ms": round(duration * 1000, 3)},
-            )  # fmt: skip
-        if response is None:
-            return
-        # Most answers carry no credits figure; an empty header map is not searched.
-        headers = response.headers
-        remaining = 0 if spent else credits_remaining(headers) if headers else None
-        if remaining is not None:
-            self.credits_remaining = remaining
-            events.emit(CreditsSeen(remaining))
-        if status != 429 or spent:
-            self.throttled_since = None
-            return
-        if events.wants(Throttled):
-            events.emit(Throttled(request.method, request.url, getattr(self.flow, "limit", None)))
-        now = self.flow.now()
-        if self.throttled_since is None:
-            self.throttled_since = now
-        elif self.stall_timeout is not None and now - self.throttled_since > self.stall_timeout:
-            raise ThrottledTooLong(now - self.throttled_since)
+def _count(
+    header: TokenHeader, request: Request, call: Call, attempt: int, token: str
+) -> Mapping[str, str]:
+    """Count the attempt about to go out and tell it; the headers for *token*."""
+    headers = header.headers(token, call.events)
+    call.attempts += 1
+    if call.events.wants(RequestSent):
+        call.events.emit(RequestSent(request.method, request.url, attempt))
+    return headers
 
 
 async def _domain_of(

@@ -30,14 +30,13 @@ class TokenHeader:
     def __repr__(self) -> str:
         return f"TokenHeader(auth={self.auth!r})"
 
-    async def current(self, events: Events) -> tuple[str, Mapping[str, str]]:
-        """The token to send now, and its header."""
-        token = await self.auth.get_token()
+    def headers(self, token: str, events: Events) -> Mapping[str, str]:
+        """The header for *token*, the provider's current one (told as new if it is)."""
         if token != self._token:
             if self._token is not None:
                 events.emit(TokenRefreshed("expiring"))
             self._token, self._headers = token, protocol.authorization(token)
-        return token, self._headers
+        return self._headers
 
     async def renew(self, rejected: str, events: Events) -> bool:
         """After 401 INVALID_TOKEN for *rejected*: whether the provider has another token."""

@@ -51,6 +51,21 @@ class WallClock:
         self.now += seconds
 
 
+class MintedTokens:
+    """Every access token the fake org hands out, recorded as it is minted."""
+
+    def __init__(self, crm: FakeCRM) -> None:
+        self.tokens: list[str] = []
+        mint = crm.mint_token
+
+        def recording_mint(lifetime: float, scopes: frozenset[str] | None = None) -> str:
+            token = mint(lifetime, scopes)
+            self.tokens.append(token)
+            return token
+
+        crm.mint_token = recording_mint  # type: ignore[method-assign]
+
+
 @attrs.frozen
 class Result:
     code: int

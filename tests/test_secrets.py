@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 import pytest
+from helpers import MintedTokens
 
 from zoho_locking import (
     ApiError,
@@ -39,21 +40,6 @@ from zoho_locking.wire import protocol
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 LOCKING_SCOPES = "ZohoCRM.modules.lockinginformation"
-
-
-class MintedTokens:
-    """Every access token the fake org hands out, recorded as it is minted."""
-
-    def __init__(self, crm: FakeCRM) -> None:
-        self.tokens: list[str] = []
-        mint = crm.mint_token
-
-        def recording_mint(lifetime: float, scopes: frozenset[str] | None = None) -> str:
-            token = mint(lifetime, scopes)
-            self.tokens.append(token)
-            return token
-
-        crm.mint_token = recording_mint  # type: ignore[method-assign]
 
 
 def secrets_of(accounts: FakeAccounts, minted: MintedTokens, *extra: str) -> list[str]:

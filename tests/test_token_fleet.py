@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import attrs
-from helpers import cli_env, start_cli
+from helpers import MintedTokens, cli_env, start_cli
 from redis_server import everything_in
 
 from zoho_locking import BulkReport
@@ -42,21 +42,6 @@ class FleetRun:
     throttled: int
     minted: list[str]
     run_times: list[float]
-
-
-class MintedTokens:
-    """Every access token the fake org hands out, recorded as it is minted."""
-
-    def __init__(self, crm: FakeCRM) -> None:
-        self.tokens: list[str] = []
-        mint = crm.mint_token
-
-        def recording_mint(lifetime: float, scopes: frozenset[str] | None = None) -> str:
-            token = mint(lifetime, scopes)
-            self.tokens.append(token)
-            return token
-
-        crm.mint_token = recording_mint  # type: ignore[method-assign]
 
 
 async def run_fleet(

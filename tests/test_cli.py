@@ -320,3 +320,20 @@ async def test_refused_credentials_exit_2_before_sending(tmp_path: Path) -> None
     assert "INVALID_CLIENT" in result.stderr or "invalid_client" in result.stderr
     assert "wrong-secret-value" not in result.stderr
     assert crm.requests == []
+
+
+def test_version_is_the_package_version_written_once() -> None:
+    import importlib.metadata
+
+    import zoho_locking
+    from zoho_locking.cli.main import run
+
+    out = io.StringIO()
+    assert run(["--version"], {}, stdout=out) == 0
+    # The installed metadata, the package attribute and the command line agree: the
+    # version is read from zoho_locking/_version.py by the build backend.
+    assert out.getvalue() == f"zoho-locking {importlib.metadata.version('zoho-locking')}\n"
+    assert out.getvalue() == f"zoho-locking {zoho_locking.__version__}\n"
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject
+    assert "\nversion =" not in pyproject

@@ -199,3 +199,11 @@ def test_the_readme_fits_on_a_screen_and_opens_with_the_two_commands() -> None:
         "```",
     ]
     assert "mkdocs serve" in text
+
+
+def test_the_readme_links_only_to_absolute_addresses() -> None:
+    # PyPI and other indexes show the README on its own, where a link relative to the
+    # repository leads nowhere.
+    targets = re.findall(r"\]\(([^)\s]+)", README.read_text())
+    relative = [t for t in targets if not t.startswith(("https://", "http://", "#"))]
+    assert targets and relative == []

@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
+from .._version import __version__
 from ..models import Operation
 from .logs import json_line
 
@@ -204,6 +205,12 @@ class _Parser(argparse.ArgumentParser):
     def print_help(self, file: SupportsWrite[str] | None = None) -> None:
         super().print_help(file or self._out or sys.stdout)
 
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # argparse's --version writes to sys.stdout itself: send it to the given stream.
+        if file is sys.stdout and self._out is not None:
+            file = self._out
+        super()._print_message(message, file)
+
     def print_usage(self, file: SupportsWrite[str] | None = None) -> None:
         if not self._json:  # usage text is not a JSON line: the error says enough
             super().print_usage(file or self._err or sys.stderr)
@@ -232,6 +239,10 @@ def build_parser(
         description="Lock, unlock and re-reason Zoho CRM records in bulk.",
         epilog=_CREDENTIALS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"zoho-locking {__version__}",
+        help="print the version and exit",
     )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=Parser

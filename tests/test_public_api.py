@@ -10,7 +10,7 @@ PUBLIC = [
     "LockedFor", "LockingClient", "MemoryTokenStore", "MockTransport", "ModuleRef", "OAuthError",
     "Outcome", "Proxies", "ProxyError", "QueryError", "RedisTokenStore", "SharedTokenStore",
     "RefreshTokenAuth", "RequestTimeout", "Response", "RetryPolicy", "Selection", "StaticToken",
-    "TokenProvider", "TokenStore", "Transport", "TransportError", "UncertainOutcome",
+    "TLSError", "TokenProvider", "TokenStore", "Transport", "TransportError", "UncertainOutcome",
     "UnexpectedResponse", "UserRef", "ValidationError", "ZohoLockingError", "__version__",
     "make_session",
 ]  # fmt: skip

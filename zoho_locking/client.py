@@ -26,8 +26,9 @@ from .http.exchange import Exchange
 from .http.retry import RetryPolicy
 from .http.transport import AiohttpTransport, Transport
 from .net.proxy import Proxies
+from .net.tls import TLSSetting
 from .otel import Telemetry, default_telemetry
-from .wire.datacentres import check_base_url, data_centre
+from .wire.datacentres import check_base_url, check_environment, data_centre
 
 __all__ = ["LockingClient"]
 
@@ -44,8 +45,20 @@ class LockingClient(RecordMethods, BulkMethods):
             result = await client.lock("Deals", "5843104000001068086", reason="closing")
 
     Give either *api_domain* (``https://www.zohoapis.com``) or *dc* (``us``,
-    ``eu``, ``in``, ``au``, ``jp``, ``ca``, ``cn``, ``sa``). Plain ``http://``
+    ``eu``, ``in``, ``au``, ``jp``, ``ca``, ``cn``, ``sa``), or neither with a
+    `RefreshTokenAuth`, whose token answer names the domain. *environment*
+    (``production``, ``sandbox`` or ``developer``) picks the data centre's
+    domain for that environment: with *dc*, or with the data centre the token
+    answer names (an explicit sandbox or developer wins over the production
+    domain the answer names). `api_domain` shows the result. Plain ``http://``
     is refused for anything but loopback unless *allow_insecure_http* is set.
+
+    Servers are verified against the certificate authorities *ssl* names: a CA
+    bundle's path (PEM), an `ssl.SSLContext`, ``"system"`` (the operating
+    system's store, ``zoho-locking[truststore]``), or ``None`` for Python's
+    defaults (``SSL_CERT_FILE`` honoured). ``ssl=False`` is refused: a
+    certificate that fails raises `TLSError`. Give a `RefreshTokenAuth` the
+    same *ssl* for its token requests.
 
     *hooks* are plain or async callables called with every event of the client
     (`zoho_locking.events`: requests sent and answered, retries, 429s, credits,
@@ -83,12 +96,14 @@ class LockingClient(RecordMethods, BulkMethods):
         auth: TokenProvider | None = None,
         api_domain: str | None = None,
         dc: str | None = None,
+        environment: str = "production",
         api_version: str = "v8",
         timeout: float | None = 30.0,
         connect_timeout: float | None = 10.0,
         session: aiohttp.ClientSession | None = None,
         transport: Transport | None = None,
         proxy: str | Proxies | None = None,
+        ssl: TLSSetting = None,
         allow_insecure_http: bool = False,
         max_concurrency: int = 10,
         rate_limit: float | None = None,
@@ -103,14 +118,16 @@ class LockingClient(RecordMethods, BulkMethods):
     ) -> None:
         resolved_auth = _pick_auth(access_token, auth)
         self._hooks = Hooks(hooks)
-        domain = _pick_domain(api_domain, dc, allow_insecure_http, resolved_auth)
+        environment = check_environment(environment)
+        domain = _pick_domain(api_domain, dc, environment, allow_insecure_http, resolved_auth)
         self.flow: Flow = _pick_flow(
             flow, max_concurrency, rate_limit, adaptive_concurrency, clock, sleep
         )
         self.retry = retry if retry is not None else RetryPolicy()
         self._exchange = Exchange(
             transport=_pick_transport(
-                transport, session, timeout, connect_timeout, self.flow.max_concurrency, proxy
+                transport, session, timeout, connect_timeout, self.flow.max_concurrency, proxy,
+                ssl,
             ),
             auth=resolved_auth,
             flow=self.flow,
@@ -118,6 +135,7 @@ class LockingClient(RecordMethods, BulkMethods):
             rng=rng or random.Random(),
             api_domain=domain,
             api_version=api_version,
+            environment=environment,
             events=_listened(self._hooks, telemetry, self),
             allow_insecure_http=allow_insecure_http,
         )
@@ -128,7 +146,7 @@ class LockingClient(RecordMethods, BulkMethods):
 
     @property
     def api_domain(self) -> str | None:
-        """The CRM API domain; ``None`` until a `RefreshTokenAuth` names it."""
+        """The CRM API domain requests go to; ``None`` until a `RefreshTokenAuth` names it."""
         return self._exchange.api_domain
 
     @property
@@ -201,20 +219,37 @@ def _pick_auth(access_token: str | None, auth: TokenProvider | None) -> TokenPro
 
 
 def _pick_domain(
-    api_domain: str | None, dc: str | None, allow_insecure_http: bool, auth: TokenProvider
+    api_domain: str | None,
+    dc: str | None,
+    environment: str,
+    allow_insecure_http: bool,
+    auth: TokenProvider,
 ) -> str | None:
+    if api_domain is not None and dc is not None:
+        raise ValidationError("pass either api_domain or dc, not both", field="api_domain")
+    if api_domain is not None and environment != "production":
+        raise ValidationError(
+            f"environment={environment!r} picks a data centre's domain: pass it with dc, "
+            "or give api_domain alone (the environment's own domain)",
+            field="environment",
+        )
+    theirs = getattr(auth, "environment", "production")
+    if environment != "production" and theirs not in ("production", environment):
+        raise ValidationError(
+            f"the client asks for environment {environment!r}, its token provider for "
+            f"{theirs!r}: give one",
+            field="environment",
+        )
     if api_domain is None and dc is None and hasattr(auth, "api_domain"):
         # A provider that learns the domain from the accounts server
         # (RefreshTokenAuth) supplies it at the first call.
         return None
-    if api_domain is not None and dc is not None:
-        raise ValidationError("pass either api_domain or dc, not both", field="api_domain")
     if api_domain is not None:
         return check_base_url(
             api_domain, what="api_domain", allow_insecure_http=allow_insecure_http
         )
     if dc is not None:
-        return data_centre(dc).api_domain
+        return data_centre(dc).domain(environment)
     raise ValidationError(
         "pass api_domain (e.g. https://www.zohoapis.com) or dc (e.g. 'us')", field="api_domain"
     )
@@ -250,6 +285,7 @@ def _pick_transport(
     connect_timeout: float | None,
     pool_size: int,
     proxy: str | Proxies | None,
+    ssl: TLSSetting,
 ) -> Transport:
     for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
         if value is not None and not (isinstance(value, int | float) and value > 0):
@@ -259,8 +295,10 @@ def _pick_transport(
     if transport is not None:
         if proxy is not None:
             raise ValidationError("pass proxy to your transport, not beside it", field="proxy")
+        if ssl is not None:
+            raise ValidationError("pass ssl to your transport, not beside it", field="ssl")
         return transport
     return AiohttpTransport(
         session, timeout=timeout, connect_timeout=connect_timeout, pool_size=pool_size,
-        proxy=proxy,
+        proxy=proxy, ssl=ssl,
     )  # fmt: skip

@@ -12,7 +12,8 @@ The tree:
     │   └── ThrottledTooLong   nothing but 429s, anywhere, for longer than stall_timeout
     ├── TransportError         the request did not complete (connection, TLS, timeout)
     │   ├── RequestTimeout     no answer within the configured timeout (or the call's deadline)
-    │   └── ProxyError         the proxy refused (407, a refused CONNECT) or could not be reached
+    │   ├── ProxyError         the proxy refused (407, a refused CONNECT) or could not be reached
+    │   └── TLSError           the server's TLS certificate could not be verified
     ├── UncertainOutcome       a write may or may not have landed, and reading back failed
     │                          (or the call's deadline passed first)
     ├── RunStopped             a bulk run stopped (run-wide failure, max_requests): not sent
@@ -43,6 +44,7 @@ __all__ = [
     "QueryError",
     "RequestTimeout",
     "RunStopped",
+    "TLSError",
     "ThrottledTooLong",
     "TransportError",
     "UncertainOutcome",
@@ -211,6 +213,23 @@ class ProxyError(TransportError):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message, maybe_sent=False)
         self.retryable = retryable
+
+
+class TLSError(TransportError):
+    """The server's TLS certificate could not be verified: nothing was sent.
+
+    The message names the host and what to do: give the CA bundle that signed
+    the certificate (``ssl=`` on the client and the token provider;
+    ``--ca-bundle`` or ``ZOHO_CA_BUNDLE`` on the command line), or set
+    ``SSL_CERT_FILE``. Never retried (another attempt meets the same
+    certificate), and it fails every request alike, so a bulk run stops.
+    """
+
+    code = "TLS_ERROR"
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, maybe_sent=False)
 
 
 class UncertainOutcome(ZohoLockingError):

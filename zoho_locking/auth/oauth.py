@@ -18,13 +18,16 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping
+from ssl import SSLContext
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from ..errors import OAuthError, ValidationError, describe
 from ..net.proxy import Proxies, ProxyRoute, proxy_failure
 from ..net.session import make_session
+from ..net.tls import tls_failure
 from ..wire.datacentres import check_base_url
 from .tokenstore import CachedToken
 
@@ -73,7 +76,9 @@ class TokenMinter:
 
     The minter owns an HTTP session unless given *session*; close it with
     `aclose`. A later mint opens a new one. Token requests go through the
-    proxy *proxies* names for the token URL, if any.
+    proxy *proxies* names for the token URL, if any, and verify the accounts
+    server against *ssl* (an `ssl.SSLContext` from `zoho_locking.net.tls.tls_context`;
+    ``None``: Python's defaults).
     """
 
     def __init__(
@@ -89,8 +94,10 @@ class TokenMinter:
         allow_insecure_http: bool,
         throttle_cooldown: float,
         proxies: Proxies | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.client_id = client_id
+        self._ssl = ssl
         self.accounts_url = accounts_url
         self.token_url = f"{accounts_url}/oauth/v2/token"
         #: Seconds not to ask again after the accounts server said "too many requests".
@@ -107,6 +114,7 @@ class TokenMinter:
         self._throttled_until = -math.inf
         self._refused: OAuthError | None = None  # a refusal no retry can fix
         self._route = proxies.route(self.token_url) if proxies is not None else None
+        self._host = URL(self.token_url).host
 
     def __repr__(self) -> str:
         return f"TokenMinter(client_id={self.client_id!r}, token_url={self.token_url!r})"
@@ -146,7 +154,7 @@ class TokenMinter:
             )
         if self._session is None:
             # Created on first use so that it binds to the running loop.
-            self._session = make_session(timeout=self._timeout)
+            self._session = make_session(timeout=self._timeout, ssl=self._ssl)
         form = {
             "grant_type": "refresh_token",
             "client_id": self.client_id,
@@ -168,8 +176,15 @@ class TokenMinter:
                 allow_redirects=False,
                 proxy=proxy,
                 proxy_headers=proxy_headers,
+                ssl=self._ssl if self._ssl is not None else True,
             ) as resp:
                 status, body = resp.status, await resp.read()
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise OAuthError(
+                "TLS_ERROR",
+                "could not ask the accounts server for a token: "
+                f"{tls_failure(exc, self._host)}",
+            ) from None
         except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
             raise _proxy_error(exc, route) from None
         except TimeoutError:

@@ -27,7 +27,14 @@ import aiohttp
 
 from ..errors import OAuthError, ValidationError
 from ..net.proxy import Proxies, as_proxies
-from ..wire.datacentres import check_base_url, data_centre
+from ..net.tls import TLSSetting, tls_context
+from ..wire.datacentres import (
+    DataCentre,
+    check_base_url,
+    check_environment,
+    data_centre,
+    in_environment,
+)
 from .minting import Minting, refresh_at
 from .mintledger import TokenLimits
 from .oauth import TokenMinter, check_secret, parse_token_answer
@@ -96,9 +103,16 @@ class RefreshTokenAuth:
     Zoho's by default: a mint past them raises `OAuthError`, unsent).
 
     After the first token, `api_domain` is the CRM domain the accounts server
-    named. The provider owns an HTTP session unless given *session*; close it
-    with `aclose` (or ``async with``). Token requests go through *proxy* (a
-    URL, or a `Proxies`), else the environment's proxy (``HTTPS_PROXY``, ...).
+    named, in *environment*: ``production`` (the default) takes it as named;
+    ``sandbox`` and ``developer`` take the data centre it names and use that
+    environment's domain (the accounts server is the same for all three, and
+    names the production domain). The provider owns an HTTP session unless
+    given *session*; close it with `aclose` (or ``async with``). Token
+    requests go through *proxy* (a URL, or a `Proxies`), else the
+    environment's proxy (``HTTPS_PROXY``, ...), and verify the accounts server
+    against *ssl*: a CA bundle's path, an `ssl.SSLContext`, ``"system"``
+    (`zoho_locking.net.tls`), or ``None`` for Python's defaults
+    (``SSL_CERT_FILE`` honoured); ``ssl=False`` is refused.
     """
 
     def __init__(
@@ -118,11 +132,17 @@ class RefreshTokenAuth:
         throttle_cooldown: float = 60.0,
         token_limits: TokenLimits | None = None,
         proxy: str | Proxies | None = None,
+        environment: str = "production",
+        ssl: TLSSetting = None,
     ) -> None:
         check_secret(client_id, "client_id")
         check_secret(client_secret, "client_secret")
         check_secret(refresh_token, "refresh_token")
         accounts_url = _accounts_url(dc, accounts_url, allow_insecure_http)
+        #: ``production``, ``sandbox`` or ``developer``: where `api_domain` points.
+        self.environment = check_environment(environment)
+        self._dc: DataCentre | None = data_centre(dc) if dc is not None else None
+        self._unknown_domain_warned = False
         _check_settings(refresh_margin, throttle_cooldown, timeout, store, token_limits)
         self.store: TokenStore = store if store is not None else MemoryTokenStore()
         self.refresh_margin = float(refresh_margin)
@@ -130,7 +150,7 @@ class RefreshTokenAuth:
             client_id=client_id, client_secret=client_secret, refresh_token=refresh_token,
             accounts_url=accounts_url, session=session, timeout=timeout, clock=clock,
             allow_insecure_http=allow_insecure_http, throttle_cooldown=throttle_cooldown,
-            proxies=as_proxies(proxy),
+            proxies=as_proxies(proxy), ssl=tls_context(ssl),
         )  # fmt: skip
         self._clock = clock
         self._key = _fingerprint(accounts_url, client_id, refresh_token)
@@ -178,8 +198,26 @@ class RefreshTokenAuth:
 
     @property
     def api_domain(self) -> str | None:
-        """The CRM API domain the accounts server gave with the token; ``None`` before one."""
-        return self._token.api_domain if self._token is not None else None
+        """The CRM API domain of the token, in `environment`; ``None`` before one.
+
+        In production, the domain the accounts server named. In a sandbox or
+        developer environment, that environment's domain in the data centre the
+        accounts server named (else in *dc*'s); ``None`` if neither names one.
+        """
+        domain = self._token.api_domain if self._token is not None else None
+        if self._token is None or self.environment == "production":
+            return domain
+        mapped = in_environment(domain, self.environment) if domain is not None else None
+        if mapped is None and self._dc is not None:
+            mapped = self._dc.domain(self.environment)
+        if mapped is None and not self._unknown_domain_warned:
+            self._unknown_domain_warned = True
+            _log.warning(
+                "the accounts server named the API domain %r, no Zoho data centre's: its %s "
+                "domain is unknown; pass api_domain to the client",
+                (domain or "")[:100], self.environment,
+            )  # fmt: skip
+        return mapped
 
     @property
     def session(self) -> aiohttp.ClientSession | None:

@@ -139,7 +139,7 @@ async def _count_where(config: CommandConfig, auth: TokenProvider, streams: Stre
         async with wiring.RunFlow(config) as flow, wiring.client(config, auth, flow) as client:
             selection = client.select_ids(config.module, config.source.where)
             try:
-                await dry_run_where(config, selection, streams.stdout)
+                await dry_run_where(config, selection, streams.stdout, client.api_domain)
             except QueryError as exc:
                 raise UsageError(f"the query was refused: {exc}") from None
     finally:

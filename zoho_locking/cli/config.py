@@ -12,6 +12,7 @@ Credentials are only gathered here: a dry run by ids needs none, and
 from __future__ import annotations
 
 import argparse
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeAlias
@@ -21,8 +22,9 @@ import attrs
 from ..errors import ValidationError
 from ..models import Operation
 from ..net.proxy import Proxies
+from ..net.tls import tls_context
 from ..wire import coql, protocol
-from ..wire.datacentres import check_base_url, data_centre
+from ..wire.datacentres import check_base_url, check_environment, data_centre
 from .parser import COMMANDS
 from .previous import read_locks
 
@@ -85,6 +87,8 @@ class Credentials:
     accounts_url: str | None = None
     #: The data centre, when the accounts server is named by it.
     dc: str | None = None
+    #: ``production``, ``sandbox`` or ``developer`` (--environment, ZOHO_ENVIRONMENT).
+    environment: str = "production"
     #: A file caching access tokens between runs (ZOHO_TOKEN_STORE).
     token_store: Path | None = None
 
@@ -131,16 +135,20 @@ class CommandConfig:
     flow: FlowSettings = FlowSettings()
     #: The proxies of every request (--proxy, else the environment's); its repr hides passwords.
     proxies: Proxies = attrs.field(factory=Proxies)
+    #: --ca-bundle or ZOHO_CA_BUNDLE as given (a path, or ``system``); ``None``: Python's trust.
+    ca_bundle: str | None = None
+    #: The SSL context *ca_bundle* makes, checked at the door; ``None``: aiohttp's default.
+    tls: ssl.SSLContext | None = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def org(self) -> str:
         """What names the org's servers, for the keys of its shared budget and learned limit."""
-        return (
-            self.api_domain
-            or self.credentials.accounts_url
-            or self.credentials.dc
-            or ""
-        )
+        if self.api_domain is not None:
+            return self.api_domain
+        named = self.credentials.accounts_url or self.credentials.dc or ""
+        environment = self.credentials.environment
+        # A sandbox has limits of its own: never the production org's key.
+        return named if environment == "production" else f"{named} {environment}"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, env: Mapping[str, str]) -> CommandConfig:
@@ -152,13 +160,17 @@ class CommandConfig:
         module = protocol.validate_module(module)
         reason = protocol.validate_reason(args.reason) if operation.needs_reason else None
         dc = args.dc or env.get("ZOHO_DC") or None
+        environment = _environment(args.environment, env)
+        ca_bundle = args.ca_bundle or env.get("ZOHO_CA_BUNDLE") or None
         return cls(
             command=args.command,
             operation=operation,
             module=module,
             reason=reason,
             source=source,
-            api_domain=_api_domain(args.api_domain or env.get("ZOHO_API_DOMAIN") or None, dc),
+            api_domain=_api_domain(
+                args.api_domain or env.get("ZOHO_API_DOMAIN") or None, dc, environment
+            ),
             api_version=args.api_version,
             timeout=args.timeout,
             max_attempts=args.max_attempts,
@@ -171,7 +183,7 @@ class CommandConfig:
             quiet=args.quiet,
             verbose=args.verbose,
             log_format=log_format(args.log_format, env),
-            credentials=_credentials(env, dc),
+            credentials=_credentials(env, dc, environment),
             flow=FlowSettings(
                 concurrency=args.concurrency,
                 rate=args.rate,
@@ -180,6 +192,8 @@ class CommandConfig:
                 limit_store=_limit_store(env),
             ),
             proxies=_proxies(args.proxy, env),
+            ca_bundle=ca_bundle,
+            tls=_tls(ca_bundle, "--ca-bundle" if args.ca_bundle else "ZOHO_CA_BUNDLE"),
         )
 
 
@@ -221,14 +235,41 @@ def _source(args: argparse.Namespace) -> tuple[str, IdSource]:
     return module, FromReport(path=Path(path), locks=tuple(previous.locks))
 
 
-def _api_domain(domain: str | None, dc: str | None) -> str | None:
-    """The API domain from --api-domain / ZOHO_API_DOMAIN, else from the data centre."""
+def _environment(flag: str | None, env: Mapping[str, str]) -> str:
+    """--environment, else ZOHO_ENVIRONMENT, else production; `UsageError` naming the three."""
+    chosen = flag or env.get("ZOHO_ENVIRONMENT") or "production"
+    try:
+        return check_environment(chosen)
+    except ValidationError:
+        name = "--environment" if flag else "ZOHO_ENVIRONMENT"
+        raise UsageError(
+            f"{name} must be production, sandbox or developer, not {chosen!r}"
+        ) from None
+
+
+def _api_domain(domain: str | None, dc: str | None, environment: str) -> str | None:
+    """The API domain: --api-domain / ZOHO_API_DOMAIN, else the data centre's in *environment*."""
     if domain is not None:
+        if environment != "production":
+            raise UsageError(
+                f"--environment {environment} picks a data centre's domain: give --dc "
+                "(or ZOHO_DC), or --api-domain alone"
+            )
         # Plain http:// only for loopback (the fake server): never for a real org.
         return check_base_url(domain, what="api_domain")
     if dc is not None:
-        return data_centre(dc).api_domain
+        return data_centre(dc).domain(environment)
     return None
+
+
+def _tls(ca_bundle: str | None, name: str) -> ssl.SSLContext | None:
+    """The SSL context of --ca-bundle / ZOHO_CA_BUNDLE, checked before anything is sent."""
+    if ca_bundle is None:
+        return None
+    try:
+        return tls_context(ca_bundle)
+    except ValidationError as exc:
+        raise UsageError(f"{name}: {exc}") from None
 
 
 def _proxies(proxy: str | None, env: Mapping[str, str]) -> Proxies:
@@ -244,7 +285,7 @@ def _proxies(proxy: str | None, env: Mapping[str, str]) -> Proxies:
         ) from None
 
 
-def _credentials(env: Mapping[str, str], dc: str | None) -> Credentials:
+def _credentials(env: Mapping[str, str], dc: str | None, environment: str) -> Credentials:
     store = env.get("ZOHO_TOKEN_STORE") or None
     return Credentials(
         access_token=env.get("ZOHO_ACCESS_TOKEN") or None,
@@ -253,6 +294,7 @@ def _credentials(env: Mapping[str, str], dc: str | None) -> Credentials:
         refresh_token=env.get("ZOHO_REFRESH_TOKEN") or None,
         accounts_url=env.get("ZOHO_ACCOUNTS_URL") or None,
         dc=dc,
+        environment=environment,
         token_store=Path(store) if store else None,
     )
 

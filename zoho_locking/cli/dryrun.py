@@ -53,6 +53,7 @@ def dry_run(config: CommandConfig, items: Iterable[Any], out: IO[str], err: IO[s
             shown.append("  " + _example(config, root, record_id, locking_id))
     cost = valid * config.operation.requests_per_record() - pairs
     print(f"dry run: {config.command} {config.module}, nothing sent", file=out)
+    print(_domain_line(config, config.api_domain), file=out)
     print(f"  {valid} valid ids, {invalid} invalid, {duplicates} duplicates", file=out)
     print(
         f"  would cost {cost} requests (API credits) if all goes well: {_cost_rule(config)}",
@@ -99,8 +100,24 @@ def _cost_rule(config: CommandConfig) -> str:
     return "2 per record (a GET to find each lock, then the write)"
 
 
-async def dry_run_where(config: CommandConfig, selection: Selection, out: IO[str]) -> int:
-    """Count what *selection* matches and print what the run would cost; the count."""
+def _domain_line(config: CommandConfig, api_domain: str | None) -> str:
+    """Where the run would send its requests, in one line."""
+    environment = config.credentials.environment
+    if api_domain is None:
+        return (
+            "  API domain: the one the accounts server names with the first token "
+            f"(environment {environment})"
+        )
+    return f"  API domain: {api_domain} (environment {environment})"
+
+
+async def dry_run_where(
+    config: CommandConfig, selection: Selection, out: IO[str], api_domain: str | None = None
+) -> int:
+    """Count what *selection* matches and print what the run would cost; the count.
+
+    *api_domain* is where the query went (and the run would go).
+    """
     matches = await selection.count()
     queries = selection.requests
     page_credits = coql.credits_per_page(selection.page_size)
@@ -112,6 +129,7 @@ async def dry_run_where(config: CommandConfig, selection: Selection, out: IO[str
         "no record touched",
         file=out,
     )
+    print(_domain_line(config, api_domain or config.api_domain), file=out)
     print(
         f"  counting ran the query: {queries} COQL requests, about {credits} API credits "
         f"(up to {page_credits} per page of {selection.page_size})",

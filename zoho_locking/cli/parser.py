@@ -56,6 +56,9 @@ credentials (environment only):
                                          for later runs and this host's other processes,
                                          which mint one token between them (file lock)
   ZOHO_API_DOMAIN, ZOHO_DC               defaults for --api-domain and --dc
+  ZOHO_ENVIRONMENT                       default for --environment
+  ZOHO_CA_BUNDLE                         default for --ca-bundle
+  SSL_CERT_FILE                          CA bundle trusted when neither is set
   ZOHO_REDIS_URL                         default for --redis-url (may hold a password)
   ZOHO_LOG_FORMAT                        default for --log-format: text or json
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY      the proxy for https:// and http:// requests (may
@@ -183,6 +186,17 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
     )
     sub.add_argument("--api-domain", metavar="URL", help="e.g. https://www.zohoapis.eu")
     sub.add_argument("--dc", metavar="NAME", help="data centre: us, eu, in, au, jp, ca, cn, sa")
+    sub.add_argument(
+        "--environment", metavar="NAME",
+        help="production (default), sandbox or developer: that environment's API domain in "
+        "the data centre (default: ZOHO_ENVIRONMENT)",
+    )
+    sub.add_argument(
+        "--ca-bundle", metavar="PATH",
+        help="trust the CA certificates in this PEM file (or directory) for every request, "
+        "e.g. a TLS-inspecting proxy's; 'system': the OS trust store (needs "
+        "zoho-locking[truststore]) (default: ZOHO_CA_BUNDLE, else SSL_CERT_FILE or Python's)",
+    )
     sub.add_argument("--api-version", default="v8", help="API version (default v8)")
     sub.add_argument(
         "--log-format", choices=("text", "json"), default=None,

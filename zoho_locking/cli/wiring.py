@@ -63,6 +63,8 @@ def token_provider(config: CommandConfig) -> TokenProvider:
         dc=None if creds.accounts_url is not None else creds.dc,
         store=_token_store(config),
         proxy=config.proxies,
+        environment=creds.environment,
+        ssl=config.tls,
     )
 
 
@@ -102,6 +104,7 @@ def client(
         flow=flow,
         retry=RetryPolicy(max_attempts=config.max_attempts),
         proxy=config.proxies,
+        ssl=config.tls,
     )
 
 

@@ -31,7 +31,7 @@ from ..errors import (
 )
 from ..events import Events, RequestSent, RetryScheduled
 from ..flow.base import Flow
-from ..wire.datacentres import check_base_url
+from ..wire.datacentres import check_base_url, in_environment
 from ..wire.protocol import Request
 from .answers import feedback, is_invalid_token, may_have_landed
 from .deadline import Deadline, DeadlineCut, DeadlinePassed
@@ -116,6 +116,7 @@ class Exchange:
         api_version: str,
         events: Events | None = None,
         allow_insecure_http: bool = False,
+        environment: str = "production",
     ) -> None:
         if not isinstance(api_version, str) or not _VERSION_RE.fullmatch(api_version):
             raise ValidationError(
@@ -132,6 +133,7 @@ class Exchange:
         self._watch = Watch(flow, retry.stall_timeout)
         self._rng = rng
         self._allow_insecure_http = allow_insecure_http
+        self._environment = environment
         #: ``{api_domain}/crm/{version}`` once known (see `api_root`).
         self.root = f"{api_domain}/crm/{api_version}" if api_domain is not None else None
         self._header = TokenHeader(auth)
@@ -169,7 +171,7 @@ class Exchange:
                 raise ZohoLockingError(_CLOSED)
             deadline = call.deadline if call is not None else None
             self.api_domain = await _domain_of(
-                self.auth, self.flow, deadline, self._allow_insecure_http
+                self.auth, self.flow, deadline, self._allow_insecure_http, self._environment
             )
             self.root = f"{self.api_domain}/crm/{self.api_version}"
         return self.root
@@ -308,9 +310,13 @@ def _count(
 
 
 async def _domain_of(
-    auth: TokenProvider, flow: Flow, deadline: Deadline | None, allow_insecure_http: bool
+    auth: TokenProvider,
+    flow: Flow,
+    deadline: Deadline | None,
+    allow_insecure_http: bool,
+    environment: str,
 ) -> str:
-    """The CRM domain the token provider learned with its first token."""
+    """The CRM domain the token provider learned with its first token, in *environment*."""
     if deadline is None:
         await auth.get_token()
     else:  # the first token counts against the call's deadline
@@ -320,6 +326,16 @@ async def _domain_of(
         raise ValidationError(
             "the accounts server named no api_domain; pass api_domain or dc", field="api_domain"
         )
+    if environment != "production":
+        # The accounts server names the data centre; the environment picks its domain.
+        mapped = in_environment(domain, environment)
+        if mapped is None:
+            raise ValidationError(
+                f"the accounts server named the API domain {domain[:100]!r}, no Zoho data "
+                f"centre's, so its {environment} domain is unknown; pass api_domain",
+                field="environment",
+            )
+        domain = mapped
     return check_base_url(domain, what="api_domain", allow_insecure_http=allow_insecure_http)
 
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
+from ssl import SSLContext
 from typing import Protocol
 
 import aiohttp
 import attrs
 from yarl import URL
 
-from ..errors import ProxyError, RequestTimeout, TransportError, describe
+from ..errors import ProxyError, RequestTimeout, TLSError, TransportError, describe
 from ..net.proxy import Proxies, as_proxies, proxy_failure
 from ..net.session import guard, make_session
+from ..net.tls import TLSSetting, tls_context, tls_failure
 from ..wire.protocol import Request
 
 __all__ = ["AiohttpTransport", "MockTransport", "Response", "Transport"]
@@ -55,6 +57,9 @@ class AiohttpTransport:
     resend turned off, as `make_session` does (`zoho_locking.net.session.guard`).
     Requests go through the proxies *proxy* names: a URL for every request, a
     `Proxies`, or ``None`` for the environment's (``HTTPS_PROXY``, ...).
+    Servers are verified against the CAs *ssl* names (`zoho_locking.net.tls`:
+    a bundle's path, an `ssl.SSLContext`, ``"system"``; ``None``: Python's
+    defaults), on a session passed in too; a certificate that fails raises `TLSError`.
     """
 
     def __init__(
@@ -65,7 +70,9 @@ class AiohttpTransport:
         connect_timeout: float | None = 10.0,
         pool_size: int = 100,
         proxy: str | Proxies | None = None,
+        ssl: TLSSetting = None,
     ) -> None:
+        self._ssl: SSLContext | None = tls_context(ssl)
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._owns_session = session is None
         self._session = guard(session) if session is not None else None
@@ -86,7 +93,9 @@ class AiohttpTransport:
             raise TransportError("the transport is closed", maybe_sent=False)
         if self._session is None:
             # Created on first use so that it binds to the running loop.
-            self._session = make_session(pool_size=self._pool_size, timeout=self._timeout)
+            self._session = make_session(
+                pool_size=self._pool_size, timeout=self._timeout, ssl=self._ssl
+            )
         return self._session
 
     async def send(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
@@ -108,6 +117,8 @@ class AiohttpTransport:
                 allow_redirects=False,
                 proxy=proxy,
                 proxy_headers=proxy_headers,
+                # Per request as well, so that a session passed in verifies the same way.
+                ssl=self._ssl if self._ssl is not None else True,
             ) as resp:
                 if resp.status == 407:
                     # The proxy's answer to a plain http:// request: the CRM never saw it.
@@ -115,6 +126,10 @@ class AiohttpTransport:
                     raise ProxyError(f"{request.method}: {text}", retryable=False)
                 body = await resp.read()
                 return Response(resp.status, resp.headers, body)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            # Before the proxy errors: through a proxy, the CRM's certificate is checked too.
+            text = tls_failure(exc, URL(request.url).host)
+            raise TLSError(f"{request.method}: {text}") from None
         except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
             status = getattr(exc, "status", None)
             raise ProxyError(

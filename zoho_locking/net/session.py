@@ -9,7 +9,9 @@ DELETE turns "unlocked" into "the id given seems to be invalid".
 
 Proxies are not the session's business: the transport and the token minter
 give each request its route (`zoho_locking.net.proxy`), so one session serves
-clients with different proxies, and ``trust_env`` stays off.
+clients with different proxies, and ``trust_env`` stays off. Which
+certificate authorities to trust is the session's (``ssl=``, `zoho_locking.net.tls`),
+and each transport or minter given ``ssl=`` also sets it on every request it sends.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import aiohttp
 
 from ..errors import ValidationError
+from .tls import TLSSetting, tls_context
 
 __all__ = ["guard", "is_guarded", "make_session"]
 
@@ -29,20 +32,41 @@ def make_session(
     pool_size: int = DEFAULT_POOL_SIZE,
     connector: aiohttp.BaseConnector | None = None,
     timeout: aiohttp.ClientTimeout | None = None,
+    ssl: TLSSetting = None,
 ) -> aiohttp.ClientSession:
     """Make an aiohttp session for `LockingClient` and `RefreshTokenAuth`, safe to share.
 
     Call it inside a running event loop, pass it as ``session=`` to as many
     clients and token providers as you like, and close it yourself after them
-    (``async with make_session() as pool:``). *pool_size* caps its connections
-    (all hosts together); give *connector* instead to choose TLS settings or
-    limits yourself, and *timeout* for requests of your own (the package gives
-    each of its requests its own). aiohttp's silent resend of requests is turned off.
+    (``async with make_session() as pool:``). aiohttp's silent resend of
+    requests is turned off.
+
+    Args:
+        pool_size: the most connections open at once, all hosts together.
+        connector: your own connector instead (limits, TLS), for *pool_size*
+            and *ssl* both.
+        timeout: for requests of your own (the package gives each of its
+            requests its own).
+        ssl: the certificate authorities to trust: a CA bundle's path (PEM),
+            an `ssl.SSLContext`, ``"system"`` (the operating system's store,
+            ``zoho-locking[truststore]``), or ``None`` for Python's defaults
+            (which honour ``SSL_CERT_FILE``). Verification cannot be switched off.
+
+    Returns:
+        The session, yours to close.
+
+    Raises:
+        ValidationError: a bad *pool_size* or *ssl*, or *ssl* beside *connector*.
     """
+    context = tls_context(ssl)
     if connector is None:
         if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
             raise ValidationError("pool_size must be an integer >= 1", field="pool_size")
-        connector = aiohttp.TCPConnector(limit=pool_size, ttl_dns_cache=300)
+        connector = aiohttp.TCPConnector(
+            limit=pool_size, ttl_dns_cache=300, ssl=context if context is not None else True
+        )
+    elif context is not None:
+        raise ValidationError("pass ssl to your connector, not beside it", field="ssl")
     if timeout is None:
         return guard(aiohttp.ClientSession(connector=connector))
     return guard(aiohttp.ClientSession(connector=connector, timeout=timeout))

@@ -8,6 +8,7 @@ the CRM (Zoho refuses such requests before doing any work).
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -34,6 +35,10 @@ class FakeServer:
     accounts URL too. Token requests have their own latency and are not
     counted in ``arrivals`` or the concurrency limit: at Zoho they go to
     another server.
+
+    With *ssl_context* (a server-side `ssl.SSLContext` holding a certificate
+    and its key), it serves HTTPS and ``url`` starts with ``https://``: for
+    testing TLS settings (the tests issue its certificate with ``trustme``).
     """
 
     def __init__(
@@ -46,8 +51,10 @@ class FakeServer:
         concurrency_limit: int | None = None,
         shutdown_timeout: float = 1.0,
         accounts: FakeAccounts | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.crm = crm if crm is not None else FakeCRM()
+        self.ssl_context = ssl_context
         self.accounts = accounts
         self.host = host
         self.latency = latency
@@ -76,7 +83,8 @@ class FakeServer:
     def url(self) -> str:
         """The API domain to give a client, e.g. ``http://127.0.0.1:54321``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self._port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self._port}"
 
     async def start(self) -> None:
         """Start listening (`__aenter__` does this)."""
@@ -90,7 +98,7 @@ class FakeServer:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self._port)
+            site = web.TCPSite(runner, self.host, self._port, ssl_context=self.ssl_context)
             await site.start()
         except BaseException:
             await runner.cleanup()

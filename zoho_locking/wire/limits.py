@@ -24,6 +24,7 @@ from ..errors import (
     FlowUnavailable,
     OAuthError,
     ProxyError,
+    TLSError,
     ZohoLockingError,
 )
 
@@ -138,8 +139,8 @@ def is_run_wide(error: ZohoLockingError) -> bool:
     """Whether *error* would fail every record of the run alike, so the run should stop."""
     if isinstance(error, OAuthError):
         return error.code not in _TRANSIENT_OAUTH
-    if isinstance(error, FlowUnavailable | ProxyError):
-        # Every request goes through the same proxy (and the same budget).
+    if isinstance(error, FlowUnavailable | ProxyError | TLSError):
+        # Every request goes through the same proxy, budget and trusted CAs.
         return True
     if isinstance(error, AuthError):
         return True

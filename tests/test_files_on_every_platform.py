@@ -11,13 +11,20 @@ accounts server that takes 400 ms to answer. Also: a lock that cannot be had
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import pytest
 from helpers import cli_env
 
+from zoho_locking.bulk.journal import Journal
+from zoho_locking.models import FAILED, SUCCEEDED, Operation, Outcome
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
+from zoho_locking.wire.converter import converter
 
 PROCESSES = 6
 
@@ -113,3 +120,55 @@ async def test_six_processes_without_fcntl_sharing_a_token_file_mint_one_token(
     assert set(crm.locks("Deals")) == set(ids)
     minted = f"{len(accounts.requests)} token requests, {accounts.mints} minted"
     assert len(accounts.requests) == 1 and accounts.mints == 1, minted
+
+
+# -- the journal, binary on every platform ------------------------------------------------
+
+
+def test_the_journal_is_opened_binary_where_the_platform_has_o_binary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    o_binary = 0x8000  # Windows' value; this platform has none, so it is taken off below
+    flags_seen: list[int] = []
+    real_open = os.open
+
+    def recording_open(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
+        flags_seen.append(flags)
+        return real_open(path, flags & ~o_binary, mode, **kwargs)
+
+    monkeypatch.setattr(os, "O_BINARY", o_binary, raising=False)
+    monkeypatch.setattr(os, "open", recording_open)
+    run = Journal(tmp_path / "run.jsonl", operation=Operation.LOCK, module="Deals")
+    run.open(resume=False)
+    run.record(Outcome("1", FAILED, "INVALID_DATA", "line one\r\nline two", 400))
+    run.close()
+    assert flags_seen and all(flags & o_binary for flags in flags_seen)
+
+
+def test_a_torn_last_line_is_cut_at_its_byte_offset_after_crlf_lines(tmp_path: Path) -> None:
+    """Lines ending ``\\r\\n`` (a text-mode writer on Windows) and a torn last line: cut exactly."""
+    path = tmp_path / "run.jsonl"
+    run = Journal(path, operation=Operation.LOCK, module="Deals")
+    run.open(resume=False)
+    first = Outcome("1", FAILED, "INVALID_DATA", "two lines:\r\nin a message", 400)
+    run.record(first)
+    run.close()
+    written = path.read_bytes()
+    assert b"\r" not in written, "a message's CR LF is escaped: only the line ends are raw"
+    # The same journal as a newline-translating writer leaves it, then a kill mid-line.
+    complete = written.replace(b"\n", b"\r\n")
+    second = Outcome("2", SUCCEEDED, "SUCCESS", locking_id="99")
+    second_line = json.dumps(converter.unstructure(second)).encode() + b"\n"
+    path.write_bytes(complete + second_line[:25])
+
+    run = Journal(path, operation=Operation.LOCK, module="Deals")
+    state = run.open(resume=True)
+    assert state.finished == {"1": first}
+    assert path.read_bytes() == complete, "cut at the byte after the last newline, CR kept"
+    run.record(second)
+    run.close()
+    assert path.read_bytes() == complete + second_line, "the next line starts clean"
+    run = Journal(path, operation=Operation.LOCK, module="Deals")
+    state = run.open(resume=True)
+    run.close()
+    assert state.finished == {"1": first, "2": second}

@@ -316,8 +316,10 @@ async def test_a_token_lock_that_cannot_be_had_is_said_once_and_each_process_min
             with caplog.at_level(logging.WARNING, logger="zoho_locking"):
                 first = await auth.get_token()
                 second = await auth.refresh(first)
-                async with store.mint_lock("another key"):
-                    pass
+                with pytest.raises(ValueError) as caught:
+                    async with store.mint_lock("another key"):
+                        raise ValueError("the caller's own error")
+    assert caught.value.__context__ is None, "the caller's error carries no lock error"
     assert first != second and accounts.mints == 2, "minted all the same, on its own"
     said = [r.getMessage() for r in caplog.records if "cannot lock" in r.getMessage()]
     assert said == [

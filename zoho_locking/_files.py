@@ -160,12 +160,16 @@ async def file_lock(path: Path, *, poll: float, wait: float, unshared: str) -> A
     give_up = loop.time() + wait
     while True:
         try:
-            if await _attempt(lock, path):
-                break
+            taken: bool | None = await _attempt(lock, path)
         except (OSError, NotImplementedError) as exc:
             _say_unlockable(path, exc, unshared)
+            taken = None
+        if taken is None:
+            # Yielded outside the handler: the caller's own errors carry no lock error.
             yield False
             return
+        if taken:
+            break
         if loop.time() >= give_up:
             raise TimeoutError(f"{path} stayed locked for {wait:g}s")
         await asyncio.sleep(poll)
@@ -188,12 +192,15 @@ def file_lock_sync(path: Path, *, poll: float, wait: float, unshared: str) -> It
     give_up = time.monotonic() + wait
     while True:
         try:
-            if _try_acquire(lock, path):
-                break
+            taken: bool | None = _try_acquire(lock, path)
         except (OSError, NotImplementedError) as exc:
             _say_unlockable(path, exc, unshared)
+            taken = None
+        if taken is None:
             yield False
             return
+        if taken:
+            break
         if time.monotonic() >= give_up:
             raise TimeoutError(f"{path} stayed locked for {wait:g}s")
         time.sleep(poll)

@@ -6,8 +6,9 @@ previous run instead of minting a new one at every start, and processes that
 run together must share one. `MemoryTokenStore` (the default) lives as long
 as the process; `FileTokenStore` keeps tokens in a JSON file of mode 0600,
 replaced atomically on every save, and is a `SharedTokenStore`: processes on
-one host that share the file mint one token between them, under an OS file
-lock. `zoho_locking.redistoken.RedisTokenStore` shares one across hosts.
+one host that share the file mint one token between them, under a file lock
+(on every platform). `zoho_locking.redistoken.RedisTokenStore` shares one
+across hosts.
 
 The store methods are coroutines, so a store doing I/O never blocks the event
 loop. A store of one's own may still have plain (synchronous) ``load`` and
@@ -190,11 +191,14 @@ class FileTokenStore:
     I/O runs in a worker thread, off the event loop.
 
     Processes that share the file mint one token between them: the minting
-    one holds an OS lock (``flock``) on ``<file>.lock`` beside it, which the
-    OS frees if the process dies; the others wait (polling every
-    *poll_interval* seconds, for at most *lock_wait*), read the file again
-    and take the new token. The file also keeps the token requests made and
-    any "Access Denied" cooldown (times only), for every process to honour.
+    one holds a lock on ``<file>.lock`` beside it (``filelock``: ``fcntl`` on
+    POSIX, ``msvcrt`` on Windows; the OS frees it if the process dies); the
+    others wait (polling every *poll_interval* seconds, for at most
+    *lock_wait*), read the file again and take the new token. Where no lock
+    can be had (a read-only directory, a file system without locks) this
+    process says so once, at WARNING level, and mints on its own. The file
+    also keeps the token requests made and any "Access Denied" cooldown
+    (times only), for every process to honour.
     """
 
     __slots__ = ("_clock", "lock_path", "lock_wait", "path", "poll_interval")
@@ -238,25 +242,22 @@ class FileTokenStore:
 
     @contextlib.asynccontextmanager
     async def mint_lock(self, key: str) -> AsyncIterator[None]:
-        """Hold the OS lock on ``<file>.lock`` (every key of the file shares it)."""
+        """Hold the lock on ``<file>.lock`` (every key of the file shares it)."""
+        # A lock that cannot be had (say, a read-only directory: then the file cannot
+        # be written either) leaves this process on its own, as with no file at all.
+        lock = file_lock(
+            self.lock_path, poll=self.poll_interval, wait=self.lock_wait,
+            unshared=f"this process mints its own tokens, not shared through {self.path}",
+        )  # fmt: skip
         async with contextlib.AsyncExitStack() as stack:
-            lock = file_lock(self.lock_path, poll=self.poll_interval, wait=self.lock_wait)
             try:
-                if not await stack.enter_async_context(lock):
-                    _log.debug("no OS file lock on this platform: %s is not shared", self.path)
+                await stack.enter_async_context(lock)
             except TimeoutError:
                 raise OAuthError(
                     "TOKEN_LOCK_TIMEOUT",
                     f"another process has held the token lock {self.lock_path} for over "
                     f"{self.lock_wait:g}s; no token was minted",
                 ) from None
-            except OSError as exc:
-                # A file that cannot be locked cannot be written either: this process
-                # is on its own, as it would be with no file at all.
-                _log.warning(
-                    "could not lock %s (%s): minting without the other processes",
-                    self.lock_path, type(exc).__name__,
-                )  # fmt: skip
             yield
 
     def _load(self, key: str) -> CachedToken | None:

@@ -14,8 +14,10 @@ records all finished instead of asking for them again.
 An *intent* line is written before a lock or unlock is sent, so that a run
 killed between sending and journaling knows, when resumed, that the write may
 have landed and checks the record instead of trusting a refusal. A last line
-cut off mid-write (the process was killed) is dropped on resume. The file is
-created with mode 0600; it holds ids and outcomes, never a token.
+cut off mid-write (the process was killed) is dropped on resume, cut at the
+byte after the last newline: the file is opened binary on every platform
+(``O_BINARY`` on Windows), so no newline is translated on the way in or out. The
+file is created with mode 0600; it holds ids and outcomes, never a token.
 """
 
 from __future__ import annotations
@@ -132,7 +134,10 @@ class Journal:
                 f"journal {self.path} already holds a run; resume it, or remove the file"
             )
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            # O_BINARY (Windows only): bytes in and out as they are, so that the
+            # offsets of the torn-line cut below are the file's own.
+            flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+            fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc.strerror}") from None
         self._fd = fd

@@ -176,7 +176,13 @@ class BulkReport:
             ]
 
     def write_csv(self, stream: IO[str]) -> None:
-        """Write the kept outcomes to *stream* as CSV."""
+        """Write the kept outcomes to *stream* as CSV, rows ending ``\r\n``.
+
+        Open a file for it with ``newline=""``, as for any `csv` writer:
+        ``open(path, "w", encoding="utf-8", newline="")``. A stream that
+        translates newlines (the default on Windows) would end each row
+        ``\r\r\n``, which spreadsheets show as a blank row after each record.
+        """
         csv.writer(stream).writerows(self.iter_csv_rows())
 
     def to_csv(self) -> str:

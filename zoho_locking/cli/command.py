@@ -9,7 +9,6 @@ from `zoho_locking.cli.wiring`.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterable, Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -17,6 +16,7 @@ from typing import IO, Any
 import attrs
 from tqdm import tqdm
 
+from .._files import replace_file
 from ..auth.provider import TokenProvider
 from ..bulk.report import BulkReport
 from ..errors import QueryError
@@ -147,10 +147,16 @@ async def _count_where(config: CommandConfig, auth: TokenProvider, streams: Stre
 
 
 def _write_report(report: BulkReport, target: Path) -> None:
-    text = report.to_csv() if target.suffix.lower() == ".csv" else report.to_json(indent=2)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    # newline="": the csv module ends rows with \r\n itself; a translating stream
+    # would write \r\r\n on Windows, a blank row after every record.
+    with open(tmp, "w", encoding="utf-8", newline="") as stream:
+        if target.suffix.lower() == ".csv":
+            report.write_csv(stream)
+        else:
+            stream.write(report.to_json(indent=2))
+    # Retried briefly: on Windows the last report may still be open in a spreadsheet.
+    replace_file(tmp, target)
 
 
 def _finish(

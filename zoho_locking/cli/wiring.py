@@ -11,6 +11,7 @@ previous run learned (kept in the limit store when the run ends).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from types import TracebackType
@@ -147,7 +148,8 @@ class RunFlow:
         if closer is not None:
             await closer()
         elif isinstance(self.flow, FlowControl):
-            self._remember(self.flow)
+            # In a thread: the save waits for the file's lock if another run holds it.
+            await asyncio.to_thread(self._remember, self.flow)
 
     def _remember(self, flow: FlowControl) -> None:
         learned = flow.learned_limit
@@ -155,7 +157,7 @@ class RunFlow:
             return
         try:
             self._store.save(self._key, learned)
-        except OSError as exc:  # a run never fails for want of this memory
+        except OSError as exc:  # a run never fails for want of this memory (nor a lock timeout)
             _log.warning("could not keep the learned limit in %s: %s", self._store.path, exc)
 
 

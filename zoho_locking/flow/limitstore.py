@@ -6,6 +6,8 @@ the level a run found the server to take; `FileLimitStore` keeps it in a small
 JSON file (mode 0600, replaced atomically) so that the next run of a script
 starts there (``FlowControl(initial_limit=...)``). The CLI keeps this file
 beside its token store. (A `RedisFlow` needs none: its limit lives in Redis.)
+Runs that end together each save under a lock on ``<file>.lock``, so that no
+one's entry is lost to another's save.
 
 Entries are looked up by `org_key`, a hash of the API domain and OAuth client
 id: no name, URL or credential is written to the file.
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .._files import read_json_document, write_json_document
+from .._files import file_lock_sync, read_json_document, write_json_document
 
 __all__ = ["FileLimitStore", "org_key"]
 
@@ -34,14 +36,28 @@ def org_key(api_domain: str, client_id: str | None) -> str:
 
 
 class FileLimitStore:
-    """Remember one in-flight limit per org key in a JSON file."""
+    """Remember one in-flight limit per org key in a JSON file.
 
-    __slots__ = ("_clock", "path")
+    `save` reads the file, adds its entry and replaces the file while holding
+    a lock on ``<file>.lock`` (``filelock``: ``fcntl`` on POSIX, ``msvcrt`` on
+    Windows), waiting up to *lock_wait* seconds for another process's save;
+    it blocks its thread meanwhile, so call it off the event loop. Where no
+    lock can be had it says so once, at WARNING level, and saves unlocked:
+    two processes saving at the same moment may then keep only one's entry.
+    """
+
+    __slots__ = ("_clock", "lock_path", "lock_wait", "path")
 
     def __init__(
-        self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        lock_wait: float = 10.0,
     ) -> None:
         self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_wait = float(lock_wait)
         self._clock = clock  # epoch seconds: decides which entries are too old
 
     def __repr__(self) -> str:
@@ -60,7 +76,17 @@ class FileLimitStore:
         return limit
 
     def save(self, key: str, limit: int) -> None:
-        """Remember *limit* under *key*, keeping other keys' recent entries."""
+        """Remember *limit* under *key*, keeping other keys' recent entries.
+
+        Raises:
+            TimeoutError: Another process held the lock for over *lock_wait* seconds.
+            OSError: The file could not be written.
+        """
+        unshared = f"saving {self.path} unlocked (another process's save may be lost)"
+        with file_lock_sync(self.lock_path, poll=0.02, wait=self.lock_wait, unshared=unshared):
+            self._save(key, limit)
+
+    def _save(self, key: str, limit: int) -> None:
         now = self._clock()
         entries = {
             other: entry

@@ -14,6 +14,7 @@ text of this module.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import time
@@ -63,12 +64,14 @@ class GrantedTokens:
     scopes: tuple[str, ...]
     client_id: str
     accounts_url: str
+    #: Whether the access token was saved in the token store given.
+    kept: bool = False
 
     def __repr__(self) -> str:
         return (
             f"GrantedTokens(refresh_token='***', access={self.access!r}, "
             f"scopes={self.scopes!r}, client_id={self.client_id!r}, "
-            f"accounts_url={self.accounts_url!r})"
+            f"accounts_url={self.accounts_url!r}, kept={self.kept!r})"
         )
 
     @property
@@ -105,7 +108,8 @@ async def exchange_grant_code(
             client; ``None`` for a Self Client.
         store: A token store (`FileTokenStore`, ...) to keep the access token in,
             under the key `RefreshTokenAuth` with these credentials reads, so that
-            its first run mints nothing.
+            its first run mints nothing. A store that fails is only warned of
+            (`GrantedTokens.kept` is then false): the refresh token comes once.
         timeout: Seconds to wait for the answer.
         proxy: A proxy URL or `Proxies`; by default the environment's.
         session: An aiohttp session to use (else one is opened and closed).
@@ -156,13 +160,24 @@ async def exchange_grant_code(
             await http.close()
     granted = _read_answer(status, body, now, allow_insecure_http, scrub, client_id, url)
     if store is not None:
-        key = _fingerprint(url, client_id, granted.refresh_token)
-        _bind_sealer(store, key, client_secret, granted.refresh_token)
-        saved = store.save(key, granted.access)
-        if saved is not None:
-            await saved
+        granted = await _keep(store, granted, client_secret)
     _log.info("exchanged a grant code for a refresh token at %s", url)
     return granted
+
+
+async def _keep(store: TokenStore, granted: GrantedTokens, client_secret: str) -> GrantedTokens:
+    """Save the access token where `RefreshTokenAuth` will look for it; a failure only warns."""
+    key = _fingerprint(granted.accounts_url, granted.client_id, granted.refresh_token)
+    try:
+        _bind_sealer(store, key, client_secret, granted.refresh_token)
+        saved = store.save(key, granted.access)
+        if inspect.isawaitable(saved):
+            await saved
+    except (OSError, ValueError, OAuthError) as exc:
+        # The refresh token comes once: it must reach the caller whatever the store does.
+        _log.warning("could not keep the access token in %r: %s", store, type(exc).__name__)
+        return granted
+    return attrs.evolve(granted, kept=True)
 
 
 def _read_answer(
@@ -184,7 +199,7 @@ def _read_answer(
         # Raised outside the except block, so the unscrubbed original is not its context.
         text = _REFUSALS.get(refused.code)
         message = (
-            f"the accounts server refused the grant code ({refused.code.lower()}): {text}"
+            f"the accounts server refused the grant code: {text}"
             if text is not None
             else scrub(refused.message)
         )

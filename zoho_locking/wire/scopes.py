@@ -114,7 +114,7 @@ def _lacks_locking(held: set[str], operation: str) -> str | None:
     """The locking information scope *operation* needs, if *held* lacks it."""
     if held & {f"{_LOCKING}.{operation}".upper(), f"{_LOCKING}.ALL".upper()}:
         return None
-    return f"{_LOCKING}.{operation} (or .ALL)"
+    return f"{_LOCKING}.{operation} or .ALL"
 
 
 def _lacks_module(held: set[str], module: str | None, operation: str) -> str | None:
@@ -125,4 +125,4 @@ def _lacks_module(held: set[str], module: str | None, operation: str) -> str | N
     if held & {scope.upper() for scope in accepted}:
         return None
     name = module if module is not None else "{module}"
-    return f"ZohoCRM.modules.{name}.ALL (or {_ALL_MODULES})"
+    return f"ZohoCRM.modules.{name}.ALL or {_ALL_MODULES}"

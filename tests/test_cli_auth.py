@@ -222,3 +222,47 @@ async def test_browser_flow_end_to_end(browser: Path, tmp_path: Path) -> None:
     assert outside.code == 2 and "must be http:// on 127.0.0.1" in outside.stderr
     for result in (forged, never, outside):
         assert_secret_free(result, SECRET)
+
+
+def test_on_a_terminal_the_code_is_asked_for_without_echo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from zoho_locking.cli.auth import read_code
+    from zoho_locking.cli.config import UsageError
+
+    prompts: list[str] = []
+
+    def getpass(prompt: str) -> str:
+        prompts.append(prompt)
+        return "  1000.typed.code \n"
+
+    monkeypatch.setattr("getpass.getpass", getpass)
+    assert read_code(io.BytesIO(b"unused"), interactive=True) == "1000.typed.code"
+    assert prompts == ["Zoho grant code (not shown): "]
+    assert read_code(io.BytesIO(b"\n 1000.piped.code\nmore\n"), interactive=False) == (
+        "1000.piped.code"
+    )
+    with pytest.raises(UsageError, match="one word"):
+        read_code(io.BytesIO(b"1000.a b\n"), interactive=False)
+
+
+async def test_json_log_format_makes_every_line_of_standard_error_json() -> None:
+    import json
+
+    from helpers import run_cli
+
+    crm = FakeCRM()
+    accounts = FakeAccounts()
+    async with FakeServer(crm, accounts=accounts) as server:
+        code = accounts.issue_code(crm)
+        env = client_env(server, ZOHO_LOG_FORMAT="json")
+        got = await run_cli("auth", env=env, stdin=code.encode())
+        again = await run_cli("auth", env=env, stdin=code.encode())
+    assert got.code == 0 and got.stdout.count("\n") == 1
+    lines = [json.loads(line) for line in got.stderr.splitlines()]
+    said = [line["message"] for line in lines if line["event"] == "auth"]
+    assert any(text.startswith("covered on every module") for text in said)
+    assert again.code == 2 and json.loads(again.stderr)["level"] == "error"
+    assert code not in again.stderr

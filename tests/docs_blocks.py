@@ -21,7 +21,8 @@ PAGES = [README, *sorted(DOCS.rglob("*.md"))]
 #: Fenced blocks whose lines may hold shell commands.
 SHELL = frozenset({"sh", "bash", "shell", "console", "text", ""})
 _FENCE = re.compile(r"^```(?P<lang>[\w-]*)[^\n]*\n(?P<code>.*?)^```[ \t]*$", re.M | re.S)
-_OPERATORS = frozenset({"&&", "||", ";", "|", "&", "<", ">", ">>"})
+# "(" and ")": a command substituted, as in X=$(zoho-locking auth < code.txt).
+_OPERATORS = frozenset({"&&", "||", ";", "|", "&", "<", ">", ">>", "(", ")"})
 
 
 @attrs.frozen

@@ -11,7 +11,7 @@ Python blocks, by what they need (`kind`):
   hands each request to an in-process `FakeCRM` that knows the example's token and
   record ids, so nothing leaves the machine.
 - ``fragment``: a few lines with a top-level ``await`` run in the test's event loop,
-  given ``token`` and ``deal_ids`` of a fake CRM; the client answers in process, a
+  given ``token``, ``deal_ids`` and a ``grant_code`` of a fake CRM; the client answers in process, a
   data centre's accounts server is a `FakeServer`'s, ``~`` a temporary directory.
 - ``imports``: a block of imports only runs as it is.
 - ``sdk`` and ``pytest``: Zoho's SDK example runs in ``test_sdk_compat.py``, the
@@ -23,7 +23,10 @@ comment line of capitals after it), it prints that.
 Shell blocks: every ``zoho-locking`` command is parsed by the real parser (the
 command line's, or the fake server's), so a flag it lacks fails; the bulk commands
 of a block then run in order, in process, against a fake CRM, with the id files they
-name made up, and each must exit 0.
+name made up, and each must exit 0. A block with ``zoho-locking auth`` (not
+``--browser``) runs from zero: a fake accounts server issues a grant code, written
+to the file the command reads (or given on standard input), and the refresh token
+it prints is what the block's later commands run with.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ from zoho_locking.testing.inprocess import crm_transport
 REDIS = "redis://localhost:6379/0"
 #: The bulk subcommands, which the shell blocks' tests run; the others are parsed only.
 BULK = ("lock", "unlock", "update", "status")
+#: Run too, with a fake accounts server, unless with --browser.
+AUTH = "auth"
 PYTHON = python_blocks()
 SHELL_COMMANDS = [
     command
@@ -194,10 +199,21 @@ async def test_fragments_run_against_a_fake_crm(
                 options["accounts_url"] = server.url  # the data centre's accounts server
             return real_auth(**options)
 
+        real_exchange = zoho_locking.exchange_grant_code
+
+        async def exchange(code: str, **options: Any) -> zoho_locking.GrantedTokens:
+            if options.pop("dc", None) is not None:
+                options["accounts_url"] = server.url  # the data centre's accounts server
+            return await real_exchange(code, **options)
+
         monkeypatch.setattr(zoho_locking, "LockingClient", client)
         monkeypatch.setattr(zoho_locking, "RefreshTokenAuth", auth)
+        monkeypatch.setattr(zoho_locking, "exchange_grant_code", exchange)
+        accounts = server.accounts
+        assert accounts is not None
         namespace: dict[str, Any] = {
             "__name__": "__main__", "token": TOKEN, "deal_ids": deal_ids,
+            "grant_code": accounts.issue_code(crm),  # as a Self Client generates one
         }
         compiled = compile(code, block.name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         await eval(compiled, namespace)
@@ -209,6 +225,7 @@ async def test_fragments_run_against_a_fake_crm(
 def test_every_page_with_commands_is_read() -> None:
     pages = {command.block.path.name for command in SHELL_COMMANDS}
     assert {"README.md", "cli.md", "testing.md", "scaling.md", "observability.md"} <= pages
+    assert "from-zero.md" in pages  # its auth step runs against the fake accounts server
     assert len(SHELL_COMMANDS) >= 20 and len(INLINE_COMMANDS) >= 5
 
 
@@ -268,9 +285,13 @@ def test_every_command_in_inline_code_names_real_flags(command: Command) -> None
 def _runnable_blocks() -> list[Any]:
     seen: dict[str, Block] = {}
     for command in SHELL_COMMANDS:
-        if command.argv[1:2] and command.argv[1] in BULK:
+        if command.argv[1:2] and (command.argv[1] in BULK or _runs_auth(command)):
             seen.setdefault(command.block.name, command.block)
     return [pytest.param(block, id=name) for name, block in seen.items()]
+
+
+def _runs_auth(command: Command) -> bool:
+    return command.argv[1:2] == (AUTH,) and "--browser" not in command.argv
 
 
 def _make_ids_file(path: Path, ids: list[str], column: str | None) -> None:
@@ -287,13 +308,30 @@ async def test_the_bulk_commands_of_a_block_run_in_order(
     monkeypatch.chdir(tmp_path)
     crm = FakeCRM()
     ids = crm.add_records("Deals", 30)
-    async with FakeServer(crm) as server:
+    from_zero = any(_runs_auth(command) for command in commands(block))
+    accounts = FakeAccounts() if from_zero else None
+    async with FakeServer(crm, accounts=accounts) as server:
         env = cli_env(ZOHO_ACCESS_TOKEN=TOKEN, ZOHO_API_DOMAIN=server.url)
         shown = exports(block)
+        if accounts is not None:  # the block's own client, on the fake accounts server
+            env = cli_env(
+                ZOHO_CLIENT_ID=accounts.client_id, ZOHO_CLIENT_SECRET=accounts.client_secret,
+                ZOHO_ACCOUNTS_URL=server.url,
+            )  # fmt: skip
+            if "ZOHO_TOKEN_STORE" in shown:
+                env["ZOHO_TOKEN_STORE"] = str(tmp_path / "zoho-token.json")
         if "ZOHO_REDIS_URL" in shown:  # the block's Redis is the tests' redis-server
             env["ZOHO_REDIS_URL"] = request.getfixturevalue("redis_url")
         for command in commands(block):
             args = list(command.argv[1:])
+            if accounts is not None and _runs_auth(command):
+                code = accounts.issue_code(crm) + "\n"  # a fresh one: each works once
+                if command.stdin is not None:
+                    (tmp_path / command.stdin).write_text(code)
+                got = await run_cli(*args, env=env, stdin=code.encode())
+                assert got.code == 0, (" ".join(command.argv), got.stderr)
+                env["ZOHO_REFRESH_TOKEN"] = got.stdout.strip()
+                continue
             if args[0] not in BULK:
                 continue
             column = args[args.index("--id-column") + 1] if "--id-column" in args else None
@@ -308,3 +346,5 @@ async def test_the_bulk_commands_of_a_block_run_in_order(
             result = await run_cli(*args, env=env, stdin=stdin)
             assert result.code == 0, (" ".join(command.argv), result.stderr)
         await asyncio.sleep(0)
+    if accounts is not None and "ZOHO_TOKEN_STORE" in shown:
+        assert accounts.mints == 0  # the access token auth kept served every later run

@@ -87,6 +87,16 @@ async def raw_http_client(standalone: dict[str, str]) -> None:
         ):
             async with session.post(f"{url}/oauth/v2/token", data={**form, field: value}) as resp:
                 assert (resp.status, await resp.json()) == (200, {"error": expected})
+        # The grant code it prints trades once for a refresh token, as a Self Client's does.
+        grant = {
+            "grant_type": "authorization_code", "client_id": form["client_id"],
+            "client_secret": form["client_secret"], "code": standalone["grant code"],
+        }  # fmt: skip
+        async with session.post(f"{url}/oauth/v2/token", data=grant) as resp:
+            granted = await resp.json()
+        assert granted["refresh_token"] and "ZohoCRM.modules.ALL" in granted["scope"]
+        async with session.post(f"{url}/oauth/v2/token", data=grant) as resp:
+            assert (resp.status, await resp.json()) == (200, {"error": "invalid_code"})
         for token in (minted["access_token"], standalone["access token"]):
             headers = {"Authorization": f"Zoho-oauthtoken {token}"}
             async with session.get(f"{url}/crm/v8/org", headers=headers) as resp:

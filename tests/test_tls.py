@@ -368,3 +368,28 @@ async def test_cli_process_with_ca_bundle_and_without(
     )  # fmt: skip
     assert result.code == 0, result.stderr
     assert len(crm.requests) == 5
+
+
+async def test_cli_auth_verifies_the_accounts_server_with_the_ca_bundle(
+    server: FakeServer, crm: FakeCRM, ca_file: Path
+) -> None:
+    accounts = server.accounts
+    assert accounts is not None
+    env = cli_env(
+        ZOHO_CLIENT_ID=accounts.client_id, ZOHO_CLIENT_SECRET=accounts.client_secret,
+        ZOHO_ACCOUNTS_URL=server.url,
+    )  # fmt: skip
+    code = accounts.issue_code(crm)
+    refused = await run_cli("auth", env=env, stdin=code.encode())
+    assert refused.code == 2 and refused.stdout == ""
+    (line,) = refused.stderr.strip().splitlines()
+    assert "TLS_ERROR" in line and "--ca-bundle" in line and code not in line
+    # Refused before any answer: the code was not used up, so it still works with the CA.
+    granted = await run_cli(
+        "auth", "--ca-bundle", str(ca_file), "--environment", "sandbox", env=env,
+        stdin=code.encode(),
+    )  # fmt: skip
+    assert granted.code == 0, granted.stderr
+    (token,) = granted.stdout.splitlines()
+    assert token.startswith("1000.") and accounts.codes_exchanged == 1
+    assert "sandbox API domain:" in granted.stderr

@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .auth.grant import GrantedTokens, exchange_grant_code
     from .auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
     from .auth.redisstore import RedisTokenStore
     from .auth.tokenstore import (
@@ -78,6 +79,7 @@ _HOMES: dict[str, str] = {
     "FileTokenStore": ".auth.tokenstore",
     "Flow": ".flow.base",
     "FlowControl": ".flow.local",
+    "GrantedTokens": ".auth.grant",
     "LockedFor": ".models",
     "LockInfo": ".models",
     "LockingClient": ".client",
@@ -110,6 +112,7 @@ _HOMES: dict[str, str] = {
     "UserRef": ".models",
     "ValidationError": ".errors",
     "ZohoLockingError": ".errors",
+    "exchange_grant_code": ".auth.grant",
     "make_session": ".net.session",
 }
 
@@ -140,6 +143,7 @@ __all__ = [
     "FileTokenStore",
     "Flow",
     "FlowControl",
+    "GrantedTokens",
     "LockInfo",
     "LockSource",
     "LockedFor",
@@ -173,5 +177,6 @@ __all__ = [
     "ValidationError",
     "ZohoLockingError",
     "__version__",
+    "exchange_grant_code",
     "make_session",
 ]

@@ -31,7 +31,13 @@ from ..net.tls import tls_failure
 from ..wire.datacentres import check_base_url
 from .tokenstore import CachedToken
 
-__all__ = ["DEFAULT_LIFETIME", "TokenMinter", "check_secret", "parse_token_answer"]
+__all__ = [
+    "DEFAULT_LIFETIME",
+    "TokenMinter",
+    "check_secret",
+    "parse_token_answer",
+    "post_form",
+]
 
 # Not __name__: these records came from `zoho_locking.auth` before minting moved
 # here, and logging set-ups that filter by that name must keep seeing them.
@@ -114,7 +120,6 @@ class TokenMinter:
         self._throttled_until = -math.inf
         self._refused: OAuthError | None = None  # a refusal no retry can fix
         self._route = proxies.route(self.token_url) if proxies is not None else None
-        self._host = URL(self.token_url).host
 
     def __repr__(self) -> str:
         return f"TokenMinter(client_id={self.client_id!r}, token_url={self.token_url!r})"
@@ -162,45 +167,11 @@ class TokenMinter:
             "refresh_token": self._refresh_token,
         }
         self.mint_requests += 1
-        route = self._route
-        headers: Mapping[str, str] = {"Accept": "application/json"}
-        proxy, proxy_headers = None, None
-        if route is not None:
-            headers, proxy, proxy_headers = route.apply(headers)
-        try:
-            async with self._session.post(
-                self.token_url,
-                data=form,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-                proxy=proxy,
-                proxy_headers=proxy_headers,
-                ssl=self._ssl if self._ssl is not None else True,
-            ) as resp:
-                status, body = resp.status, await resp.read()
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise OAuthError(
-                "TLS_ERROR",
-                "could not ask the accounts server for a token: "
-                f"{tls_failure(exc, self._host)}",
-            ) from None
-        except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
-            raise _proxy_error(exc, route) from None
-        except TimeoutError:
-            raise OAuthError(
-                "TIMEOUT",
-                f"no answer from the accounts server {self.accounts_url} "
-                f"within {self._timeout.total}s",
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise OAuthError(
-                "TRANSPORT_ERROR",
-                f"could not reach the accounts server {self.accounts_url}: "
-                f"{self.scrub(describe(exc), current)}",
-            ) from None
-        if status == 407:
-            raise _proxy_error(status, route)
+        status, body = await post_form(
+            self._session, self.token_url, form, limit=self._timeout, route=self._route,
+            scrub=lambda text: self.scrub(text, current), accounts_url=self.accounts_url,
+            ssl=self._ssl,
+        )  # fmt: skip
         refused: OAuthError | None = None
         try:
             token = parse_token_answer(
@@ -229,6 +200,62 @@ class TokenMinter:
         if current:
             text = text.replace(current, "***")
         return text
+
+
+async def post_form(
+    session: aiohttp.ClientSession,
+    url: str,
+    form: Mapping[str, str],
+    *,
+    limit: aiohttp.ClientTimeout,
+    route: ProxyRoute | None,
+    scrub: Callable[[str], str],
+    accounts_url: str,
+    ssl: SSLContext | None = None,
+) -> tuple[int, bytes]:
+    """POST *form* to the accounts server's *url*; return the status and body.
+
+    The server is verified against *ssl* (``None``: Python's defaults; never off).
+    Failures to get an answer raise `OAuthError` (``TLS_ERROR``, ``PROXY_ERROR``,
+    ``TIMEOUT``, ``TRANSPORT_ERROR``) whose text went through *scrub*; no aiohttp
+    error escapes.
+    """
+    headers: Mapping[str, str] = {"Accept": "application/json"}
+    proxy, proxy_headers = None, None
+    if route is not None:
+        headers, proxy, proxy_headers = route.apply(headers)
+    try:
+        async with session.post(
+            url,
+            data=dict(form),
+            headers=headers,
+            timeout=limit,
+            allow_redirects=False,
+            proxy=proxy,
+            proxy_headers=proxy_headers,
+            ssl=ssl if ssl is not None else True,
+        ) as resp:
+            status, body = resp.status, await resp.read()
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise OAuthError(
+            "TLS_ERROR",
+            "could not ask the accounts server for a token: "
+            f"{tls_failure(exc, URL(url).host)}",
+        ) from None
+    except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
+        raise _proxy_error(exc, route) from None
+    except TimeoutError:
+        raise OAuthError(
+            "TIMEOUT", f"no answer from the accounts server {accounts_url} within {limit.total}s"
+        ) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise OAuthError(
+            "TRANSPORT_ERROR",
+            f"could not reach the accounts server {accounts_url}: {scrub(describe(exc))}",
+        ) from None
+    if status == 407:
+        raise _proxy_error(status, route)
+    return status, body
 
 
 def _proxy_error(error: BaseException | int, route: ProxyRoute | None) -> OAuthError:

@@ -59,10 +59,19 @@ def run(
 
         return asyncio.run(run_demo(out))
     from ..errors import ValidationError, ZohoLockingError
-    from .command import Streams, run_command
     from .config import CommandConfig, UsageError
 
     try:
+        if args.command == "auth":
+            from .auth import AuthConfig, run_auth
+
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            # Prompt (without echo) only on a real terminal, never for a pipe or a file.
+            interactive = stdin is None and sys.stdin is not None and sys.stdin.isatty()
+            auth = AuthConfig.from_args(args, environ)
+            return run_auth(auth, stdin=stream, stdout=out, stderr=err, interactive=interactive)
+        from .command import Streams, run_command
+
         config = CommandConfig.from_args(args, environ)
         streams = Streams(stdin if stdin is not None else sys.stdin.buffer, out, err)
         return run_command(config, streams)

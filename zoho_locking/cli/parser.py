@@ -19,6 +19,7 @@ from .logs import json_line
 
 __all__ = [
     "COMMANDS",
+    "DEFAULT_SCOPES",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -209,6 +210,73 @@ def _add_bulk_parser(commands: Any, name: str, help_text: str) -> None:
     )
 
 
+_AUTH_HELP = """\
+The grant code comes from standard input (a prompt that does not echo on a
+terminal), never from a flag or a variable, which ps and shell history keep:
+  export ZOHO_REFRESH_TOKEN=$(zoho-locking auth < code.txt)
+
+credentials (environment only):
+  ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET     the OAuth client (a Self Client, or a server-based
+                                         client for --browser)
+  ZOHO_ACCOUNTS_URL, ZOHO_DC             the accounts server, or the data centre (--dc)
+  ZOHO_TOKEN_STORE                       optional file keeping the access token that comes
+                                         with the refresh token, so the first run mints none
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY      the proxy for the token request
+
+exit status: 0 the refresh token is on standard output, 2 no refresh token (a bad or
+used code, a wrong client, no answer): the reason is on standard error
+"""
+
+#: The scopes ``auth --browser`` asks for unless told: every command, on every module.
+DEFAULT_SCOPES = "ZohoCRM.modules.lockinginformation.ALL,ZohoCRM.modules.ALL,ZohoCRM.coql.READ"
+
+
+def _add_auth_parser(commands: Any) -> None:
+    sub = commands.add_parser(
+        "auth",
+        help="trade a grant code for a refresh token (printed alone on standard output)",
+        description="Trade a Zoho grant code for a refresh token, printed alone on "
+        "standard output; what Zoho granted goes to standard error.",
+        epilog=_AUTH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub.add_argument("--dc", metavar="NAME", help="data centre: us, eu, in, au, jp, ca, cn, sa")
+    sub.add_argument(
+        "--environment", metavar="NAME",
+        help="production (default), sandbox or developer: the environment whose API domain "
+        "to name for the next runs (the accounts server is the data centre's for all three; "
+        "default: ZOHO_ENVIRONMENT)",
+    )
+    sub.add_argument(
+        "--ca-bundle", metavar="PATH",
+        help="trust the CA certificates in this PEM file (or directory) for the accounts "
+        "server; 'system': the OS trust store (default: ZOHO_CA_BUNDLE, else SSL_CERT_FILE "
+        "or Python's)",
+    )
+    sub.add_argument(
+        "--browser", action="store_true",
+        help="instead of reading a code: open Zoho's consent page in the browser and catch "
+        "the code on --redirect-uri (a server-based client whose redirect URI is on 127.0.0.1)",
+    )
+    sub.add_argument(
+        "--redirect-uri", metavar="URL", default="http://127.0.0.1:8765/callback",
+        help="with --browser: the client's redirect URI, on 127.0.0.1 "
+        "(default http://127.0.0.1:8765/callback; port 0: any free port)",
+    )
+    sub.add_argument(
+        "--scope", metavar="SCOPES", default=DEFAULT_SCOPES,
+        help=f"with --browser: the scopes to ask for, comma-separated (default {DEFAULT_SCOPES})",
+    )
+    sub.add_argument(
+        "--wait", type=_positive_float, default=300.0, metavar="S",
+        help="with --browser: seconds to wait for the consent (default 300)",
+    )
+    sub.add_argument(
+        "--timeout", type=_positive_float, default=30.0, metavar="S",
+        help="seconds to wait for the accounts server (default 30)",
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser that writes its help and its errors to its class's streams."""
 
@@ -263,6 +331,7 @@ def build_parser(
     )
     for name, help_text in _HELP.items():
         _add_bulk_parser(commands, name, help_text)
+    _add_auth_parser(commands)
     commands.add_parser(
         "demo", help="run the main job (5,000 deals) against a built-in fake CRM"
     )

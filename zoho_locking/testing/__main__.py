@@ -1,8 +1,9 @@
 """Run the fake Zoho CRM standalone: ``python -m zoho_locking.testing --port 8080``.
 
 It serves the CRM and Zoho's OAuth token endpoint on one port, prints the API
-domain, the accounts and token URLs, an access token and the fake OAuth client
-(id, secret, refresh token) to use, then serves until Ctrl-C.
+domain, the accounts and token URLs, an access token, the fake OAuth client
+(id, secret, refresh token) to use and a grant code to try ``zoho-locking auth``
+with, then serves until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ._faults import Faults
+from .accounts import AUTH_PATH
 from .fakecrm import FakeCRM
 from .orgspec import FakeZoho, OrgSpec
 from .server import FakeServer, serve_forever
@@ -144,6 +146,12 @@ def _print_ready(zoho: FakeZoho, life: float | None) -> None:
         print(f"client secret:  {accounts.client_secret}")
         print(f"refresh token:  {accounts.refresh_token}")
         print(f"access tokens minted from the refresh token live {accounts.token_life:g} s")
+        code = accounts.issue_code(crm)
+        print(
+            f"grant code:     {code}   (works once, for {accounts.code_life / 60:g} minutes: "
+            "try it with zoho-locking auth)"
+        )
+        print(f"consent page:   {url}{AUTH_PATH}   (consents at once: zoho-locking auth --browser)")
     if sample is not None:
         print(
             f"try: curl -H 'Authorization: Zoho-oauthtoken {token}' "

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from ._wire import FakeAnswer, canned
-from .accounts import TOKEN_PATH, FakeAccounts
+from .accounts import AUTH_PATH, TOKEN_PATH, FakeAccounts
 from .credits import stamped
 from .fakecrm import FakeCRM
 
@@ -31,10 +31,10 @@ class FakeServer:
     its arrival to its answer, latency included.
 
     With *accounts* (a `FakeAccounts`), the server also answers the OAuth
-    token endpoint ``POST /oauth/v2/token``, so ``url`` serves as the
-    accounts URL too. Token requests have their own latency and are not
-    counted in ``arrivals`` or the concurrency limit: at Zoho they go to
-    another server.
+    token endpoint ``POST /oauth/v2/token`` and the consent page
+    ``GET /oauth/v2/auth``, so ``url`` serves as the accounts URL too.
+    Token requests have their own latency and are not counted in
+    ``arrivals`` or the concurrency limit: at Zoho they go to another server.
 
     With *ssl_context* (a server-side `ssl.SSLContext` holding a certificate
     and its key), it serves HTTPS and ``url`` starts with ``https://``: for
@@ -140,7 +140,7 @@ class FakeServer:
         return best
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if self.accounts is not None and request.path == TOKEN_PATH:
+        if self.accounts is not None and request.path in (TOKEN_PATH, AUTH_PATH):
             return await self._handle_accounts(self.accounts, request)
         loop = asyncio.get_running_loop()
         arrival = loop.time()
@@ -182,7 +182,9 @@ class FakeServer:
         if self._closing.is_set():
             return _drop(request)
         query = {key: request.query[key] for key in request.query}
-        answer = accounts.handle(self.crm, request.method, query, body, api_domain=self.url)
+        answer = accounts.handle(
+            self.crm, request.method, query, body, api_domain=self.url, path=request.path
+        )
         return _response(answer)
 
 

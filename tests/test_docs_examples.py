@@ -58,6 +58,7 @@ from helpers import TOKEN, cli_env, run_cli
 import zoho_locking
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 from zoho_locking.testing.inprocess import crm_transport
+from zoho_locking.wire.datacentres import DATA_CENTRES, DataCentre
 
 #: The Redis URL examples name; the tests run them against their own redis-server.
 REDIS = "redis://localhost:6379/0"
@@ -314,6 +315,12 @@ async def test_the_bulk_commands_of_a_block_run_in_order(
         env = cli_env(ZOHO_ACCESS_TOKEN=TOKEN, ZOHO_API_DOMAIN=server.url)
         shown = exports(block)
         if accounts is not None:  # the block's own client, on the fake accounts server
+            # The fake answers as every environment of one data centre: the API domain
+            # its accounts server names is that data centre's production, sandbox and
+            # developer domain at once, so --environment runs as written.
+            monkeypatch.setitem(
+                DATA_CENTRES, "fake", DataCentre("fake", *[server.url] * 4)
+            )
             env = cli_env(
                 ZOHO_CLIENT_ID=accounts.client_id, ZOHO_CLIENT_SECRET=accounts.client_secret,
                 ZOHO_ACCOUNTS_URL=server.url,

@@ -311,7 +311,12 @@ async def run_bulk(
     pool = [asyncio.create_task(run.work(source)) for _ in range(workers or flow.max_concurrency)]
     cancelled = False
     try:
-        await asyncio.gather(*pool)
+        # Not gather: cancelling a gather cancels the workers too, and the records in
+        # flight are to be given their grace first.
+        await asyncio.wait(pool, return_when=asyncio.FIRST_EXCEPTION)
+        for worker in pool:
+            if worker.done():
+                worker.result()  # the input's own failure, if it raised
     except BaseException:
         # Cancelled (or the input itself raised): stop taking ids, let the records in
         # flight finish within the grace, and report the rest as not known.

@@ -44,6 +44,15 @@ async def drained(server: FakeServer) -> None:
     raise AssertionError("the server never drained")
 
 
+async def in_flight(server: FakeServer, count: int) -> None:
+    """Wait until the server holds *count* requests."""
+    for _ in range(1000):
+        if server.in_flight >= count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never {count} requests in flight")
+
+
 async def cancelled_run(
     server: FakeServer, client: LockingClient, ids: list[str], journal: Path, at: int
 ) -> BulkReport:
@@ -124,8 +133,7 @@ async def test_a_second_cancel_ends_at_once() -> None:
         access_token=TOKEN, api_domain=server.url, max_concurrency=4
     ) as client:
         task = asyncio.create_task(client.lock_many("Deals", ids, reason="r", report=report))
-        while server.in_flight < 4:
-            await asyncio.sleep(0.005)
+        await in_flight(server, 4)
         loop = asyncio.get_running_loop()
         started = loop.time()
         task.cancel()
@@ -153,8 +161,7 @@ async def test_a_record_not_yet_written_is_not_attempted(
         access_token=TOKEN, api_domain=server.url, max_concurrency=4
     ) as client:
         task = asyncio.create_task(client.unlock_many("Deals", ids, report=report))
-        while server.in_flight < 4:
-            await asyncio.sleep(0.005)
+        await in_flight(server, 4)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from ..auth.provider import TokenProvider
 from ..bulk.report import BulkReport
 from ..errors import QueryError
+from ..models import UNFINISHED
 from ..wire import coql
 from . import logs, wiring
 from .config import CommandConfig, FromReport, IdsFile, Query, UsageError
@@ -219,7 +220,9 @@ def _finish(
 def _interrupted(config: CommandConfig, report: BulkReport, name: str) -> str:
     """The line that says how an interrupted run ended, and how to finish it."""
     how = "Ctrl-C" if name == "SIGINT" else name
-    uncertain = report.by_code.get("UNCERTAIN", 0) if report.unfinished else 0
+    uncertain = sum(
+        1 for o in report.outcomes if o.status == UNFINISHED and o.code == "UNCERTAIN"
+    )
     doubt = (
         f"; {uncertain} writes cut short in flight may or may not have been applied "
         "(UNCERTAIN: a resumed run reads those records first)"

@@ -11,11 +11,19 @@ event, so no id is ever lost or reported twice.
 The run's bookkeeping listens to its events: the `Ledger` writes the report,
 the journal keeps each outcome, the progress callback counts; the `RunGate`
 admits every request and halts the run at a failure no record can escape.
+
+A cancelled run (the caller cancels the call; Ctrl-C or SIGTERM on the command
+line) stops taking ids and gives the records in flight `STOP_GRACE` seconds to
+finish with their true outcome; a record still in flight after that (or at a
+second cancel) is ``unfinished``: ``UNCERTAIN`` if its write may have been
+sent, since the server may apply it even after the client gave up, never
+``failed`` (see `_Run.stop`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
@@ -41,12 +49,25 @@ from .record import RecordTask
 from .report import BulkReport
 from .selection import Selection
 
-__all__ = ["BulkItem", "Progress", "run_bulk"]
+__all__ = ["STOP_GRACE", "BulkItem", "Progress", "run_bulk"]
 
 #: Called after each record with (records done, total if known, the live report).
 Progress: TypeAlias = Callable[[int, int | None, BulkReport], None]
 # Tells one run's start from another's end, across every client of the process.
 _RUN_IDS = itertools.count(1)
+
+#: Seconds a cancelled run gives the records in flight to finish with their true outcome.
+STOP_GRACE = 5.0
+
+
+@attrs.define(slots=True)
+class _Flight:
+    """A record a worker is processing: its call, and where its write began."""
+
+    record_id: str
+    call: Call
+    #: ``call.attempts`` when the write was about to be sent (``None``: not yet).
+    write_from: int | None = None
 
 
 class _Run:
@@ -65,7 +86,11 @@ class _Run:
         #: Seconds each record may take, and the retry policy of its requests.
         self.timeout: float | None = None
         self.retry: RetryPolicy | None = None
-        self.in_flight: dict[asyncio.Task[Any], str] = {}
+        self.in_flight: dict[asyncio.Task[Any], _Flight] = {}
+        #: Set when the run is cancelled: workers take no more ids.
+        self.stopping = False
+        #: Called just before a record's lock or unlock is sent (the journal's intent).
+        self.journal_intent: Callable[[str, Operation], None] | None = None
 
     def finished(self, outcome: Outcome, seconds: float | None = None) -> None:
         """Tell that *outcome* is the record's final word."""
@@ -79,7 +104,7 @@ class _Run:
         gate, intake, clock, events = self.gate, self.intake, self.clock, self.events
         run, operation, module = self.task.run, self.task.operation, self.task.module
         sync = isinstance(items, Iterator)  # decided once: the check is not free
-        while gate.stopped is None:
+        while gate.stopped is None and not self.stopping:
             if sync:
                 item = intake.take(items)  # type: ignore[arg-type]
             else:
@@ -87,9 +112,11 @@ class _Run:
             if item is None:
                 return
             record_id, locking_id = item
-            self.in_flight[worker] = record_id
             started = clock()
             call = Call(events, gate, write_may_have_landed=record_id in self.intents)
+            self.in_flight[worker] = _Flight(record_id, call)
+            if self.stopping:  # taken while the run was being stopped: never sent
+                return
             if self.timeout is not None or self.retry is not None:
                 call.retry = self.retry
                 if self.timeout is not None:
@@ -102,6 +129,35 @@ class _Run:
                 outcome = self._failed(record_id, exc, call.attempts)
             del self.in_flight[worker]
             events.emit(RecordFinished(operation, module, outcome, clock() - started))
+
+    def intent(self, record_id: str, operation: Operation) -> None:
+        """Note that the record's write is about to be sent (`RecordTask`'s *before_write*)."""
+        worker = asyncio.current_task()
+        flight = self.in_flight.get(worker) if worker is not None else None
+        if flight is not None:
+            flight.write_from = flight.call.attempts
+        if self.journal_intent is not None:
+            self.journal_intent(record_id, operation)
+
+    async def stop(self, pool: list[asyncio.Task[None]], grace: float) -> None:
+        """Settle or mark the records in flight of a cancelled run: each told once.
+
+        No more ids are taken; the records in flight have *grace* seconds to
+        finish with their true outcome (a second cancel cuts it short); those
+        still in flight then are cancelled and told as `_unsettled`.
+        """
+        self.stopping = True
+        busy = [worker for worker in self.in_flight if not worker.done()]
+        if busy and grace > 0:
+            # Cancelled again meanwhile: end at once, with what is known.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait(busy, timeout=grace)
+        for worker in pool:
+            worker.cancel()
+        await asyncio.gather(*pool, return_exceptions=True)
+        for flight in self.in_flight.values():
+            self.finished(_unsettled(self.task.operation, flight))
+        self.in_flight.clear()
 
     async def _take_async(self, items: AsyncIterator[BulkItem]) -> Accepted | None:
         try:
@@ -137,6 +193,40 @@ class _Run:
         # Every record would meet this: stop taking ids and sending.
         self.gate.halt(outcome.code, outcome.message, outcome.http_status)
         return attrs.evolve(outcome, status=UNFINISHED)
+
+
+def _unsettled(operation: Operation, flight: _Flight) -> Outcome:
+    """The outcome of a record cut short by a cancel: ``unfinished``, never ``failed``.
+
+    A write that may have been sent is ``UNCERTAIN``: the server may apply it
+    after the client gave up, so no read now could settle it; a resumed run
+    reads the record first (the journal keeps the intent).
+    """
+    call, record_id = flight.call, flight.record_id
+    if operation is Operation.GET:
+        wrote = False
+    elif operation is Operation.UPDATE:
+        wrote = call.attempts > 0  # its look-up and its PUT are not told apart
+    else:
+        wrote = flight.write_from is not None and call.attempts > flight.write_from
+    if wrote or call.write_may_have_landed:
+        return Outcome(
+            record_id=record_id,
+            status=UNFINISHED,
+            code="UNCERTAIN",
+            message=f"the run was stopped while the record's {operation.method} was in "
+            "flight: it may or may not have been applied; a resumed run reads the record",
+            attempts=call.attempts,
+        )
+    sent = call.attempts > 0
+    return Outcome(
+        record_id=record_id,
+        status=UNFINISHED,
+        code="CANCELLED" if sent else "NOT_ATTEMPTED",
+        message="the run was stopped before the record was done; "
+        + ("nothing was changed" if sent else "nothing was sent"),
+        attempts=call.attempts,
+    )
 
 
 def _failure(record_id: str, exc: ZohoLockingError, attempts: int) -> Outcome:
@@ -203,13 +293,12 @@ async def run_bulk(
         _journal_outcomes(events, log)
     if progress is not None:
         _report_progress(events, progress, total, report)
-    task = RecordTask(
-        calls, operation, module, reason=reason, any_lock=any_lock,
-        before_write=log.intent if log is not None else None,
-    )  # fmt: skip
+    task = RecordTask(calls, operation, module, reason=reason, any_lock=any_lock)
     intake = Intake(operation, module, events, state.finished)
     flow = exchange.flow
     run = _Run(task, intake, gate, events, flow.now)
+    task.before_write = run.intent if operation.journals_intent else None
+    run.journal_intent = log.intent if log is not None else None
     run.intents, run.timeout, run.retry = state.intents, timeout, retry
     if isinstance(items, Selection):
         _start_selection(items, run, events, log, state, resume)
@@ -222,19 +311,17 @@ async def run_bulk(
     pool = [asyncio.create_task(run.work(source)) for _ in range(workers or flow.max_concurrency)]
     cancelled = False
     try:
-        await asyncio.gather(*pool)
-    except BaseException:
-        # Cancelled (or the input itself raised): stop taking ids, cancel what is in
-        # flight, and report those records as cancelled so a resume redoes them.
-        cancelled = True
+        # Not gather: cancelling a gather cancels the workers too, and the records in
+        # flight are to be given their grace first.
+        await asyncio.wait(pool, return_when=asyncio.FIRST_EXCEPTION)
         for worker in pool:
-            worker.cancel()
-        await asyncio.gather(*pool, return_exceptions=True)
-        for record_id in run.in_flight.values():
-            message = "the run was cancelled"
-            run.finished(
-                Outcome(record_id=record_id, status=FAILED, code="CANCELLED", message=message)
-            )
+            if worker.done():
+                worker.result()  # the input's own failure, if it raised
+    except BaseException:
+        # Cancelled (or the input itself raised): stop taking ids, let the records in
+        # flight finish within the grace, and report the rest as not known.
+        cancelled = True
+        await run.stop(pool, STOP_GRACE)
         raise
     finally:
         queries = 0

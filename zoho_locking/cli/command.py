@@ -20,12 +20,21 @@ from .._files import replace_file
 from ..auth.provider import TokenProvider
 from ..bulk.report import BulkReport
 from ..errors import QueryError
+from ..models import UNFINISHED
 from ..wire import coql
 from . import logs, wiring
 from .config import CommandConfig, FromReport, IdsFile, Query, UsageError
 from .dryrun import dry_run, dry_run_where
 from .ids import SizedIds, count_ids, read_ids
-from .parser import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
+from .parser import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+)
+from .signals import StopSignals
 
 __all__ = ["Streams", "run_command"]
 
@@ -58,11 +67,16 @@ def run_command(config: CommandConfig, streams: Streams) -> int:
             if isinstance(source, IdsFile) and source.path != "-":
                 items = SizedIds(items, count_ids(source.path, id_column=source.id_column))
         report = BulkReport(config.operation, config.module)
-        interrupted = False
+        stops = StopSignals()
+        interrupted: str | None = None
         try:
-            asyncio.run(_run_bulk(config, auth, items, report, streams))
-        except KeyboardInterrupt:
-            interrupted = True
+            asyncio.run(_run_bulk(config, auth, items, report, streams, stops))
+        except KeyboardInterrupt:  # Ctrl-C before or after the run's own handlers
+            interrupted = "SIGINT"
+        except asyncio.CancelledError:
+            if stops.signum is None:
+                raise
+            interrupted = stops.name
     return _finish(config, report, interrupted, streams)
 
 
@@ -85,8 +99,16 @@ async def _run_bulk(
     items: Iterable[Any] | None,
     report: BulkReport,
     streams: Streams,
+    stops: StopSignals,
 ) -> None:
-    """Run the command over *items*, or over the ids --where selects when *items* is None."""
+    """Run the command over *items*, or over the ids --where selects when *items* is None.
+
+    A stop signal cancels it: the run gives its records in flight their grace,
+    then everything is closed (the shared budget's leases given back) on the way out.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    stops.install(task)
     total = len(items) if isinstance(items, SizedIds) else None
     show_bar = not config.quiet and config.log_format == "text" and streams.stderr.isatty()
     bar = tqdm(total=total, unit="rec", file=streams.stderr, disable=not show_bar, leave=False)
@@ -129,8 +151,11 @@ async def _run_bulk(
                 max_requests=config.max_requests,
             )  # fmt: skip
     finally:
-        bar.close()
-        await wiring.close_auth(auth)
+        try:
+            bar.close()
+            await wiring.close_auth(auth)
+        finally:
+            stops.remove()
 
 
 async def _count_where(config: CommandConfig, auth: TokenProvider, streams: Streams) -> None:
@@ -160,9 +185,12 @@ def _write_report(report: BulkReport, target: Path) -> None:
 
 
 def _finish(
-    config: CommandConfig, report: BulkReport, interrupted: bool, streams: Streams
+    config: CommandConfig, report: BulkReport, interrupted: str | None, streams: Streams
 ) -> int:
-    """Write the report, print the summary and say how the run ended; the exit status."""
+    """Write the report, print the summary and say how the run ended; the exit status.
+
+    *interrupted* names the signal that stopped the run (``SIGINT``, ``SIGTERM``), if any.
+    """
     out, name = streams.stdout, config.command
     if config.report is not None:
         _write_report(report, config.report)
@@ -180,8 +208,8 @@ def _finish(
     if not config.quiet or interrupted or config.log_format == "json":
         say.summary(report)
     if interrupted:
-        say.error("interrupted", "interrupted: journal flushed, partial report written")
-        return EXIT_INTERRUPTED
+        say.error("interrupted", _interrupted(config, report, interrupted), signal=interrupted)
+        return EXIT_INTERRUPTED if interrupted == "SIGINT" else EXIT_TERMINATED
     if stop is not None:
         status = f" (HTTP {stop.http_status})" if stop.http_status is not None else ""
         resume = "rerun with --resume" if config.journal else "rerun with --journal and --resume"
@@ -193,6 +221,26 @@ def _finish(
         )
         return EXIT_STOPPED
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _interrupted(config: CommandConfig, report: BulkReport, name: str) -> str:
+    """The line that says how an interrupted run ended, and how to finish it."""
+    how = "Ctrl-C" if name == "SIGINT" else name
+    uncertain = sum(
+        1 for o in report.outcomes if o.status == UNFINISHED and o.code == "UNCERTAIN"
+    )
+    doubt = (
+        f"; {uncertain} writes cut short in flight may or may not have been applied "
+        "(UNCERTAIN: a resumed run reads those records first)"
+        if uncertain
+        else ""
+    )
+    if config.journal is not None:
+        finish = f"journal flushed; rerun with --resume --journal {config.journal} to finish"
+    else:
+        finish = "no journal was kept (--journal): a rerun starts from the first record"
+    written = ", partial report written" if config.report is not None else ""
+    return f"zoho-locking {config.command}: interrupted by {how}{written}{doubt}; {finish}"
 
 
 class _Say:

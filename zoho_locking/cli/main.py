@@ -3,7 +3,8 @@
 Exit status: 0 when no record failed, 1 when any record failed, 2 for a usage
 or configuration error (nothing was sent), 3 when the run stopped on a failure
 of the whole run (bad token or module, API credits spent, --max-requests
-reached: nothing more was sent, rerun with --resume), 130 after Ctrl-C (the
+reached: nothing more was sent, rerun with --resume), 130 after Ctrl-C and 143
+after SIGTERM or Ctrl-Break (the records in flight are given time to finish, the
 journal is flushed and the partial report written). Credentials come only from the
 environment, never from flags that ``ps`` would show.
 

@@ -24,6 +24,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_STOPPED",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "build_parser",
 ]
@@ -34,6 +35,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_STOPPED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 #: The bulk subcommands and the operation each runs.
 COMMANDS: dict[str, Operation] = {
@@ -74,7 +76,8 @@ exit status: 0 no record failed, 1 some record failed, 2 usage or configuration
 error (nothing sent), 3 run stopped: nothing more was sent (bad token or module,
 API credits spent, the proxy refusing, --max-requests reached); fix the cause and
 rerun with --resume,
-130 interrupted (journal flushed, partial report written)
+130 interrupted by Ctrl-C, 143 by SIGTERM or Ctrl-Break (records in flight given
+time to finish, journal flushed, partial report written; rerun with --resume)
 """
 
 

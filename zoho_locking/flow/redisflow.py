@@ -183,13 +183,22 @@ class RedisFlow:
         await self._give_back(permit.lease, status or 0, permit.epoch, wait_ms)
 
     async def aclose(self) -> None:
-        """Stop renewing leases, and close the Redis client if this flow opened it."""
+        """Stop asking and renewing, give back every lease still held, close the client.
+
+        A run stopped part way (cancelled, SIGTERM) may still hold leases: they go
+        back at once, so other processes get the whole budget now rather than when
+        the leases expire; and this process leaves the queue of those waiting.
+        The Redis client is closed if this flow opened it.
+        """
         for task in (self._pump, self._renewer):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        if self._owns_client:
-            await self.redis.aclose()
+        try:
+            await self._give_back_all()
+        finally:
+            if self._owns_client:
+                await self.redis.aclose()
 
     # -- inside ----------------------------------------------------------------
 
@@ -200,6 +209,20 @@ class RedisFlow:
         keys = [*self._keys, self._held_key]
         await self._call(self._release, keys, args)
         self._wake.set()  # a permit came back: this process's waiters may try again
+
+    async def _give_back_all(self) -> None:
+        """Give back every lease this process holds, and leave the waiting queue; once."""
+        held, self._held = sorted(self._held), set()
+        keys = [*self._keys, self._held_key]
+        try:
+            for lease in held:
+                args: list[str | int] = [lease, self.process_id, 0, -1, self.max_concurrency,
+                        int(self.min_pause * 1000), int(self.max_pause * 1000), 0]  # fmt: skip
+                await self._release(keys=keys, args=args)
+            await self.redis.zrem(self._waiting_key, self.process_id)
+        except _REDIS_TROUBLE as exc:
+            # No outage to ride out on the way out: the leases expire by themselves.
+            _log.warning("could not give leases back at %s: %s", self.description, exc)
 
     async def _serve_waiters(self) -> None:
         """Ask Redis for permits while this process has coroutines waiting."""

@@ -50,6 +50,14 @@ def build_parser(prog: str | None = "python -m zoho_locking.testing") -> argpars
     parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
     parser.add_argument(
+        "--apply-after",
+        type=_rate,
+        default=0.0,
+        metavar="F",
+        help="part of the latency (0 to 1) spent after a request is applied: a client that "
+        "gives up then has changed the record without knowing it",
+    )
+    parser.add_argument(
         "--concurrency-limit",
         type=int,
         default=None,
@@ -116,6 +124,7 @@ def build_spec(args: argparse.Namespace) -> OrgSpec:
         records=counts,
         faults=faults,
         latency=args.latency,
+        apply_after=args.apply_after,
         concurrency_limit=args.concurrency_limit,
         credits=args.credits,
         token_life=args.token_life,

@@ -59,6 +59,8 @@ class OrgSpec:
     #: Seconds added to every CRM answer, and the org's limit of requests in flight (429 past it).
     latency: float = 0.0
     concurrency_limit: int | None = None
+    #: The part of `latency` (0 to 1) spent after the org applied a request (`FakeServer`).
+    apply_after: float = 0.0
     #: The org's daily API credits (`Credits`); ``None``: unlimited.
     credits: int | None = None
     #: Seconds every access token lives, the one handed out and those the token
@@ -96,6 +98,7 @@ class OrgSpec:
             host=host,
             port=port,
             latency=self.latency,
+            apply_after=self.apply_after,
             concurrency_limit=self.concurrency_limit,
             accounts=accounts,
         )

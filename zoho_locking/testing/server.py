@@ -28,7 +28,10 @@ class FakeServer:
 
     ``latency`` (seconds) and ``concurrency_limit`` (requests in flight; ``None``:
     no limit) may be changed while it runs. A request counts as in flight from
-    its arrival to its answer, latency included.
+    its arrival to its answer, latency included. ``apply_after`` (0 to 1) is the
+    part of the latency spent after the org has applied the request: at 0.5, a
+    lock is in place half way through, and a client that gives up then has
+    locked the record without knowing it, as over a real network.
 
     With *accounts* (a `FakeAccounts`), the server also answers the OAuth
     token endpoint ``POST /oauth/v2/token`` and the consent page
@@ -48,6 +51,7 @@ class FakeServer:
         host: str = "127.0.0.1",
         port: int = 0,
         latency: float = 0.0,
+        apply_after: float = 0.0,
         concurrency_limit: int | None = None,
         shutdown_timeout: float = 1.0,
         accounts: FakeAccounts | None = None,
@@ -57,7 +61,10 @@ class FakeServer:
         self.ssl_context = ssl_context
         self.accounts = accounts
         self.host = host
+        if not 0.0 <= apply_after <= 1.0:
+            raise ValueError(f"apply_after must be between 0 and 1, got {apply_after!r}")
         self.latency = latency
+        self.apply_after = apply_after
         self.concurrency_limit = concurrency_limit
         #: Requests being handled right now.
         self.in_flight = 0
@@ -155,12 +162,19 @@ class FakeServer:
             body = await request.read()
             # Answer `latency` after the arrival, not after reading: what the server
             # spends on its own work is part of the latency, as with a real org.
-            await self._pause(arrival + self.latency - loop.time())
+            latency, after = self.latency, self.latency * self.apply_after
+            await self._pause(arrival + latency - after - loop.time())
             if self._closing.is_set():
                 # Shutting down: the org never sees the request, the client sees a drop.
                 return _drop(request)
             query = {key: request.query[key] for key in request.query}
             answer = self.crm.handle(request.method, request.path, query, request.headers, body)
+            if after > 0:
+                # Applied, and the answer still on its way: a client that gives up now
+                # (or a server shutting down, which drops it) never learns of it.
+                await self._pause(arrival + latency - loop.time())
+                if self._closing.is_set():
+                    return _drop(request)
         finally:
             self.in_flight -= 1
         return _drop(request) if answer.drop else _response(answer)

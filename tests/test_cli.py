@@ -337,3 +337,24 @@ def test_version_is_the_package_version_written_once() -> None:
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in pyproject
     assert "\nversion =" not in pyproject
+
+
+async def test_a_report_that_cannot_be_written_is_one_line_not_a_traceback(
+    server: FakeServer, ids_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zoho_locking.cli import command
+
+    def still_open(src: Path, dst: Path) -> None:  # as on Windows, the old report open in Excel
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(command, "replace_file", still_open)
+    report_path, journal = tmp_path / "report.csv", tmp_path / "run.journal"
+    result = await run_cli(
+        "lock", "--module", "Deals", "--ids", str(ids_file), "--reason", "r", "-q",
+        "--api-domain", server.url, "--report", str(report_path), "--journal", str(journal),
+    )  # fmt: skip
+    assert result.code == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("zoho-locking lock: error: could not write the report")
+    assert str(report_path) in line and "Permission denied" in line and str(journal) in line
+    assert len(server.crm.locks("Deals")) == 60  # the run itself was done

@@ -192,13 +192,35 @@ def _finish(
     *interrupted* names the signal that stopped the run (``SIGINT``, ``SIGTERM``), if any.
     """
     out, name = streams.stdout, config.command
+    say = _Say(config, streams.stderr)
+    unwritten = None
     if config.report is not None:
-        _write_report(report, config.report)
+        try:
+            _write_report(report, config.report)
+        except OSError as exc:
+            # The run is over and its outcomes are in the journal: say so in one line,
+            # then finish as usual, never a traceback.
+            unwritten = f"{config.report}: {exc.strerror or exc}"
+    status = _ending(config, report, interrupted, say, out)
+    if unwritten is not None:
+        kept = f"; the journal {config.journal} holds every outcome" if config.journal else ""
+        say.error(
+            "report_not_written",
+            f"zoho-locking {name}: error: could not write the report {unwritten}{kept}",
+        )
+        return status if status != EXIT_OK else EXIT_FAILED
+    return status
+
+
+def _ending(
+    config: CommandConfig, report: BulkReport, interrupted: str | None, say: _Say, out: IO[str]
+) -> int:
+    """Print the status lines and the summary, say how the run ended; the exit status."""
+    name = config.command
     if name == "status":
         for o in report.outcomes:
             print(f"{o.record_id}\t{o.status}\t{o.code}\t{o.locking_id or ''}\t{o.message}",
                   file=out)  # fmt: skip
-    say = _Say(config, streams.stderr)
     stop = report.stopped
     if stop is not None and stop.code in coql.QUERY_CODES and not interrupted:
         # A resumed run's query refused: the condition's fault, as at the start.

@@ -29,12 +29,25 @@ MAX_AGE = 30 * 24 * 3600.0
 
 
 def org_key(api_domain: str, client_id: str | None) -> str:
-    """A short digest naming one org's budget: its API domain and OAuth client."""
+    """Name one org's budget by a short digest of its API domain and OAuth client.
+
+    Args:
+        api_domain: The CRM API domain (``https://www.zohoapis.eu``).
+        client_id: The OAuth client's id; ``None`` with a bare access token.
+
+    Returns:
+        16 hex digits: no name, URL or credential can be read back from it.
+    """
     return hashlib.sha256(f"{api_domain}|{client_id or ''}".encode()).hexdigest()[:16]
 
 
 class FileLimitStore:
-    """Remember one in-flight limit per org key in a JSON file."""
+    """Remember one in-flight limit per org key in a JSON file.
+
+    Args:
+        path: The JSON file.
+        clock: The wall clock, in epoch seconds (entries older than 30 days are forgotten).
+    """
 
     __slots__ = ("_clock", "path")
 
@@ -48,7 +61,14 @@ class FileLimitStore:
         return f"FileLimitStore({str(self.path)!r})"
 
     def load(self, key: str) -> int | None:
-        """The limit saved under *key*, or ``None`` (unknown, too old, or an unusable file)."""
+        """Read the limit saved under *key*.
+
+        Args:
+            key: The org's `org_key`.
+
+        Returns:
+            The limit; ``None`` if unknown, too old, or the file is unusable.
+        """
         entry = self._entries().get(key)
         if not isinstance(entry, dict):
             return None
@@ -60,7 +80,12 @@ class FileLimitStore:
         return limit
 
     def save(self, key: str, limit: int) -> None:
-        """Remember *limit* under *key*, keeping other keys' recent entries."""
+        """Remember *limit* under *key*, keeping other keys' recent entries.
+
+        Args:
+            key: The org's `org_key`.
+            limit: The in-flight level learned (`FlowControl.learned_limit`).
+        """
         now = self._clock()
         entries = {
             other: entry

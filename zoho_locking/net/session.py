@@ -38,6 +38,17 @@ def make_session(
     (all hosts together); give *connector* instead to choose TLS settings or
     limits yourself, and *timeout* for requests of your own (the package gives
     each of its requests its own). aiohttp's silent resend of requests is turned off.
+
+    Args:
+        pool_size: The most connections open at once, all hosts together.
+        connector: An aiohttp connector of your own, instead of *pool_size*.
+        timeout: The session's default timeout, for requests of your own.
+
+    Returns:
+        The session; yours to close.
+
+    Raises:
+        ValidationError: *pool_size* is not an integer of at least 1.
     """
     if connector is None:
         if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:

@@ -83,7 +83,8 @@ def _reference() -> tuple[Any, list[Any]]:
     )
     shown: list[Any] = []
     for path, with_members in _directives():
-        obj = package[path.removeprefix("zoho_locking").lstrip(".")] if path != "zoho_locking" else package
+        name = path.removeprefix("zoho_locking").lstrip(".")
+        obj = package[name] if name else package
         obj = obj.final_target if obj.is_alias else obj
         shown.append(obj)
         if with_members:
@@ -131,12 +132,15 @@ def _signature(call: Any) -> Any:
 
 
 def _sections(call: Any) -> dict[str, list[Any]]:
-    docstring = call.docstring
-    if docstring is None:
-        return {}
+    """The call's docstring sections by kind; a class's and its ``__init__``'s together,
+    as the site shows them (``merge_init_into_class``)."""
+    docstrings = [call.docstring]
+    if call.is_class and "__init__" in call.members:
+        docstrings.append(call.members["__init__"].docstring)
     found: dict[str, list[Any]] = {}
-    for section in docstring.parse("google", warn_unknown_params=False):
-        found.setdefault(section.kind.value, []).append(section)
+    for docstring in docstrings:
+        for section in docstring.parse("google", warn_unknown_params=False) if docstring else ():
+            found.setdefault(section.kind.value, []).append(section)
     return found
 
 

@@ -1,8 +1,9 @@
 """A griffe extension for the API reference: public calls first, internals left out.
 
-- A member named in *internal* (its full path, as ``zoho_locking.bulk.selection.Selection.join_run``)
-  is one the package's own layers call, not its users: it is taken out of griffe's tree,
-  so the reference leaves it out (a ``public = False`` mark would not reach the aliases
+- A member named in *internal* (its full path:
+  ``zoho_locking.bulk.selection.Selection.join_run``) is one the package's own
+  layers call, not its users: it is taken out of griffe's tree, so the reference
+  leaves it out (a ``public = False`` mark would not reach the aliases
   ``zoho_locking.Selection`` and its kind). The list lives in ``mkdocs.yml``, where
   ``tests/test_reference.py`` reads it too.
 - Every class gets an order for its members: its calls (methods that are not

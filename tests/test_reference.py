@@ -16,6 +16,9 @@ site merges them). The rules, each a test:
 - **Raises**: a call whose own body raises an exception by name (``raise X(...)`` or
   ``raise X``; a bare ``raise`` re-raising, and nested functions, aside) has a
   ``Raises:`` section naming each such class.
+- **Links**: on every guide (``docs/*.md``), the first mention in inline code of a
+  name the reference documents (``LockingClient``, ``RunStop``, ``zoho_locking.events``,
+  ``lock_many``, ...) links to its entry.
 - **Code width**: no line of a fenced block of the README or of a page of the site is
   longer than `CODE_COLUMN` characters: at 1280 px, with both sidebars, a code block
   shows 88 characters (measured on a screenshot of headless Chromium); two are kept
@@ -28,6 +31,7 @@ reference tests skip, and the width test still runs.
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import sys
 import textwrap
@@ -51,6 +55,63 @@ def test_every_code_line_fits_the_column() -> None:
         if len(line) > CODE_COLUMN
     ]
     assert not long, f"{len(long)} code lines pass {CODE_COLUMN} characters:\n" + "\n".join(long)
+
+
+#: The guides: the site's pages but the reference and the changelog (a snippet).
+GUIDES = sorted(path for path in DOCS.glob("*.md") if path.name != "changelog.md")
+#: The client's calls named bare in the guides' prose (``lock`` and ``unlock`` are
+#: the command line's words too, so they are linked only as ``LockingClient.lock``).
+CLIENT_CALLS = (
+    "lock_many", "unlock_many", "update_many", "get_many", "run_many", "select_ids",
+    "get_locks", "get_lock", "update_lock",
+)  # fmt: skip
+_FENCED = re.compile(r"^```.*?^```[ \t]*$", re.M | re.S)
+_INLINE = re.compile(r"`([^`\n]+)`")
+
+
+def reference_names() -> dict[str, str]:
+    """What a guide may name in inline code, and the reference entry it links to."""
+    names: dict[str, str] = {}
+    for path, _members in _directives():
+        try:
+            importlib.import_module(path)
+        except ImportError:
+            names[path.rpartition(".")[2]] = path
+        else:
+            names[path] = path  # a module: named in full
+    for call in CLIENT_CALLS:
+        names[call] = f"zoho_locking.LockingClient.{call}"
+    for call in (*CLIENT_CALLS, "lock", "unlock", "aclose", "add_hook"):
+        names[f"LockingClient.{call}"] = f"zoho_locking.LockingClient.{call}"
+    names.pop("__version__", None)
+    return names
+
+
+def first_mentions(text: str, names: dict[str, str]) -> dict[str, tuple[int, int, bool]]:
+    """Each name's first mention in *text*'s inline code, outside fenced blocks and
+    headings: where the span starts and ends, and whether it is a link's text."""
+    masked = _FENCED.sub(lambda match: " " * len(match[0]), text)
+    masked = re.sub(r"^#.*$", lambda match: " " * len(match[0]), masked, flags=re.M)
+    found: dict[str, tuple[int, int, bool]] = {}
+    for match in _INLINE.finditer(masked):
+        name = match[1]
+        if name in names and name not in found:
+            before, after = text[match.start() - 1 : match.start()], text[match.end() :]
+            linked = before == "[" and after.startswith(("][", "]("))
+            found[name] = (match.start(), match.end(), linked)
+    return found
+
+
+@pytest.mark.parametrize("page", GUIDES, ids=lambda path: path.name)
+def test_every_guide_links_its_first_mention_of_a_name_into_the_reference(page: Path) -> None:
+    names = reference_names()
+    unlinked = [
+        f"{page.name}:{page.read_text().count(chr(10), 0, start) + 1}: `{name}`"
+        f" -> [`{name}`][{names[name]}]"
+        for name, (start, _end, linked) in first_mentions(page.read_text(), names).items()
+        if not linked
+    ]
+    assert not unlinked, _report(unlinked, "first mentions not linked")
 
 
 # The reference, as griffe sees it.

@@ -44,6 +44,12 @@ from docs_blocks import DOCS, PAGES, ROOT, blocks
 
 #: The longest code line that shows whole in a code block at 1280 px.
 CODE_COLUMN = 86
+#: Lines let through: the README's test command, which test_docs_pages.py pins word
+#: for word (the README is GitHub's front page; this site shows its own copy, wrapped).
+PINNED = {
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test,sdk-compat]'"
+    " && python -m pytest -q",
+}
 
 
 def test_every_code_line_fits_the_column() -> None:
@@ -52,7 +58,7 @@ def test_every_code_line_fits_the_column() -> None:
         for path in PAGES
         for block in blocks(path)
         for offset, line in enumerate(block.code.splitlines(), start=1)
-        if len(line) > CODE_COLUMN
+        if len(line) > CODE_COLUMN and line not in PINNED
     ]
     assert not long, f"{len(long)} code lines pass {CODE_COLUMN} characters:\n" + "\n".join(long)
 

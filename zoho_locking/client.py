@@ -87,6 +87,34 @@ class LockingClient(RecordMethods, BulkMethods):
     call only). When the timeout passes, a read raises `RequestTimeout`, and a
     write `UncertainOutcome` if it may have reached the server (else
     `RequestTimeout`); the client holds nothing afterwards.
+
+    Args:
+        access_token: An access token (valid for an hour); or give *auth*.
+        auth: A `TokenProvider` (`RefreshTokenAuth` mints tokens as needed).
+        api_domain: The CRM's API domain (``https://www.zohoapis.eu``); or give *dc*.
+        dc: The data centre: ``us``, ``eu``, ``in``, ``au``, ``jp``, ``ca``, ``cn``, ``sa``.
+        api_version: The API version in every URL (``v8``; ``v5`` to ``v7`` work too).
+        timeout: Seconds for one attempt of one request (``None``: none).
+        connect_timeout: Seconds to connect (``None``: no cap but *timeout*).
+        session: An aiohttp session to share (`make_session`); yours to close.
+        transport: A `Transport` instead of aiohttp (`MockTransport` in tests).
+        proxy: A proxy URL or `Proxies`; ``None``: the environment's.
+        allow_insecure_http: Allow ``http://`` API domains other than loopback.
+        max_concurrency: The most requests in flight; also a bulk call's workers.
+        rate_limit: The most requests per second, if set.
+        adaptive_concurrency: Lower the in-flight limit on 429 and raise it again.
+        flow: A `Flow` to share with other clients (`RedisFlow`, a `FlowControl`).
+        retry: The `RetryPolicy` of every call (default: `RetryPolicy()`).
+        clock: The flow control's clock (tests).
+        sleep: How the client waits (tests).
+        rng: Where the backoff's jitter comes from (tests).
+        hooks: Callables given every event (`zoho_locking.events`).
+        telemetry: OpenTelemetry: ``None`` if set up, ``True``, ``False`` or a `Telemetry`.
+
+    Raises:
+        ValidationError: Both or neither of *access_token* and *auth*, or of
+            *api_domain* and *dc*; an unknown *dc*; plain ``http://`` elsewhere than
+            loopback; a setting out of range.
     """
 
     def __init__(

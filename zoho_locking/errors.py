@@ -56,7 +56,11 @@ __all__ = [
 
 
 class ZohoLockingError(Exception):
-    """Base class of every error raised by zoho_locking."""
+    """Base class of every error raised by zoho_locking.
+
+    Args:
+        message: What went wrong, in words; kept as `message`.
+    """
 
     #: A short machine-readable code: Zoho's own code for API errors, a
     #: client-side code (``VALIDATION_ERROR``, ``TRANSPORT_ERROR``, ...) otherwise.
@@ -69,17 +73,30 @@ class ZohoLockingError(Exception):
 
 
 class ValidationError(ZohoLockingError, ValueError):
-    """An argument is not acceptable; nothing was sent."""
+    """An argument is not acceptable; nothing was sent.
+
+    Args:
+        message: What is wrong with the argument.
+        field: The argument's name, when one is to blame; kept as `field`.
+    """
 
     code = "VALIDATION_ERROR"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
+        #: The argument to blame, if one is (``module``, ``reason``, ...).
         self.field = field
 
 
 class ApiError(ZohoLockingError):
-    """The CRM answered with an error envelope (either of Zoho's two shapes)."""
+    """The CRM answered with an error envelope (either of Zoho's two shapes).
+
+    Args:
+        http_status: The answer's HTTP status.
+        code: Zoho's code (``NOT_ALLOWED``, ``INVALID_DATA``, ...).
+        message: Zoho's own message.
+        details: Zoho's ``details`` object (``api_name``, ``json_path``, ...), copied.
+    """
 
     def __init__(
         self,
@@ -89,8 +106,10 @@ class ApiError(ZohoLockingError):
         details: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
+        #: The answer's HTTP status.
         self.http_status = http_status
         self.code = code
+        #: Zoho's ``details`` object: where the error is (``api_name``, ...).
         self.details: dict[str, Any] = dict(details or {})
 
     def __str__(self) -> str:
@@ -104,7 +123,14 @@ class ApiError(ZohoLockingError):
 
 
 class UnexpectedResponse(ApiError):
-    """The answer was not a Zoho JSON envelope: an HTML error page, an empty body, junk."""
+    """The answer was not a Zoho JSON envelope: an HTML error page, an empty body, junk.
+
+    Its `code` is ``UNEXPECTED_RESPONSE``.
+
+    Args:
+        http_status: The answer's HTTP status.
+        message: What the answer was instead (a short excerpt, never a token).
+    """
 
     def __init__(self, http_status: int, message: str) -> None:
         super().__init__(http_status, "UNEXPECTED_RESPONSE", message)
@@ -138,7 +164,13 @@ class AuthError(ApiError):
 class CreditsExhausted(ApiError):
     """429 because the org's daily API credits are spent: retrying within seconds cannot help.
 
-    Zoho's code is TOO_MANY_REQUESTS, as for a busy org; this one says which.
+    Zoho's code is TOO_MANY_REQUESTS, as for a busy org; this one's `code` is
+    ``CREDITS_EXHAUSTED``, to say which.
+
+    Args:
+        http_status: The answer's HTTP status (429).
+        message: Zoho's message.
+        details: Zoho's ``details`` object, copied.
     """
 
     def __init__(
@@ -148,7 +180,13 @@ class CreditsExhausted(ApiError):
 
 
 class ThrottledTooLong(ApiError):
-    """Every answer has been 429 for longer than `RetryPolicy.stall_timeout`: no recovery."""
+    """Every answer has been 429 for longer than `RetryPolicy.stall_timeout`: no recovery.
+
+    Its `code` is ``THROTTLED_TOO_LONG``, its `http_status` 429.
+
+    Args:
+        seconds: How long nothing but 429s came, for the message.
+    """
 
     def __init__(self, seconds: float) -> None:
         super().__init__(
@@ -165,6 +203,10 @@ class RunStopped(ZohoLockingError):
 
     *code* is ``MAX_REQUESTS`` when the run's own request budget is spent, else
     ``RUN_STOPPED`` (another record met a failure that ends the whole run).
+
+    Args:
+        message: Why the run stopped.
+        code: ``RUN_STOPPED`` or ``MAX_REQUESTS``.
     """
 
     def __init__(self, message: str, *, code: str = "RUN_STOPPED") -> None:
@@ -179,7 +221,12 @@ class FlowUnavailable(ZohoLockingError):
 
 
 class TransportError(ZohoLockingError):
-    """The request never got a complete answer: connection refused or dropped, TLS, DNS."""
+    """The request never got a complete answer: connection refused or dropped, TLS, DNS.
+
+    Args:
+        message: What failed (aiohttp's words, as ``TypeName: text``).
+        maybe_sent: Whether the request may have reached the server; kept as `maybe_sent`.
+    """
 
     code = "TRANSPORT_ERROR"
     #: Whether another attempt may get through (a proxy refusing our credentials won't).
@@ -206,6 +253,10 @@ class ProxyError(TransportError):
     A refusal is final (*retryable* is false: another attempt would only repeat
     wrong credentials to the proxy); an unreachable proxy is retried like any
     connection error. Either fails every request alike, so a bulk run stops.
+
+    Args:
+        message: What the proxy did, naming it without its credentials.
+        retryable: Whether another attempt may get through (unreachable: yes; refused: no).
     """
 
     code = "PROXY_ERROR"
@@ -249,11 +300,17 @@ class OAuthError(ZohoLockingError):
     or asking would pass Zoho's token limits (``TOO_MANY_TOKENS``,
     ``TOO_MANY_TOKEN_REQUESTS``), or the token store shared with other processes
     could not be reached (``TOKEN_STORE_UNAVAILABLE``, ``TOKEN_LOCK_TIMEOUT``).
+
+    Args:
+        code: The accounts server's code, or one of the client's codes above.
+        message: What happened, never with a token or a secret in it.
+        http_status: The accounts server's HTTP status, if it answered.
     """
 
     def __init__(self, code: str, message: str, *, http_status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        #: The accounts server's HTTP status; ``None`` when it was not asked or not reached.
         self.http_status = http_status
 
     def __str__(self) -> str:

@@ -185,6 +185,9 @@ class Events:
 
     A child made with `child` tells its own listeners first, then its
     parent's: a bulk run's events reach the run's report and the client's hooks.
+
+    Args:
+        parent: The `Events` that also hears every event told here (`child` sets it).
     """
 
     __slots__ = ("_listeners", "_parent", "_routes", "_seen")

@@ -162,7 +162,15 @@ class Operation(enum.StrEnum):
         return SUCCEEDED if self is Operation.GET else FAILED
 
     def requests_per_record(self, *, locking_ids: bool = False) -> int:
-        """Requests one record costs when all goes well, look-ups included."""
+        """Count the requests one record costs when all goes well, look-ups included.
+
+        Args:
+            locking_ids: Whether the records come with their locking ids (then an
+                unlock or update needs no GET first).
+
+        Returns:
+            1, or 2 for an unlock or update that must look its lock up first.
+        """
         if self.takes_locking_id and not locking_ids:
             return 2  # a GET to find the lock, then the write
         return 1

@@ -118,6 +118,10 @@ class Telemetry:
 
     One serves any number of clients: give it to each (`LockingClient(telemetry=...)`),
     or let every client use the process's default on the global providers.
+
+    Args:
+        tracer_provider: Where the spans go (default: the global tracer provider).
+        meter_provider: Where the metrics go (default: the global meter provider).
     """
 
     def __init__(

@@ -123,7 +123,11 @@ class MintLedger:
         return max(1.0, max(ends) - now)
 
     def to_json(self) -> dict[str, Any]:
-        """The ledger as a JSON-ready dict (times only: nothing secret)."""
+        """Turn the ledger into JSON-ready data.
+
+        Returns:
+            A dict of times only: nothing secret.
+        """
         return {
             "requests": [[sent, lives] for sent, lives in self.requests],
             "throttled_until": self.throttled_until,
@@ -131,7 +135,14 @@ class MintLedger:
 
     @classmethod
     def from_json(cls, data: object) -> MintLedger:
-        """Rebuild a ledger from `to_json` output; an empty one if *data* is not one."""
+        """Rebuild a ledger from `to_json` output.
+
+        Args:
+            data: What `to_json` gave, read back.
+
+        Returns:
+            The ledger; an empty one if *data* is not one.
+        """
         if not isinstance(data, dict):
             return cls()
         requests: list[tuple[float, float | None]] = []

@@ -58,16 +58,41 @@ class TokenProvider(Protocol):
     """
 
     async def get_token(self) -> str:
-        """Return a currently valid access token."""
+        """Return a currently valid access token.
+
+        Returns:
+            The access token, sent as ``Authorization: Zoho-oauthtoken <token>``.
+
+        Raises:
+            OAuthError: No token can be had (a provider that mints one).
+        """
         ...
 
     async def refresh(self, rejected: str) -> str | None:
-        """The CRM rejected *rejected* as expired; return a new token, or ``None`` if none."""
+        """Return a token to use instead of one the CRM rejected as expired.
+
+        Args:
+            rejected: The token the CRM answered 401 ``INVALID_TOKEN`` to.
+
+        Returns:
+            A token other than *rejected*; ``None`` if there is none (the call
+            then raises `AuthError`).
+
+        Raises:
+            OAuthError: A new token cannot be had (a provider that mints one).
+        """
         ...
 
 
 class StaticToken:
-    """A fixed access token (valid for an hour); it cannot be refreshed."""
+    """A fixed access token (valid for an hour); it cannot be refreshed.
+
+    Args:
+        access_token: The token; never shown in its repr.
+
+    Raises:
+        ValidationError: *access_token* is empty or holds whitespace.
+    """
 
     __slots__ = ("_token",)
 
@@ -79,11 +104,22 @@ class StaticToken:
         return "StaticToken(access_token='***')"
 
     async def get_token(self) -> str:
-        """Return the token."""
+        """Return the token.
+
+        Returns:
+            The token given.
+        """
         return self._token
 
     async def refresh(self, rejected: str) -> str | None:
-        """A static token has no successor."""
+        """Have no successor: a static token cannot be refreshed.
+
+        Args:
+            rejected: The token the CRM rejected (this one).
+
+        Returns:
+            ``None``, always.
+        """
         return None
 
 
@@ -113,6 +149,31 @@ class RefreshTokenAuth:
     against *ssl*: a CA bundle's path, an `ssl.SSLContext`, ``"system"``
     (`zoho_locking.net.tls`), or ``None`` for Python's defaults
     (``SSL_CERT_FILE`` honoured); ``ssl=False`` is refused.
+
+    Args:
+        client_id: The OAuth client's id (Zoho's API console).
+        client_secret: The OAuth client's secret; never shown.
+        refresh_token: The refresh token; never shown.
+        dc: The data centre whose accounts server mints (``us``, ``eu``, ...).
+        accounts_url: The accounts server's base URL, instead of *dc*.
+        store: Where tokens are kept (default: a `MemoryTokenStore`).
+        refresh_margin: Seconds before expiry to mint the next token.
+        session: An aiohttp session for the accounts server (default: its own).
+        timeout: Seconds for one token request.
+        clock: The wall clock, in epoch seconds (tests pass a fake one).
+        allow_insecure_http: Allow ``http://`` accounts URLs other than loopback.
+        throttle_cooldown: Seconds not to ask again after "too many requests".
+        token_limits: Zoho's token limits to keep (default: `TokenLimits()`).
+        proxy: A proxy URL or `Proxies` for token requests.
+        environment: ``production``, ``sandbox`` or ``developer``: which of the
+            named data centre's API domains the tokens are used on.
+        ssl: How to verify the accounts server: a CA bundle's path, an
+            `ssl.SSLContext`, ``"system"``, or ``None`` for Python's defaults.
+
+    Raises:
+        ValidationError: A secret is empty or holds whitespace; both or neither of
+            *dc* and *accounts_url*; a setting out of range; an unknown
+            environment; ``ssl=False`` or a context that does not verify.
     """
 
     def __init__(
@@ -244,14 +305,32 @@ class RefreshTokenAuth:
     # -- TokenProvider -----------------------------------------------------
 
     async def get_token(self) -> str:
-        """Return the cached token, minting a new one if it is missing or about to expire."""
+        """Return the cached token, minting a new one if it is missing or about to expire.
+
+        Returns:
+            A token with more than *refresh_margin* seconds left (or the old one,
+            still valid, while the accounts server refuses).
+
+        Raises:
+            OAuthError: No token could be minted, and none valid is left.
+        """
         token = self._token
         if token is not None and self._clock() < refresh_at(token, self.refresh_margin):
             return token.access_token
         return (await self._renew(None)).access_token
 
     async def refresh(self, rejected: str) -> str | None:
-        """Return a token other than *rejected*: the current one if newer, else a new one."""
+        """Return a token other than *rejected*: the current one if newer, else a new one.
+
+        Args:
+            rejected: The token the CRM answered 401 ``INVALID_TOKEN`` to.
+
+        Returns:
+            A token other than *rejected*.
+
+        Raises:
+            OAuthError: No new token could be minted.
+        """
         token = self._token
         if (
             token is not None

@@ -77,6 +77,20 @@ class RedisTokenStore:
     *outage_timeout* is how long a process holding no usable token rides out
     an unreachable Redis before giving up. Close it with `aclose` (it closes
     the Redis client only if it opened it: `from_url`).
+
+    Args:
+        redis: An asyncio Redis or RedisCluster client (redis-py).
+        prefix: The first part of every key's name in Redis.
+        lock_ttl: Seconds after which a dead minter's lock frees itself.
+        lock_wait: Seconds to wait for the mint lock before `OAuthError`.
+        poll_interval: Seconds between tries for the mint lock.
+        outage_timeout: Seconds to ride out an unreachable Redis, with no usable token.
+        description: How messages and the repr name the Redis (never with a password).
+        owns_client: Close *redis* in `aclose` (`from_url` sets it).
+        clock: The wall clock, in epoch seconds (sizes each key's expiry).
+
+    Raises:
+        ValidationError: An empty *prefix*, or a time that is not positive.
     """
 
     def __init__(
@@ -109,7 +123,16 @@ class RedisTokenStore:
 
     @classmethod
     def from_url(cls, url: str, *, cluster: bool = False, **options: Any) -> RedisTokenStore:
-        """Connect to the Redis at *url* (as `RedisFlow.from_url`: also ``redis+cluster://``)."""
+        """Connect to the Redis at *url* (as `RedisFlow.from_url`: also ``redis+cluster://``).
+
+        Args:
+            url: ``redis://``, ``rediss://``, ``redis+cluster://``, ...; may hold a password.
+            cluster: Treat *url* as a node of a Redis Cluster.
+            **options: The constructor's other keyword arguments (``prefix``, ...).
+
+        Returns:
+            A store that owns its client: `aclose` closes it.
+        """
         client = open_redis(url, cluster=cluster)
         return cls(client, description=redact_url(url), owns_client=True, **options)
 
@@ -133,7 +156,17 @@ class RedisTokenStore:
     # -- SharedTokenStore ------------------------------------------------------
 
     async def load(self, key: str) -> CachedToken | None:
-        """The token kept for *key*; ``None`` if none, or if it does not open with its sealer."""
+        """Read the token kept for *key*.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Returns:
+            The token; ``None`` if none, or if it does not open with its sealer.
+
+        Raises:
+            OAuthError: ``TOKEN_STORE_UNAVAILABLE``: Redis cannot be reached.
+        """
         name = f"{self.namespace(key)}:token"
         sealed = await self._do(self.redis.get(name))
         if sealed is None:
@@ -150,7 +183,15 @@ class RedisTokenStore:
             return None
 
     async def save(self, key: str, token: CachedToken) -> None:
-        """Keep *token* for *key*, sealed, expiring from Redis when the token does."""
+        """Keep *token* for *key*, sealed, expiring from Redis when the token does.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+            token: The token just minted.
+
+        Raises:
+            OAuthError: ``TOKEN_STORE_UNAVAILABLE``: Redis cannot be reached.
+        """
         ttl_ms = math.floor((token.expires_at - self._clock()) * 1000)
         if ttl_ms <= 0:
             return
@@ -159,7 +200,17 @@ class RedisTokenStore:
         await self._do(self.redis.set(name, sealed, px=ttl_ms))
 
     async def load_ledger(self, key: str) -> MintLedger:
-        """The token requests and cooldown kept for *key*."""
+        """Read the token requests and cooldown kept for *key*.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Returns:
+            The ledger; an empty one if Redis has none.
+
+        Raises:
+            OAuthError: ``TOKEN_STORE_UNAVAILABLE``: Redis cannot be reached.
+        """
         raw = await self._do(self.redis.get(f"{self.namespace(key)}:ledger"))
         try:
             return MintLedger.from_json(json.loads(raw)) if raw is not None else MintLedger()
@@ -167,7 +218,15 @@ class RedisTokenStore:
             return MintLedger()
 
     async def save_ledger(self, key: str, ledger: MintLedger) -> None:
-        """Keep *ledger* for *key*, for as long as it matters."""
+        """Keep *ledger* for *key*, for as long as it matters.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+            ledger: The token requests and cooldown to keep.
+
+        Raises:
+            OAuthError: ``TOKEN_STORE_UNAVAILABLE``: Redis cannot be reached.
+        """
         horizon = ledger.horizon(self._clock(), _LIMITS_KEPT)
         text = json.dumps(ledger.to_json())
         await self._do(
@@ -176,7 +235,18 @@ class RedisTokenStore:
 
     @contextlib.asynccontextmanager
     async def mint_lock(self, key: str) -> AsyncIterator[None]:
-        """Hold *key*'s mint lock: one holder across every process, freed within *lock_ttl*."""
+        """Hold *key*'s mint lock: one holder across every process, freed within *lock_ttl*.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Yields:
+            Nothing, while the lock is held (and kept alive past *lock_ttl*).
+
+        Raises:
+            OAuthError: ``TOKEN_LOCK_TIMEOUT`` (another process held it past
+                *lock_wait*) or ``TOKEN_STORE_UNAVAILABLE``.
+        """
         name, owner = f"{self.namespace(key)}:lock", secrets.token_hex(16)
         ttl_ms = int(self.lock_ttl * 1000)
         loop = asyncio.get_running_loop()

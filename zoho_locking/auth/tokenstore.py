@@ -72,7 +72,11 @@ class CachedToken:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """Return the token as a JSON-ready dict (it contains the access token)."""
+        """Turn the token into JSON-ready data.
+
+        Returns:
+            A dict holding the access token itself: keep it where secrets go.
+        """
         return {
             "access_token": self.access_token,
             "expires_at": self.expires_at,
@@ -82,7 +86,14 @@ class CachedToken:
 
     @classmethod
     def from_json(cls, data: object) -> CachedToken | None:
-        """Rebuild a token from `to_json` output; ``None`` if *data* is not one."""
+        """Rebuild a token from `to_json` output.
+
+        Args:
+            data: What `to_json` gave, read back (from a file, from Redis).
+
+        Returns:
+            The token; ``None`` if *data* is not one (a missing or mistyped field).
+        """
         if not isinstance(data, dict):
             return None
         token, expires_at = data.get("access_token"), data.get("expires_at")
@@ -115,11 +126,26 @@ class TokenStore(Protocol):
     """
 
     def load(self, key: str) -> Awaitable[CachedToken | None] | CachedToken | None:
-        """Return the token saved under *key*, or ``None``."""
+        """Return the token saved under *key*, or ``None``.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Returns:
+            The token saved (maybe expired: the caller checks), or ``None``.
+        """
         ...
 
     def save(self, key: str, token: CachedToken) -> Awaitable[None] | None:
-        """Remember *token* under *key*, replacing the previous one."""
+        """Remember *token* under *key*, replacing the previous one.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+            token: The token just minted.
+
+        Returns:
+            Nothing (an awaitable of nothing, for a coroutine).
+        """
         ...
 
 
@@ -141,23 +167,58 @@ class SharedTokenStore(Protocol):
     outage_timeout: float
 
     async def load(self, key: str) -> CachedToken | None:
-        """Return the token saved under *key*, or ``None``."""
+        """Return the token saved under *key*, or ``None``.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Returns:
+            The token saved (maybe expired: the caller checks), or ``None``.
+        """
         ...
 
     async def save(self, key: str, token: CachedToken) -> None:
-        """Remember *token* under *key*, replacing the previous one."""
+        """Remember *token* under *key*, replacing the previous one.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+            token: The token just minted.
+        """
         ...
 
     def mint_lock(self, key: str) -> AbstractAsyncContextManager[None]:
-        """Held while minting for *key*: one holder at a time, across processes."""
+        """Hold the lock of *key* while minting: one holder at a time, across processes.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Returns:
+            An async context manager, held while the token is minted and saved.
+
+        Raises:
+            OAuthError: ``TOKEN_LOCK_TIMEOUT`` (another holder kept it too long) or
+                ``TOKEN_STORE_UNAVAILABLE``, on entering.
+        """
         ...
 
     async def load_ledger(self, key: str) -> MintLedger:
-        """What was asked of the accounts server for *key* (empty if nothing is known)."""
+        """Read what was asked of the accounts server for *key*.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Returns:
+            The ledger kept for *key*; an empty one if nothing is known.
+        """
         ...
 
     async def save_ledger(self, key: str, ledger: MintLedger) -> None:
-        """Replace the ledger of *key*."""
+        """Replace the ledger of *key*.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+            ledger: The token requests and cooldown to keep.
+        """
         ...
 
 
@@ -173,11 +234,23 @@ class MemoryTokenStore:
         return f"MemoryTokenStore(<{len(self._tokens)} token(s)>)"
 
     async def load(self, key: str) -> CachedToken | None:
-        """Return the token saved under *key*, or ``None``."""
+        """Return the token saved under *key*, or ``None``.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Returns:
+            The token saved (maybe expired: the caller checks), or ``None``.
+        """
         return self._tokens.get(key)
 
     async def save(self, key: str, token: CachedToken) -> None:
-        """Remember *token* under *key*."""
+        """Remember *token* under *key*.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+            token: The token just minted.
+        """
         self._tokens[key] = token
 
 
@@ -199,6 +272,12 @@ class FileTokenStore:
     process says so once, at WARNING level, and mints on its own. The file
     also keeps the token requests made and any "Access Denied" cooldown
     (times only), for every process to honour.
+
+    Args:
+        path: The JSON file (``~`` expanded); the lock file is ``<path>.lock``.
+        clock: The wall clock, in epoch seconds (decides which tokens expired).
+        poll_interval: Seconds between tries for the lock another process holds.
+        lock_wait: Seconds to wait for that lock before `OAuthError`.
     """
 
     __slots__ = ("_clock", "lock_path", "lock_wait", "path", "poll_interval")
@@ -225,24 +304,58 @@ class FileTokenStore:
         return f"FileTokenStore({str(self.path)!r})"
 
     async def load(self, key: str) -> CachedToken | None:
-        """Return the token saved under *key*, or ``None`` (also when the file is unusable)."""
+        """Return the token saved under *key*, or ``None`` (also when the file is unusable).
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Returns:
+            The token saved (maybe expired: the caller checks), or ``None``.
+        """
         return await asyncio.to_thread(self._load, key)
 
     async def save(self, key: str, token: CachedToken) -> None:
-        """Store *token* under *key*, keeping other keys' unexpired tokens."""
+        """Store *token* under *key*, keeping other keys' unexpired tokens.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+            token: The token just minted.
+        """
         await asyncio.to_thread(self._update, key, token, None)
 
     async def load_ledger(self, key: str) -> MintLedger:
-        """The token requests and cooldown the file keeps for *key*."""
+        """Read the token requests and cooldown the file keeps for *key*.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Returns:
+            The ledger; an empty one if the file has none.
+        """
         return await asyncio.to_thread(self._load_ledger, key)
 
     async def save_ledger(self, key: str, ledger: MintLedger) -> None:
-        """Keep *ledger* for *key* in the file."""
+        """Keep *ledger* for *key* in the file.
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+            ledger: The token requests and cooldown to keep.
+        """
         await asyncio.to_thread(self._update, key, None, ledger)
 
     @contextlib.asynccontextmanager
     async def mint_lock(self, key: str) -> AsyncIterator[None]:
-        """Hold the lock on ``<file>.lock`` (every key of the file shares it)."""
+        """Hold the lock on ``<file>.lock`` (every key of the file shares it).
+
+        Args:
+            key: The provider's key: a hash of the accounts URL, client id and refresh token.
+
+        Yields:
+            Nothing, while the lock is held.
+
+        Raises:
+            OAuthError: ``TOKEN_LOCK_TIMEOUT``: another process held it past *lock_wait*.
+        """
         # A lock that cannot be had (say, a read-only directory: then the file cannot
         # be written either) leaves this process on its own, as with no file at all.
         lock = file_lock(

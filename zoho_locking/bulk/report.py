@@ -52,12 +52,20 @@ class BulkReport:
 
     #: What the run did (a `str` is accepted: ``"lock"``).
     operation: Operation = attrs.field(converter=Operation)
+    #: The module's API name, as given (``Deals``).
     module: str
+    #: Records given, each once whatever its duplicates.
     total: int = 0
+    #: Records whose call succeeded (``status == "succeeded"``).
     succeeded: int = 0
+    #: Records whose call failed (``status == "failed"``).
     failed: int = 0
+    #: Records left alone: nothing to do (``status == "skipped"``, ``NOT_LOCKED``, ...).
     skipped: int = 0
+    #: Records by their `Outcome.code` (``SUCCESS``, ``NOT_ALLOWED``, ...).
     by_code: dict[str, int] = attrs.field(factory=dict)
+    #: Each record's `Outcome`, in completion order: failures and skips, and
+    #: successes too unless `keep_successes` is False.
     outcomes: list[Outcome] = attrs.field(factory=list)
     #: When False, successes are counted but not kept in `outcomes`.
     keep_successes: bool = True
@@ -65,12 +73,17 @@ class BulkReport:
     duplicates: int = 0
     #: Records whose outcome came from a journal of an earlier run.
     resumed: int = 0
+    #: Requests sent for the records, retries and read-backs included.
     requests: int = 0
+    #: Requests that were retries of an earlier attempt.
     retries: int = 0
+    #: Answers that were 429.
     throttled: int = 0
+    #: The call's seconds, start to end.
     wall_time: float = 0.0
     #: Record latency percentiles in milliseconds: p50, p90, p99, max.
     latency_ms: dict[str, float] = attrs.field(factory=dict)
+    #: The call was cancelled: the report holds what it had done.
     cancelled: bool = False
     #: Records the run took but did not finish, because it stopped (status ``unfinished``).
     unfinished: int = 0
@@ -109,20 +122,36 @@ class BulkReport:
         return self.total / self.wall_time if self.wall_time > 0 else 0.0
 
     def failed_ids(self) -> list[str]:
-        """Ids of every failed record, in completion order."""
+        """List the ids of every failed record.
+
+        Returns:
+            The failed records' ids, in completion order.
+        """
         return [o.record_id for o in self.outcomes if o.status == FAILED]
 
     def retryable_ids(self) -> list[str]:
-        """Ids worth another try: unfinished records, and failures a later run may fix."""
+        """List the ids worth another try.
+
+        Returns:
+            Unfinished records' ids, and those of failures a later run may fix
+            (`Outcome.retryable`), in completion order.
+        """
         return [o.record_id for o in self.outcomes if o.retryable]
 
     def locks(self) -> list[tuple[str, str]]:
-        """``(record_id, locking_id)`` of each lock this run made, changed or found.
+        """List the locks this run made, changed or found.
 
         From a lock report, the locks it made; from an update report, the locks it
         re-reasoned; from a status (get) report, the locks it saw. Hand them to
         `LockingClient.unlock_many` or `update_many`: one request per record, no
         look-up. Records that were already locked by someone else are left out.
+
+        Returns:
+            ``(record_id, locking_id)`` of each lock.
+
+        Raises:
+            ValidationError: The report is an unlock report, or kept no successes
+                (``keep_successes=False``): it holds no locking ids.
         """
         if not self.operation.holds_locks:
             raise ValidationError("an unlock report holds no locks", field="report")
@@ -138,31 +167,61 @@ class BulkReport:
         ]
 
     def outcome_for(self, record_id: str) -> Outcome | None:
-        """The kept outcome of *record_id*, if any."""
+        """Find the kept outcome of one record.
+
+        Args:
+            record_id: The record's id.
+
+        Returns:
+            Its `Outcome`; ``None`` if the report kept none (a success with
+            ``keep_successes=False``, or an id the run was not given).
+        """
         return next((o for o in self.outcomes if o.record_id == record_id), None)
 
     # -- formats -----------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready data (adds ``throughput``)."""
+        """Turn the report into JSON-ready data.
+
+        Returns:
+            The report's fields as plain dicts, lists and scalars, plus ``throughput``.
+        """
         data: dict[str, Any] = converter.unstructure(self)
         data["throughput"] = round(self.throughput, 3)
         return data
 
     def to_json(self, *, indent: int | None = None) -> str:
-        """The report as JSON."""
+        """Write the report as JSON (`from_json` reads it back).
+
+        Args:
+            indent: Indentation of the JSON, as `json.dumps` takes it; ``None``: one line.
+
+        Returns:
+            The JSON text.
+        """
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> BulkReport:
-        """Read a report written by `to_json`."""
+        """Read a report written by `to_json`.
+
+        Args:
+            text: The JSON, as text or bytes.
+
+        Returns:
+            The report, as it was written.
+        """
         data = json.loads(text)
         if isinstance(data, dict):
             data.pop("throughput", None)
         return converter.structure(data, cls)
 
     def iter_csv_rows(self) -> Iterator[list[str]]:
-        """The header row, then one row per kept outcome."""
+        """Give the report's CSV rows one at a time.
+
+        Yields:
+            The header row, then one row per kept outcome.
+        """
         yield list(_CSV_COLUMNS)
         for o in self.outcomes:
             yield [
@@ -182,17 +241,29 @@ class BulkReport:
         ``open(path, "w", encoding="utf-8", newline="")``. A stream that
         translates newlines (the default on Windows) would end each row
         ``\r\r\n``, which spreadsheets show as a blank row after each record.
+
+        Args:
+            stream: A text stream, opened with ``newline=""`` if it is a file.
         """
         csv.writer(stream).writerows(self.iter_csv_rows())
 
     def to_csv(self) -> str:
-        """The kept outcomes as CSV text."""
+        """Write the kept outcomes as CSV text.
+
+        Returns:
+            The CSV: a header row, then one row per kept outcome.
+        """
         buffer = io.StringIO()
         self.write_csv(buffer)
         return buffer.getvalue()
 
     def summary(self) -> str:
-        """A one-screen text summary."""
+        """Sum the report up for a person to read.
+
+        Returns:
+            A one-screen text summary: counts, codes, requests, latency, and why the
+            run stopped, if it did.
+        """
         partial = "  [cancelled: partial report]" if self.cancelled else ""
         if self.stopped is not None:
             partial = f"  [stopped: {self.stopped.code}]"

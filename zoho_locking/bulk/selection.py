@@ -150,7 +150,15 @@ class Selection:
     async def check(self) -> int:
         """Fetch the first page now, raising what the query's refusal would raise.
 
-        Returns how many ids it holds; iteration then starts with it, unfetched again.
+        Iteration then starts with that page, without fetching it again.
+
+        Returns:
+            How many ids the first page holds.
+
+        Raises:
+            QueryError: Zoho refused the query (syntax, an unknown field, ...).
+            ApiError: Any other error answer (`AuthError`, ``INVALID_MODULE``, ...).
+            TransportError: The request got no complete answer, after its retries.
         """
         if self._index >= len(self._ids):
             with contextlib.suppress(StopAsyncIteration):
@@ -158,7 +166,18 @@ class Selection:
         return len(self._ids) - self._index
 
     async def count(self) -> int:
-        """Page through the whole selection and return how many ids match (costs credits)."""
+        """Page through the whole selection and count the ids that match.
+
+        Every page is a COQL request, and costs API credits.
+
+        Returns:
+            How many ids match.
+
+        Raises:
+            QueryError: Zoho refused the query (syntax, an unknown field, ...).
+            ApiError: Any other error answer (`AuthError`, ``INVALID_MODULE``, ...).
+            TransportError: A request got no complete answer, after its retries.
+        """
         total = 0
         with contextlib.suppress(StopAsyncIteration):
             while True:

@@ -13,7 +13,9 @@ from typing import Protocol, runtime_checkable
 
 __all__ = ["Clock", "Flow", "Permit", "Sleep"]
 
+#: A monotonic clock: seconds, any epoch (``loop.time`` unless a test injects one).
 Clock = Callable[[], float]
+#: An awaitable sleep of the given seconds (``asyncio.sleep`` unless a test injects one).
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -23,6 +25,11 @@ class Permit:
     *epoch* tells a flow whether a 429 answers a request sent before or after
     its last cut; *sent_at* is when the permit was granted (the flow's clock);
     *lease* names the permit where a flow shares permits between processes.
+
+    Args:
+        epoch: The flow's epoch when the permit was granted.
+        sent_at: When the permit was granted, on the flow's clock.
+        lease: The shared permit's name (`RedisFlow`); ``None`` in one process.
     """
 
     __slots__ = ("epoch", "lease", "sent_at")
@@ -52,18 +59,32 @@ class Flow(Protocol):
     sleep: Sleep
 
     def now(self) -> float:
-        """The flow's clock, in seconds."""
+        """Read the flow's clock.
+
+        Returns:
+            Seconds, any epoch: only differences count.
+        """
         ...
 
     async def acquire(self) -> Permit:
-        """Wait until a request may be sent; return its permit."""
+        """Wait until a request may be sent; return its permit.
+
+        Returns:
+            The permit, to hand back to `release` once the request is answered.
+
+        Raises:
+            FlowUnavailable: A shared budget stayed unreachable (`RedisFlow`).
+        """
         ...
 
     async def release(
         self, permit: Permit, status: int | None, *, server_wait: float | None = None
     ) -> None:
-        """Give *permit* back: the answer's HTTP *status* (``None`` for no answer).
+        """Give *permit* back, saying how the server answered.
 
-        *server_wait* is how long the server asked us to wait, if it did.
+        Args:
+            permit: The permit `acquire` gave for this request.
+            status: The answer's HTTP status; ``None`` when no answer came.
+            server_wait: Seconds the server asked to wait (``Retry-After``), if it did.
         """
         ...

@@ -31,7 +31,15 @@ MAX_AGE = 30 * 24 * 3600.0
 
 
 def org_key(api_domain: str, client_id: str | None) -> str:
-    """A short digest naming one org's budget: its API domain and OAuth client."""
+    """Name one org's budget by a short digest of its API domain and OAuth client.
+
+    Args:
+        api_domain: The CRM API domain (``https://www.zohoapis.eu``).
+        client_id: The OAuth client's id; ``None`` with a bare access token.
+
+    Returns:
+        16 hex digits: no name, URL or credential can be read back from it.
+    """
     return hashlib.sha256(f"{api_domain}|{client_id or ''}".encode()).hexdigest()[:16]
 
 
@@ -44,6 +52,11 @@ class FileLimitStore:
     it blocks its thread meanwhile, so call it off the event loop. Where no
     lock can be had it says so once, at WARNING level, and saves unlocked:
     two processes saving at the same moment may then keep only one's entry.
+
+    Args:
+        path: The JSON file; the lock file is ``<path>.lock``.
+        clock: The wall clock, in epoch seconds (entries older than 30 days are forgotten).
+        lock_wait: Seconds `save` waits for another process's lock.
     """
 
     __slots__ = ("_clock", "lock_path", "lock_wait", "path")
@@ -64,7 +77,14 @@ class FileLimitStore:
         return f"FileLimitStore({str(self.path)!r})"
 
     def load(self, key: str) -> int | None:
-        """The limit saved under *key*, or ``None`` (unknown, too old, or an unusable file)."""
+        """Read the limit saved under *key*.
+
+        Args:
+            key: The org's `org_key`.
+
+        Returns:
+            The limit; ``None`` if unknown, too old, or the file is unusable.
+        """
         entry = self._entries().get(key)
         if not isinstance(entry, dict):
             return None
@@ -77,6 +97,10 @@ class FileLimitStore:
 
     def save(self, key: str, limit: int) -> None:
         """Remember *limit* under *key*, keeping other keys' recent entries.
+
+        Args:
+            key: The org's `org_key`.
+            limit: The in-flight level learned (`FlowControl.learned_limit`).
 
         Raises:
             TimeoutError: Another process held the lock for over *lock_wait* seconds.

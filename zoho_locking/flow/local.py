@@ -90,7 +90,22 @@ class _RatePacer:
 
 
 class FlowControl:
-    """The gate every request of one client passes through."""
+    """The gate every request of one client passes through (see the module's text).
+
+    Args:
+        max_concurrency: The most requests in flight; the adaptive limit stays below.
+        rate_limit: The most requests per second, if set.
+        rate_burst: Requests the rate limiter lets through at once.
+        adaptive: Cut the limit on 429 and raise it on success; else a fixed cap.
+        initial_limit: Where the limit starts (a `learned_limit` of an earlier run).
+        min_pause: The shortest pause of every worker after a 429, in seconds.
+        max_pause: The longest such pause (consecutive 429s double it up to this).
+        clock: The flow's clock (default: the event loop's).
+        sleep: How to wait (default: `asyncio.sleep`).
+
+    Raises:
+        ValidationError: A limit or pause out of range (*max_concurrency* below 1, ...).
+    """
 
     def __init__(
         self,
@@ -157,7 +172,11 @@ class FlowControl:
         return self._epoch
 
     def now(self) -> float:
-        """The flow-control clock, in seconds (the event loop's, unless one was injected)."""
+        """Read the flow-control clock.
+
+        Returns:
+            Seconds (the event loop's clock, unless one was injected).
+        """
         if self._clock is None:
             # Bound once: this runs several times per request.
             self._clock = asyncio.get_running_loop().time
@@ -166,7 +185,11 @@ class FlowControl:
     # -- the gate ----------------------------------------------------------
 
     async def acquire(self) -> Permit:
-        """Wait for a pause to end, a free in-flight slot, and the rate limiter."""
+        """Wait for a pause to end, a free in-flight slot, and the rate limiter.
+
+        Returns:
+            The permit, to hand back to `release`.
+        """
         # One clock read on the common path: it stamps the permit too.
         now = self.now()
         if self._resume_at > now:
@@ -208,7 +231,13 @@ class FlowControl:
     async def release(
         self, permit: Permit, status: int | None, *, server_wait: float | None = None
     ) -> None:
-        """Learn from the answer (429: pause and cut; other: adapt up), then free the slot."""
+        """Learn from the answer (429: pause and cut; other: adapt up), then free the slot.
+
+        Args:
+            permit: The permit `acquire` gave for this request.
+            status: The answer's HTTP status; ``None`` when no answer came.
+            server_wait: Seconds the server asked to wait (``Retry-After``), if it did.
+        """
         if status == 429:
             self.on_throttled(permit.epoch, server_wait)
         elif status is not None:

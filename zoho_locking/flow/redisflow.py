@@ -51,16 +51,41 @@ _REDIS_TROUBLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSErr
 
 
 def budget_key(api_domain: str, client_id: str | None) -> str:
-    """The default namespace of an org's budget: one per API domain and OAuth client.
+    """Name an org's budget in Redis: one per API domain and OAuth client.
 
     Hashed, so that it carries no name of anything, and in braces, so that
     Redis Cluster keeps every key of the budget in one slot.
+
+    Args:
+        api_domain: The CRM API domain (``https://www.zohoapis.eu``).
+        client_id: The OAuth client's id; ``None`` with a bare access token.
+
+    Returns:
+        The default *key* of a `RedisFlow`: ``zoho-locking:{<digest>}``.
     """
     return f"zoho-locking:{{{org_key(api_domain, client_id)}}}"
 
 
 class RedisFlow:
-    """A `Flow` whose permits, pauses and limit live in Redis, shared by every user of *key*."""
+    """A `Flow` whose permits, pauses and limit live in Redis, shared by every user of *key*.
+
+    Args:
+        redis: An asyncio Redis or RedisCluster client (redis-py).
+        key: The budget's name (`budget_key`); put in braces if it has none.
+        max_concurrency: The most requests in flight across every process.
+        lease_ttl: Seconds after which a dead process's permit frees itself.
+        min_pause: The shortest shared pause after a 429, in seconds.
+        max_pause: The longest shared pause (consecutive 429s double it up to this).
+        poll_interval: Seconds between tries while the budget is full.
+        outage_timeout: Seconds to ride out an unreachable Redis before `FlowUnavailable`.
+        rate_limit: The most requests per second across every process, if set.
+        description: How messages and the repr name the Redis (never with a password).
+        owns_client: Close *redis* in `aclose` (`from_url` sets it).
+        sleep: How to wait (default: `asyncio.sleep`).
+
+    Raises:
+        ValidationError: An empty *key*, or a limit or time out of range.
+    """
 
     def __init__(
         self,
@@ -123,6 +148,15 @@ class RedisFlow:
 
         A Cluster is named by *cluster* or by the scheme ``redis+cluster://``
         (``rediss+cluster://``); every key of the budget sits in one slot.
+
+        Args:
+            url: The Redis URL; may hold a password, never shown.
+            key: The budget's name (`budget_key`).
+            cluster: Treat *url* as a node of a Redis Cluster.
+            **options: The constructor's other keyword arguments.
+
+        Returns:
+            A flow that owns its client: `aclose` closes it.
         """
         client = open_redis(url, cluster=cluster)
         return cls(client, key=key, description=redact_url(url), owns_client=True, **options)
@@ -141,13 +175,24 @@ class RedisFlow:
         return len(self._held)
 
     def now(self) -> float:
-        """The event loop's clock (Redis keeps its own time for leases)."""
+        """Read the event loop's clock (Redis keeps its own time for leases).
+
+        Returns:
+            Seconds, any epoch.
+        """
         return asyncio.get_running_loop().time()
 
     # -- Flow ----------------------------------------------------------------
 
     async def acquire(self) -> Permit:
-        """Wait for a lease from the shared budget (and the shared rate, if any)."""
+        """Wait for a lease from the shared budget (and the shared rate, if any).
+
+        Returns:
+            The permit, naming its lease, to hand back to `release`.
+
+        Raises:
+            FlowUnavailable: Redis stayed unreachable for *outage_timeout*.
+        """
         future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
         if self._pump is None or self._pump.done():
@@ -174,7 +219,16 @@ class RedisFlow:
     async def release(
         self, permit: Permit, status: int | None, *, server_wait: float | None = None
     ) -> None:
-        """Give the lease back, telling every process what the server answered."""
+        """Give the lease back, telling every process what the server answered.
+
+        Args:
+            permit: The permit `acquire` gave for this request.
+            status: The answer's HTTP status; ``None`` when no answer came.
+            server_wait: Seconds the server asked to wait (``Retry-After``), if it did.
+
+        Raises:
+            ValidationError: *permit* was not granted by a `RedisFlow`.
+        """
         if permit.lease is None:
             raise ValidationError("this permit was not granted by a RedisFlow", field="permit")
         if status == 429:

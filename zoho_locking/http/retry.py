@@ -29,10 +29,14 @@ class Answer(Protocol):
     """What a retry decision looks at in an answer (a `Response` fits)."""
 
     @property
-    def status(self) -> int: ...
+    def status(self) -> int:
+        """The answer's HTTP status."""
+        ...
 
     @property
-    def headers(self) -> Mapping[str, str]: ...
+    def headers(self) -> Mapping[str, str]:
+        """The answer's headers (``Retry-After`` is the one read)."""
+        ...
 
 
 @attrs.frozen(slots=True)
@@ -47,12 +51,21 @@ class RetryPolicy:
     while every answer, for every request, is 429: past it the org is taken
     not to be recovering (its credits spent, its concurrency held by someone
     else) and `ThrottledTooLong` ends the request, and a bulk run.
+
+    Raises:
+        ValidationError: *max_attempts* below 1, *base_delay* negative or above
+            *max_delay*, or a *deadline* or *stall_timeout* that is not positive.
     """
 
+    #: Attempts of one request at most (1: no retries).
     max_attempts: int = 5
+    #: Seconds: the first backoff's ceiling, doubled per attempt.
     base_delay: float = 0.5
+    #: Seconds: the most any backoff's ceiling grows to.
     max_delay: float = 30.0
+    #: Seconds from a request's first attempt past which no retry starts (``None``: no cap).
     deadline: float | None = 300.0
+    #: Seconds of nothing but 429s, anywhere, before `ThrottledTooLong` (``None``: never).
     stall_timeout: float | None = 300.0
 
     def __attrs_post_init__(self) -> None:
@@ -69,7 +82,15 @@ class RetryPolicy:
                 raise ValidationError(f"{name} must be positive or None", field=name)
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait after failed attempt number *attempt* (1-based)."""
+        """Draw the backoff after a failed attempt, with full jitter.
+
+        Args:
+            attempt: The failed attempt's number, 1-based.
+            rng: Where the jitter comes from.
+
+        Returns:
+            Seconds, uniform in ``[0, min(max_delay, base_delay * 2**(attempt-1))]``.
+        """
         ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 32))
         return rng.uniform(0, ceiling)
 
@@ -81,6 +102,15 @@ class RetryPolicy:
         After a 429 the flow control's shared pause is the wait; otherwise back
         off with jitter. A server that asks for longer (``Retry-After``) gets it;
         the credit window's end (``X-RATELIMIT-RESET``) is no such request.
+
+        Args:
+            attempt: The failed attempt's number, 1-based.
+            rng: Where the jitter comes from.
+            answer: The failed attempt's answer; ``None`` when none came.
+            now_epoch: The wall clock, in epoch seconds (for an HTTP-date ``Retry-After``).
+
+        Returns:
+            Seconds to wait before the next attempt.
         """
         delay = 0.0 if answer is not None and answer.status == 429 else self.backoff(attempt, rng)
         if answer is not None:

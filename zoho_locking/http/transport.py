@@ -32,8 +32,11 @@ __all__ = ["AiohttpTransport", "MockTransport", "Response", "Transport"]
 class Response:
     """A complete HTTP answer: status, headers and body bytes."""
 
+    #: The HTTP status.
     status: int
+    #: The headers (a case-insensitive mapping from aiohttp).
     headers: Mapping[str, str]
+    #: The whole body, as bytes.
     body: bytes
 
 
@@ -41,7 +44,19 @@ class Transport(Protocol):
     """Moves one request to the server and its answer back."""
 
     async def send(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
-        """Send *request* with *auth_headers* added; raise `TransportError` on failure."""
+        """Send *request* with *auth_headers* added, and read the whole answer.
+
+        Args:
+            request: The request, built by the protocol layer.
+            auth_headers: The ``Authorization`` header to add (kept out of *request*
+                so that nothing else ever holds the token).
+
+        Returns:
+            The answer, whatever its status.
+
+        Raises:
+            TransportError: No complete answer (or `RequestTimeout`, `ProxyError`).
+        """
         ...
 
     async def aclose(self) -> None:
@@ -60,6 +75,15 @@ class AiohttpTransport:
     Servers are verified against the CAs *ssl* names (`zoho_locking.net.tls`:
     a bundle's path, an `ssl.SSLContext`, ``"system"``; ``None``: Python's
     defaults), on a session passed in too; a certificate that fails raises `TLSError`.
+
+    Args:
+        session: A session to send through (default: one made on first use).
+        timeout: Seconds for one request, connection to last byte (``None``: none).
+        connect_timeout: Seconds to connect (``None``: no cap but *timeout*).
+        pool_size: Connections kept open, when the transport makes its session.
+        proxy: A proxy URL for every request, a `Proxies`, or ``None``.
+        ssl: The CAs to verify servers with: a bundle's path, an `ssl.SSLContext`,
+            ``"system"``, or ``None`` for Python's defaults.
     """
 
     def __init__(
@@ -99,7 +123,21 @@ class AiohttpTransport:
         return self._session
 
     async def send(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
-        """Send *request* and read the whole answer."""
+        """Send *request* and read the whole answer.
+
+        Args:
+            request: The request, built by the protocol layer.
+            auth_headers: The ``Authorization`` header to add (kept out of *request*
+                so that nothing else ever holds the token).
+
+        Returns:
+            The answer, whatever its status (redirects are not followed).
+
+        Raises:
+            ProxyError: The proxy refused (407, a refused ``CONNECT``) or was not reached.
+            RequestTimeout: No complete answer within *timeout*.
+            TransportError: The connection failed, or the transport is closed.
+        """
         session = self.get_session()
         headers = {**request.headers, **auth_headers} if request.headers else auth_headers
         route = self.proxies.route(request.url)
@@ -155,18 +193,36 @@ class AiohttpTransport:
         self._session = None
 
 
+#: What answers a `MockTransport`'s requests: a function of the request and its
+#: ``Authorization`` header, returning a `Response` (or an awaitable of one).
 Handler = Callable[[Request, Mapping[str, str]], "Response | Awaitable[Response]"]
 
 
 class MockTransport:
-    """Answer every request from *handler*, in process, without sockets."""
+    """Answer every request from *handler*, in process, without sockets.
+
+    Args:
+        handler: Called with each request and its auth headers.
+    """
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
         self.closed = False
 
     async def send(self, request: Request, auth_headers: Mapping[str, str]) -> Response:
-        """Call the handler; a coroutine result is awaited."""
+        """Call the handler; a coroutine result is awaited.
+
+        Args:
+            request: The request, built by the protocol layer.
+            auth_headers: The ``Authorization`` header to add (kept out of *request*
+                so that nothing else ever holds the token).
+
+        Returns:
+            The handler's `Response`.
+
+        Raises:
+            TypeError: The handler returned something other than a `Response`.
+        """
         result = self._handler(request, auth_headers)
         if inspect.isawaitable(result):
             result = await result

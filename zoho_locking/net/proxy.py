@@ -78,6 +78,14 @@ class Proxies:
     URL may carry ``user:password@`` (percent-encoded): they are sent as
     ``Proxy-Authorization`` and never shown. A URL without a scheme is taken as
     ``http://``.
+
+    Args:
+        http: The proxy URL for plain ``http://`` requests.
+        https: The proxy URL for ``https://`` requests (the CRM's).
+        no_proxy: ``NO_PROXY``'s list: hosts reached direct, comma-separated.
+
+    Raises:
+        ValidationError: A proxy URL that cannot be used (its scheme, no host).
     """
 
     __slots__ = ("_routes", "http", "https", "no_proxy")
@@ -99,13 +107,32 @@ class Proxies:
         Lower-case names win over upper-case ones; ``HTTP_PROXY`` is ignored when
         ``REQUEST_METHOD`` is set (a CGI script: the variable may come from a
         request header, CVE-2016-1000110).
+
+        Args:
+            env: The variables to read (default: ``os.environ``).
+
+        Returns:
+            The proxies they name; direct for everything if none.
+
+        Raises:
+            ValidationError: A variable names a proxy URL that cannot be used.
         """
         found = _environment(os.environ if env is None else env)
         return cls(http=found.get("http"), https=found.get("https"), no_proxy=found.get("no", ""))
 
     @classmethod
     def to(cls, url: str) -> Proxies:
-        """Every request through the proxy at *url*, whatever its host (``NO_PROXY`` ignored)."""
+        """Send every request through the proxy at *url*, whatever its host.
+
+        Args:
+            url: The proxy's URL; ``user:password@`` in it is sent, never shown.
+
+        Returns:
+            Proxies with *url* for both schemes and no ``NO_PROXY`` exception.
+
+        Raises:
+            ValidationError: *url* cannot be used as a proxy.
+        """
         proxies = cls()
         proxies.http = proxies.https = _route(url, "proxy")
         return proxies

@@ -42,12 +42,12 @@ def make_session(
     requests is turned off.
 
     Args:
-        pool_size: the most connections open at once, all hosts together.
-        connector: your own connector instead (limits, TLS), for *pool_size*
+        pool_size: The most connections open at once, all hosts together.
+        connector: Your own connector instead (limits, TLS), for *pool_size*
             and *ssl* both.
-        timeout: for requests of your own (the package gives each of its
+        timeout: For requests of your own (the package gives each of its
             requests its own).
-        ssl: the certificate authorities to trust: a CA bundle's path (PEM),
+        ssl: The certificate authorities to trust: a CA bundle's path (PEM),
             an `ssl.SSLContext`, ``"system"`` (the operating system's store,
             ``zoho-locking[truststore]``), or ``None`` for Python's defaults
             (which honour ``SSL_CERT_FILE``). Verification cannot be switched off.
@@ -56,7 +56,7 @@ def make_session(
         The session, yours to close.
 
     Raises:
-        ValidationError: a bad *pool_size* or *ssl*, or *ssl* beside *connector*.
+        ValidationError: A bad *pool_size* or *ssl*, or *ssl* beside *connector*.
     """
     context = tls_context(ssl)
     if connector is None:

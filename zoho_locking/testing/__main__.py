@@ -150,7 +150,9 @@ def _print_ready(zoho: FakeZoho, life: float | None) -> None:
     print(f"access token:   {token}   ({expiry})")
     if zoho.accounts is not None:
         accounts = zoho.accounts
-        print(f"accounts URL:   {url}   (token endpoint: {zoho.token_url})")
+        # Two lines, not one: the site shows this output in a code column of ~86 characters.
+        print(f"accounts URL:   {url}")
+        print(f"token endpoint: {zoho.token_url}")
         print(f"client id:      {accounts.client_id}")
         print(f"client secret:  {accounts.client_secret}")
         print(f"refresh token:  {accounts.refresh_token}")

@@ -114,6 +114,20 @@ class FakeAccounts:
         as some Zoho data centres do. *scopes* (``None``: all) go to every token
         minted. *latency* (seconds) is how long `FakeServer` holds each answer back.
         Grant codes are valid *code_life* seconds (by the CRM's clock) after `issue_code`.
+
+        Args:
+            client_id: The one OAuth client id accepted.
+            client_secret: Its secret.
+            refresh_token: The one refresh token accepted.
+            token_life: Seconds each minted access token lives.
+            max_mints: Token requests allowed per *window*; past them, the throttle answer.
+            window: Seconds of that window, on the CRM's clock.
+            max_live_tokens: Tokens valid at once; one more revokes the oldest.
+            expires_in_ms: Send ``expires_in`` in milliseconds, plus ``expires_in_sec``.
+            scopes: The scopes of every token minted; ``None``: all.
+            throttle_status: The HTTP status of the throttle answer.
+            latency: Seconds `FakeServer` holds each answer back.
+            code_life: Seconds a grant code from `issue_code` stays valid.
         """
         self.client_id = client_id
         self.client_secret = client_secret
@@ -155,7 +169,13 @@ class FakeAccounts:
         *,
         content_type: str = "application/json",
     ) -> None:
-        """Answer the next request with *body* instead (a dict is sent as JSON); queues up."""
+        """Answer the next request with *body* instead; several calls queue up.
+
+        Args:
+            status: The answer's HTTP status.
+            body: The answer's body: a mapping is sent as JSON, text as UTF-8.
+            content_type: The answer's ``Content-Type``.
+        """
         if isinstance(body, Mapping):
             data = json.dumps(dict(body)).encode()
         else:

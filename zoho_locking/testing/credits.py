@@ -31,6 +31,14 @@ class Credits:
 
     The window starts now (by *clock*) and again at each `refill`; the credits
     come back only with a refill, as a test decides.
+
+    Args:
+        limit: Credits per window (a non-negative integer).
+        window: The window's seconds, on *clock* (a day by default).
+        clock: The clock the window runs on.
+
+    Raises:
+        ValueError: A negative or non-integer *limit*, or a *window* that is not positive.
     """
 
     __slots__ = ("_clock", "limit", "started", "used", "window")
@@ -80,7 +88,14 @@ class Credits:
         self.used += min(max(0, extra), self.remaining)
 
     def refill(self, limit: int | None = None) -> None:
-        """Start a new day: nothing used, and a new *limit* if given."""
+        """Start a new day: nothing used, and a new *limit* if given.
+
+        Args:
+            limit: The new window's credits; ``None``: as before.
+
+        Raises:
+            ValueError: A negative or non-integer *limit*.
+        """
         if limit is not None:
             self.limit = _checked(limit)
         self.used = 0

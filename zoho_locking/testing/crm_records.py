@@ -41,6 +41,17 @@ class RecordsSetup:
         for the records this call creates, returns values to set over the seeded
         ones, e.g. ``fields=lambda i: {"Stage": "Closed Won"} if i % 2 else {}``.
         A bad field name or value raises `ValueError` before any record is created.
+
+        Args:
+            module: The module's API name (case-insensitive).
+            count_or_ids: How many records to create, or their ids.
+            fields: Values to set over the seeded ones, by record index.
+
+        Returns:
+            The new records' ids, as text.
+
+        Raises:
+            ValueError: A bad field name or value, or an unknown module.
         """
         return self.org.add_records(module, count_or_ids, fields=fields)
 
@@ -50,12 +61,28 @@ class RecordsSetup:
         Text and picklists take `str`, ``Amount`` a number, ``Closing_Date`` a
         `datetime.date` or ``"YYYY-MM-DD"``, ``Owner`` a user id. The record's
         name in locks stays the one it was created with.
+
+        Args:
+            module: The module's API name (case-insensitive).
+            record_id: The record's id.
+            **fields: New values by field API name.
+
+        Raises:
+            ValueError: A bad field name or value, or an unknown record.
         """
         table = self.org.fields.table(self.org.module(module).api_name)
         table.update(record_id, fields)
 
     def field_values(self, module: str, record_id: str | int) -> dict[str, Any]:
-        """Return a record's field values by API name (``id`` as text)."""
+        """Return a record's field values by API name (``id`` as text).
+
+        Args:
+            module: The module's API name (case-insensitive).
+            record_id: The record's id.
+
+        Returns:
+            The values, by field API name.
+        """
         return self.org.fields.table(self.org.module(module).api_name).values(record_id)
 
     @property

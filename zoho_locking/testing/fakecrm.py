@@ -81,6 +81,14 @@ class FakeCRM(RecordsSetup):
         ``record_requests=False`` keeps `requests` empty, for long standalone runs.
         *credits* gives the org a daily allowance of API calls (`Credits`):
         each answered call costs one, and every answer carries the limit headers.
+
+        Args:
+            clock: The org's clock, in seconds, any epoch: decides token expiry.
+            now: What gives the timestamps written into locks.
+            faults: The faults to inject (default: none).
+            default_token: Accept `DEFAULT_TOKEN`, valid forever.
+            record_requests: Keep every request in `requests`.
+            credits: The org's daily API credits; ``None``: unlimited.
         """
         #: The state: modules, records, locks, permissions and tokens.
         self.org = FakeOrg(clock=clock, now=now)
@@ -141,15 +149,38 @@ class FakeCRM(RecordsSetup):
     def add_module(
         self, api_name: str, *, locking: LockingMode | None = "manual_and_automatic"
     ) -> FakeModule:
-        """Add a (custom) module with the given locking configuration."""
+        """Add a (custom) module with the given locking configuration.
+
+        Args:
+            api_name: The module's API name (``Projects``).
+            locking: Its record locking configuration; ``None``: not configured.
+
+        Returns:
+            The new module.
+        """
         return self.org.add_module(api_name, locking=locking)
 
     def set_locking(self, module: str, locking: LockingMode | None) -> None:
-        """Change a module's locking configuration (``None``: not configured)."""
+        """Change a module's locking configuration.
+
+        Args:
+            module: The module's API name (case-insensitive).
+            locking: The configuration; ``None``: not configured (400 answers).
+        """
         self.org.set_locking(module, locking)
 
     def module(self, name: str) -> FakeModule:
-        """Return the module called *name* (case-insensitive), else raise `ValueError`."""
+        """Return the module called *name* (case-insensitive).
+
+        Args:
+            name: The module's API name.
+
+        Returns:
+            The module.
+
+        Raises:
+            ValueError: The org has no such module.
+        """
         return self.org.module(name)
 
     @property
@@ -158,27 +189,66 @@ class FakeCRM(RecordsSetup):
         return self.org.modules
 
     def record_ids(self, module: str) -> list[str]:
-        """Return the ids of a module's records, oldest first."""
+        """Return the ids of a module's records, oldest first.
+
+        Args:
+            module: The module's API name (case-insensitive).
+
+        Returns:
+            The ids, as text.
+        """
         return self.org.record_ids(module)
 
     def manual_lock(self, module: str, record_id: str, reason: str = "locked by a test") -> str:
-        """Lock a record by hand, as a POST would, and return the locking id."""
+        """Lock a record by hand, as a POST would, and return the locking id.
+
+        Args:
+            module: The module's API name (case-insensitive).
+            record_id: The record's id.
+            reason: The lock's reason.
+
+        Returns:
+            The new lock's locking id.
+        """
         return self.org.manual_lock(module, record_id, reason)
 
     def auto_lock(self, module: str, record_id: str) -> str:
-        """Lock a record as a locking rule would (no user, no reason); return the locking id."""
+        """Lock a record as a locking rule would (no user, no reason); return the locking id.
+
+        Args:
+            module: The module's API name (case-insensitive).
+            record_id: The record's id.
+
+        Returns:
+            The new lock's locking id.
+        """
         return self.org.auto_lock(module, record_id)
 
     def clear_lock(self, module: str, record_id: str) -> None:
-        """Remove a record's lock, manual or automatic, if any (setup only: no request)."""
+        """Remove a record's lock, manual or automatic, if any (setup only: no request).
+
+        Args:
+            module: The module's API name (case-insensitive).
+            record_id: The record's id.
+        """
         self.org.clear_lock(module, record_id)
 
     def deny(self, module: str, record_id: str) -> None:
-        """Make the user lack permission on a record: writes answer 403 NO_PERMISSION."""
+        """Make the user lack permission on a record: writes answer 403 NO_PERMISSION.
+
+        Args:
+            module: The module's API name (case-insensitive).
+            record_id: The record's id.
+        """
         self.org.deny(module, record_id)
 
     def allow(self, module: str, record_id: str) -> None:
-        """Undo `deny`."""
+        """Undo `deny`.
+
+        Args:
+            module: The module's API name (case-insensitive).
+            record_id: The record's id.
+        """
         self.org.allow(module, record_id)
 
     def add_token(
@@ -189,28 +259,60 @@ class FakeCRM(RecordsSetup):
         scopes: frozenset[str] | None = None,
         user_active: bool = True,
     ) -> None:
-        """Accept *token* until ``clock() >= expires_at`` with *scopes* (``None``: all).
+        """Accept *token* until ``clock() >= expires_at`` with *scopes*.
 
-        ``user_active=False``: the token of a deactivated user (401 AUTHENTICATION_FAILURE).
+        Args:
+            token: The access token to accept.
+            expires_at: When it expires, on `clock`; ``None``: never.
+            scopes: The OAuth scopes it carries; ``None``: all.
+            user_active: ``False``: the token of a deactivated user (401
+                AUTHENTICATION_FAILURE).
         """
         self.org.tokens.add(token, expires_at=expires_at, scopes=scopes, user_active=user_active)
 
     def mint_token(self, lifetime: float, scopes: frozenset[str] | None = None) -> str:
-        """Create and return a fresh random token that expires *lifetime* seconds from now."""
+        """Create and return a fresh random token that expires *lifetime* seconds from now.
+
+        Args:
+            lifetime: Seconds it stays valid, on `clock`.
+            scopes: The OAuth scopes it carries; ``None``: all.
+
+        Returns:
+            The token.
+        """
         return self.org.tokens.mint(lifetime, scopes)
 
     def revoke_token(self, token: str) -> None:
-        """Stop accepting *token* (answers 401 INVALID_TOKEN from now on)."""
+        """Stop accepting *token* (answers 401 INVALID_TOKEN from now on).
+
+        Args:
+            token: The access token to revoke.
+        """
         self.org.tokens.revoke(token)
 
     # ------------------------------------------------------------- inspection
 
     def locks(self, module: str) -> dict[str, FakeLock]:
-        """Return a module's locks by record id (a copy)."""
+        """Return a module's locks by record id (a copy).
+
+        Args:
+            module: The module's API name (case-insensitive).
+
+        Returns:
+            Each locked record's lock, by record id.
+        """
         return self.org.locks(module)
 
     def lock_of(self, module: str, record_id: str) -> FakeLock | None:
-        """Return the lock a record holds, or ``None``."""
+        """Return the lock a record holds, or ``None``.
+
+        Args:
+            module: The module's API name (case-insensitive).
+            record_id: The record's id.
+
+        Returns:
+            The lock, or ``None`` if the record is not locked.
+        """
         return self.org.lock_of(module, record_id)
 
     # --------------------------------------------------------------- requests

@@ -75,7 +75,15 @@ class OrgSpec:
     record_requests: bool = True
 
     def build(self, *, host: str = "127.0.0.1", port: int = 0) -> FakeZoho:
-        """Make the org, its token endpoint (with `oauth`) and its server (not started)."""
+        """Make the org, its token endpoint (with `oauth`) and its server (not started).
+
+        Args:
+            host: The address the server will listen on.
+            port: Its TCP port (0: any free one).
+
+        Returns:
+            The org, its accounts server and its server, not started.
+        """
         crm = FakeCRM(
             clock=self.clock,
             faults=self.faults,

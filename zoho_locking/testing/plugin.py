@@ -48,7 +48,11 @@ class FakeZohoFactory(Protocol):
 
 @pytest.fixture
 def fake_crm() -> FakeCRM:
-    """A fresh fake org with 100 records in ``Deals``."""
+    """Give a test a fresh fake org with 100 records in ``Deals``.
+
+    Returns:
+        The org, not served: give it to a `MockTransport`, or use `fake_server`.
+    """
     crm = FakeCRM()
     crm.add_records("Deals", 100)
     return crm
@@ -56,14 +60,25 @@ def fake_crm() -> FakeCRM:
 
 @pytest_asyncio.fixture
 async def fake_server(fake_crm: FakeCRM) -> AsyncIterator[FakeServer]:
-    """The ``fake_crm`` org, served on 127.0.0.1 for the duration of the test."""
+    """Serve the ``fake_crm`` org on 127.0.0.1 for the duration of the test.
+
+    Args:
+        fake_crm: The org (the fixture of that name).
+
+    Yields:
+        The running server: ``fake_server.url`` is the API domain to give a client.
+    """
     async with FakeServer(fake_crm) as server:
         yield server
 
 
 @pytest_asyncio.fixture
 async def make_fake_zoho() -> AsyncIterator[FakeZohoFactory]:
-    """A factory of fake Zohos served on 127.0.0.1; each is closed after the test."""
+    """Give a test a factory of fake Zohos served on 127.0.0.1; each is closed after it.
+
+    Yields:
+        ``await make_fake_zoho(spec, **fields_of_OrgSpec)``: a started `FakeZoho`.
+    """
     started: list[FakeServer] = []
 
     async def make(spec: OrgSpec | None = None, /, **options: Any) -> FakeZoho:

@@ -42,6 +42,17 @@ class FakeServer:
     With *ssl_context* (a server-side `ssl.SSLContext` holding a certificate
     and its key), it serves HTTPS and ``url`` starts with ``https://``: for
     testing TLS settings (the tests issue its certificate with ``trustme``).
+
+    Args:
+        crm: The org to answer with (default: a new `FakeCRM`).
+        host: The address to listen on (loopback by default).
+        port: The TCP port (0: any free one; `port` says which once started).
+        latency: Seconds each CRM answer is held back.
+        concurrency_limit: Requests in flight before 429; ``None``: no limit.
+        shutdown_timeout: Seconds `close` waits for requests in flight.
+        accounts: A token endpoint to serve too.
+        ssl_context: A server-side context to serve HTTPS with.
+        apply_after: The part (0 to 1) of a write's latency spent after it is applied.
     """
 
     def __init__(
@@ -94,7 +105,11 @@ class FakeServer:
         return f"{scheme}://{host}:{self._port}"
 
     async def start(self) -> None:
-        """Start listening (`__aenter__` does this)."""
+        """Start listening (`__aenter__` does this).
+
+        Raises:
+            RuntimeError: The server is already running.
+        """
         if self._runner is not None:
             raise RuntimeError("the server is already running")
         self._closing = asyncio.Event()
@@ -137,7 +152,14 @@ class FakeServer:
         await self.close()
 
     def max_in_window(self, seconds: float = 1.0) -> int:
-        """Return the most arrivals seen within any window of *seconds*."""
+        """Return the most arrivals seen within any window of *seconds*.
+
+        Args:
+            seconds: The window's length, on the event loop's clock.
+
+        Returns:
+            The most requests that arrived within one such window (429s included).
+        """
         best = start = 0
         times = self.arrivals
         for end, moment in enumerate(times):

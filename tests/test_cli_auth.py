@@ -88,7 +88,7 @@ async def test_a_code_gives_a_refresh_token_that_locks_records_in_the_next_proce
         (refresh_token,) = got.stdout.splitlines()  # alone, one line: $(...) takes it whole
         assert got.stdout == refresh_token + "\n" and refresh_token.startswith("1000.")
         assert code not in got.stderr and refresh_token not in got.stderr
-        assert "scopes: ZohoCRM.coql.READ ZohoCRM.modules.ALL" in got.stderr
+        assert "scopes:\n  ZohoCRM.coql.READ\n  ZohoCRM.modules.ALL\n" in got.stderr
         assert f"API domain: {server.url}" in got.stderr
         assert "covered on every module: lock, unlock, update, status, --where" in got.stderr
         assert "next:" in got.stderr and "ZOHO_REFRESH_TOKEN" in got.stderr

@@ -99,6 +99,11 @@ class LockingClient(RecordMethods, BulkMethods):
         session: An aiohttp session to share (`make_session`); yours to close.
         transport: A `Transport` instead of aiohttp (`MockTransport` in tests).
         proxy: A proxy URL or `Proxies`; ``None``: the environment's.
+        environment: ``production`` (default), ``sandbox`` or ``developer``: that
+            environment's API domain in the data centre (`api_domain` shows it).
+        ssl: The CAs to verify servers with: a CA bundle's path, an
+            `ssl.SSLContext`, ``"system"`` (extra ``truststore``), or ``None`` for
+            Python's defaults (``SSL_CERT_FILE`` honoured); never ``False``.
         allow_insecure_http: Allow ``http://`` API domains other than loopback.
         max_concurrency: The most requests in flight; also a bulk call's workers.
         rate_limit: The most requests per second, if set.
@@ -114,7 +119,8 @@ class LockingClient(RecordMethods, BulkMethods):
     Raises:
         ValidationError: Both or neither of *access_token* and *auth*, or of
             *api_domain* and *dc*; an unknown *dc*; plain ``http://`` elsewhere than
-            loopback; a setting out of range.
+            loopback; a setting out of range; an unknown *environment*; ``ssl=False``
+            or a context that does not verify.
     """
 
     def __init__(

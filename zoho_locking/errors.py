@@ -274,6 +274,9 @@ class TLSError(TransportError):
     ``--ca-bundle`` or ``ZOHO_CA_BUNDLE`` on the command line), or set
     ``SSL_CERT_FILE``. Never retried (another attempt meets the same
     certificate), and it fails every request alike, so a bulk run stops.
+
+    Args:
+        message: The host, what failed and what to do about it.
     """
 
     code = "TLS_ERROR"

@@ -235,7 +235,7 @@ class BulkReport:
             ]
 
     def write_csv(self, stream: IO[str]) -> None:
-        """Write the kept outcomes to *stream* as CSV, rows ending ``\r\n``.
+        r"""Write the kept outcomes to *stream* as CSV, rows ending ``\r\n``.
 
         Open a file for it with ``newline=""``, as for any `csv` writer:
         ``open(path, "w", encoding="utf-8", newline="")``. A stream that

@@ -189,7 +189,8 @@ def report_lines(granted: GrantedTokens, config: AuthConfig) -> list[str]:
     """What Zoho granted and what it allows, for standard error (no secret in it)."""
     lines = [f"Zoho granted a refresh token to client {granted.client_id} ({granted.accounts_url})"]
     if granted.scopes:
-        lines.append(f"scopes: {' '.join(granted.scopes)}")
+        lines.append("scopes:")
+        lines.extend(f"  {scope}" for scope in granted.scopes)
     else:
         lines.append("scopes: Zoho named none, so which commands they cover is not known")
     lines.append(f"API domain: {granted.api_domain or 'not named (give --dc or --api-domain)'}")

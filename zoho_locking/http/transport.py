@@ -135,6 +135,7 @@ class AiohttpTransport:
 
         Raises:
             ProxyError: The proxy refused (407, a refused ``CONNECT``) or was not reached.
+            TLSError: The server's certificate could not be verified (nothing sent).
             RequestTimeout: No complete answer within *timeout*.
             TransportError: The connection failed, or the transport is closed.
         """

@@ -158,11 +158,10 @@ def _print_ready(zoho: FakeZoho, life: float | None) -> None:
         print(f"refresh token:  {accounts.refresh_token}")
         print(f"access tokens minted from the refresh token live {accounts.token_life:g} s")
         code = accounts.issue_code(crm)
-        print(
-            f"grant code:     {code}   (works once, for {accounts.code_life / 60:g} minutes: "
-            "try it with zoho-locking auth)"
-        )
-        print(f"consent page:   {url}{AUTH_PATH}   (consents at once: zoho-locking auth --browser)")
+        print(f"grant code:     {code}")
+        print(f"  (works once, for {accounts.code_life / 60:g} minutes: try zoho-locking auth)")
+        print(f"consent page:   {url}{AUTH_PATH}")
+        print("  (it consents at once: try zoho-locking auth --browser)")
     if sample is not None:
         print(
             f"try: curl -H 'Authorization: Zoho-oauthtoken {token}' "

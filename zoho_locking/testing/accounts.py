@@ -192,8 +192,16 @@ class FakeAccounts:
     ) -> str:
         """Return a new grant code for *scopes*, as a Self Client generates one; it works once.
 
-        *crm* is the org whose clock times the code out. A code issued for a
-        *redirect_uri* must be exchanged with that same one.
+        Args:
+            crm: The org whose clock times the code out.
+            scopes: The scopes the refresh token from this code will carry.
+            redirect_uri: For a server-based client: the code must be exchanged
+                with this same redirect URI; ``None`` for a Self Client.
+            offline: Whether the exchange returns a refresh token (Zoho's
+                ``access_type=offline``); without it, an access token only.
+
+        Returns:
+            The grant code, usable once within `code_life` seconds.
         """
         code = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
         self._codes[code] = _Grant(

@@ -53,6 +53,9 @@ class FakeServer:
         accounts: A token endpoint to serve too.
         ssl_context: A server-side context to serve HTTPS with.
         apply_after: The part (0 to 1) of a write's latency spent after it is applied.
+
+    Raises:
+        ValueError: *apply_after* is not between 0 and 1.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""`RefreshTokenConfig`: the refresh-token settings as one value, checked once, and the providers that take it."""
+"""`RefreshTokenConfig`: the refresh-token settings as one value, checked once, and its providers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`RefreshTokenConfig`: the refresh-token settings as one value, checked once, and its providers."""
+"""`RefreshTokenConfig`: the refresh-token settings as one value, checked once; its providers."""
 
 from __future__ import annotations
 

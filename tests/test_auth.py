@@ -19,13 +19,9 @@ import pytest_asyncio
 from helpers import WallClock
 
 from zoho_locking import AuthError, LockingClient, OAuthError, ValidationError
-from zoho_locking.auth.provider import (
-    RefreshTokenAuth,
-    StaticToken,
-    TokenProvider,
-    parse_token_answer,
-)
-from zoho_locking.auth.tokenstore import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
+from zoho_locking.auth.accounts import parse_token_answer
+from zoho_locking.auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
+from zoho_locking.auth.stores import CachedToken, FileTokenStore, MemoryTokenStore, TokenStore
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 
 SECRETS = (FakeAccounts.CLIENT_SECRET, FakeAccounts.REFRESH_TOKEN)
@@ -83,8 +79,8 @@ def test_provider_protocol() -> None:
 )  # fmt: skip
 def test_dc_selects_accounts_server(dc: str, url: str) -> None:
     provider = RefreshTokenAuth(client_id="id", client_secret="s", refresh_token="r", dc=dc)
-    assert provider.accounts_url == url
-    assert provider.token_url == f"{url}/oauth/v2/token"
+    assert provider.config.accounts_url == url
+    assert provider.config.token_url == f"{url}/oauth/v2/token"
     assert provider.api_domain is None
 
 
@@ -104,7 +100,7 @@ def test_insecure_accounts_url_needs_opt_in() -> None:
         client_id="id", client_secret="s", refresh_token="r",
         accounts_url="http://accounts.example.com/", allow_insecure_http=True,
     )  # fmt: skip
-    assert provider.token_url == "http://accounts.example.com/oauth/v2/token"
+    assert provider.config.token_url == "http://accounts.example.com/oauth/v2/token"
 
 
 @pytest.mark.parametrize("field", ["client_id", "client_secret", "refresh_token"])
@@ -540,7 +536,7 @@ async def test_file_store_ignores_a_corrupt_file(
     async with make_auth(server, accounts, store=FileTokenStore(token_file)) as provider:
         token = await provider.get_token()
     assert accounts.mints == 1
-    assert await FileTokenStore(token_file).load(provider._key) == provider._token
+    assert await FileTokenStore(token_file).load(provider.config.store_key) == provider._token
     assert token in read(token_file)
 
 

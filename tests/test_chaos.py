@@ -8,7 +8,7 @@ from pathlib import Path
 from helpers import outcomes_in, run_cli, start_cli, wait_for_lines
 
 from zoho_locking import BulkReport, LockingClient, RefreshTokenAuth, RetryPolicy
-from zoho_locking.auth.mintledger import TokenLimits
+from zoho_locking.auth.limits import TokenLimits
 from zoho_locking.models import FAILED, SKIPPED, SUCCEEDED
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer, Faults
 

@@ -195,10 +195,19 @@ async def test_fragments_run_against_a_fake_crm(
         def client(**options: Any) -> zoho_locking.LockingClient:
             return real_client(**options, transport=crm_transport(crm))
 
-        def auth(**options: Any) -> zoho_locking.RefreshTokenAuth:
+        real_config = zoho_locking.RefreshTokenConfig
+
+        def auth(
+            config: zoho_locking.RefreshTokenConfig | None = None, /, **options: Any
+        ) -> zoho_locking.RefreshTokenAuth:
             if options.pop("dc", None) is not None:
                 options["accounts_url"] = server.url  # the data centre's accounts server
-            return real_auth(**options)
+            return real_auth(config, **options)
+
+        def config(**options: Any) -> zoho_locking.RefreshTokenConfig:
+            if options.pop("dc", None) is not None:
+                options["accounts_url"] = server.url  # the data centre's accounts server
+            return real_config(**options)
 
         real_exchange = zoho_locking.exchange_grant_code
 
@@ -209,6 +218,7 @@ async def test_fragments_run_against_a_fake_crm(
 
         monkeypatch.setattr(zoho_locking, "LockingClient", client)
         monkeypatch.setattr(zoho_locking, "RefreshTokenAuth", auth)
+        monkeypatch.setattr(zoho_locking, "RefreshTokenConfig", config)
         monkeypatch.setattr(zoho_locking, "exchange_grant_code", exchange)
         accounts = server.accounts
         assert accounts is not None

@@ -142,7 +142,7 @@ def test_the_api_reference_has_every_public_name() -> None:
         "zoho_locking.otel.Telemetry",
         "zoho_locking.flow.redisflow.RedisFlow",
         "zoho_locking.flow.redisflow.budget_key",
-        "zoho_locking.auth.mintledger.TokenLimits",
+        "zoho_locking.auth.limits.TokenLimits",
         "zoho_locking.testing.plugin",
     }
     missing = names - directives()

@@ -75,7 +75,7 @@ async def test_api_domain_of_every_data_centre_and_environment(
         client_id="1000.ID", client_secret="secret", refresh_token="1000.rt",
         dc=dc, environment=environment,
     )  # fmt: skip
-    assert auth.accounts_url == ACCOUNTS[dc] and auth.environment == environment
+    assert auth.config.accounts_url == ACCOUNTS[dc] and auth.environment == environment
     args = build_parser().parse_args(
         ["lock", "--module", "Deals", "--reason", "r", "--dc", dc, "--environment", environment]
     )

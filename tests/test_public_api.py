@@ -12,7 +12,7 @@ PUBLIC = [
     "RefreshTokenAuth", "RequestTimeout", "Response", "RetryPolicy", "Selection", "StaticToken",
     "TLSError", "TokenProvider", "TokenStore", "Transport", "TransportError", "UncertainOutcome",
     "UnexpectedResponse", "UserRef", "ValidationError", "ZohoLockingError", "__version__",
-    "make_session", "GrantedTokens", "exchange_grant_code",
+    "make_session", "GrantedTokens", "exchange_grant_code", "RefreshTokenConfig",
 ]  # fmt: skip
 
 

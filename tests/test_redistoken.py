@@ -29,7 +29,7 @@ import zoho_locking
 from zoho_locking import LockingClient, OAuthError, RefreshTokenAuth
 from zoho_locking.auth.redisstore import RedisTokenStore
 from zoho_locking.auth.seal import Sealer
-from zoho_locking.auth.tokenstore import SharedTokenStore
+from zoho_locking.auth.stores import SharedTokenStore
 from zoho_locking.models import UNFINISHED
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 from zoho_locking.wire.limits import is_run_wide
@@ -105,11 +105,11 @@ async def test_a_fleet_mints_one_token_and_redis_holds_it_sealed(
     assert len(set(tokens)) == 1 and len(accounts.requests) == 1
     token = tokens[0]
     stored = await everything_in(redis_url)
-    namespace = fleet.stores[0].namespace(fleet.auths[0]._key)
+    namespace = fleet.stores[0].namespace(fleet.auths[0].config.store_key)
     assert set(stored) == {f"{namespace}:token", f"{namespace}:ledger"}
     assert namespace.startswith("zoho-locking:{") and namespace.endswith("}")
     for name, value in stored.items():
-        for secret in (*SECRETS, token, accounts.client_id, fleet.auths[0]._key):
+        for secret in (*SECRETS, token, accounts.client_id, fleet.auths[0].config.store_key):
             assert secret not in name and secret.encode() not in value, name
     # What Redis holds is the token, sealed: it opens with the credentials, and only so.
     name = f"{namespace}:token"
@@ -125,7 +125,7 @@ async def test_the_token_expires_from_redis_with_itself(
     fleet = Fleet(redis_url, server, accounts, 1)
     try:
         await fleet.auths[0].get_token()
-        name = f"{fleet.stores[0].namespace(fleet.auths[0]._key)}:token"
+        name = f"{fleet.stores[0].namespace(fleet.auths[0].config.store_key)}:token"
         ttl = await fleet.stores[0].redis.pttl(name)
     finally:
         await fleet.close()
@@ -176,7 +176,7 @@ async def test_access_denied_cools_down_the_whole_fleet(
             with pytest.raises(OAuthError) as caught:
                 await auth.refresh(old)
             assert caught.value.code == "THROTTLED"
-        ledger = f"{fleet.stores[0].namespace(fleet.auths[0]._key)}:ledger"
+        ledger = f"{fleet.stores[0].namespace(fleet.auths[0].config.store_key)}:ledger"
         assert await fleet.stores[0].redis.pttl(ledger) > 0, "the ledger expires by itself"
     finally:
         await fleet.close()
@@ -189,7 +189,7 @@ async def test_a_store_bound_to_other_credentials_reads_nothing(
     fleet = Fleet(redis_url, server, accounts, 1)
     try:
         await fleet.auths[0].get_token()
-        key = fleet.auths[0]._key
+        key = fleet.auths[0].config.store_key
         intruder = RedisTokenStore.from_url(redis_url)
         intruder.bind_sealer(key, Sealer.derive("guessed-secret", accounts.refresh_token))
         assert await intruder.load(key) is None

@@ -33,7 +33,7 @@ from zoho_locking import (
     RefreshTokenAuth,
     StaticToken,
 )
-from zoho_locking.auth.tokenstore import MemoryTokenStore
+from zoho_locking.auth.stores import MemoryTokenStore
 from zoho_locking.models import FAILED, UNFINISHED
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 from zoho_locking.wire import protocol

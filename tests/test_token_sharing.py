@@ -21,9 +21,9 @@ import pytest_asyncio
 from helpers import WallClock
 
 from zoho_locking import FileTokenStore, MemoryTokenStore, OAuthError, RefreshTokenAuth
-from zoho_locking.auth.mintledger import MintLedger, TokenLimits
+from zoho_locking.auth.limits import MintLedger, TokenLimits
 from zoho_locking.auth.seal import Sealer
-from zoho_locking.auth.tokenstore import CachedToken, SharedTokenStore, TokenStore
+from zoho_locking.auth.stores import CachedToken, SharedTokenStore, TokenStore
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 
 

@@ -34,7 +34,7 @@ from zoho_locking import (
     UnexpectedResponse,
     ValidationError,
 )
-from zoho_locking.auth.tokenstore import CachedToken
+from zoho_locking.auth.stores import CachedToken
 from zoho_locking.cli.main import run as cli_run
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 
@@ -253,7 +253,7 @@ def test_loopback_may_use_plain_http(url: str) -> None:
     client = LockingClient(access_token=TOKEN, api_domain=url)
     assert client.api_domain == url.rstrip("/")
     auth = RefreshTokenAuth(client_id="i", client_secret="s", refresh_token="r", accounts_url=url)
-    assert auth.token_url == f"{url}/oauth/v2/token"
+    assert auth.config.token_url == f"{url}/oauth/v2/token"
 
 
 @pytest.mark.parametrize("url", ["http://crm.example.com", "http://10.0.0.1:8080"])
@@ -264,7 +264,7 @@ def test_plain_http_elsewhere_needs_an_explicit_opt_in(url: str) -> None:
         client_id="i", client_secret="s", refresh_token="r", accounts_url=url,
         allow_insecure_http=True,
     )  # fmt: skip
-    assert auth.accounts_url == url
+    assert auth.config.accounts_url == url
 
 
 @pytest.fixture

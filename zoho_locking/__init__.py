@@ -17,10 +17,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .auth.config import RefreshTokenConfig
     from .auth.grant import GrantedTokens, exchange_grant_code
     from .auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
     from .auth.redisstore import RedisTokenStore
-    from .auth.tokenstore import (
+    from .auth.stores import (
         CachedToken,
         FileTokenStore,
         MemoryTokenStore,
@@ -72,11 +73,11 @@ _HOMES: dict[str, str] = {
     "ApiError": ".errors",
     "AuthError": ".errors",
     "BulkReport": ".bulk.report",
-    "CachedToken": ".auth.tokenstore",
+    "CachedToken": ".auth.stores",
     "DATA_CENTRES": ".wire.datacentres",
     "DataCentre": ".wire.datacentres",
     "FileLimitStore": ".flow.limitstore",
-    "FileTokenStore": ".auth.tokenstore",
+    "FileTokenStore": ".auth.stores",
     "Flow": ".flow.base",
     "FlowControl": ".flow.local",
     "GrantedTokens": ".auth.grant",
@@ -84,7 +85,7 @@ _HOMES: dict[str, str] = {
     "LockInfo": ".models",
     "LockingClient": ".client",
     "LockSource": ".models",
-    "MemoryTokenStore": ".auth.tokenstore",
+    "MemoryTokenStore": ".auth.stores",
     "MockTransport": ".http.transport",
     "ModuleRef": ".models",
     "OAuthError": ".errors",
@@ -96,15 +97,16 @@ _HOMES: dict[str, str] = {
     "QueryError": ".errors",
     "RedisTokenStore": ".auth.redisstore",
     "RefreshTokenAuth": ".auth.provider",
+    "RefreshTokenConfig": ".auth.config",
     "RequestTimeout": ".errors",
     "Response": ".http.transport",
     "RetryPolicy": ".http.retry",
     "Selection": ".bulk.selection",
-    "SharedTokenStore": ".auth.tokenstore",
+    "SharedTokenStore": ".auth.stores",
     "StaticToken": ".auth.provider",
     "TLSError": ".errors",
     "TokenProvider": ".auth.provider",
-    "TokenStore": ".auth.tokenstore",
+    "TokenStore": ".auth.stores",
     "Transport": ".http.transport",
     "TransportError": ".errors",
     "UncertainOutcome": ".errors",
@@ -160,6 +162,7 @@ __all__ = [
     "QueryError",
     "RedisTokenStore",
     "RefreshTokenAuth",
+    "RefreshTokenConfig",
     "RequestTimeout",
     "Response",
     "RetryPolicy",

@@ -24,14 +24,15 @@ from typing import Any
 import aiohttp
 import attrs
 
-from ..errors import OAuthError, ValidationError
+from ..errors import OAuthError
 from ..net.proxy import Proxies, as_proxies
 from ..net.session import make_session
 from ..net.tls import TLSSetting, tls_context
 from ..wire.scopes import split_scopes
-from .oauth import check_secret, parse_token_answer, post_form
-from .provider import _accounts_url, _bind_sealer, _fingerprint
-from .tokenstore import CachedToken, TokenStore
+from .accounts import parse_token_answer, post_form
+from .checks import check_positive, check_secret
+from .config import accounts_server, fingerprint
+from .stores import CachedToken, TokenStore, bind_sealer
 
 __all__ = ["GrantedTokens", "exchange_grant_code"]
 
@@ -132,10 +133,9 @@ async def exchange_grant_code(
     check_secret(code, "code")
     check_secret(client_id, "client_id")
     check_secret(client_secret, "client_secret")
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
-        raise ValidationError("timeout must be a positive number", field="timeout")
+    check_positive(timeout, "timeout")
     context = tls_context(ssl)
-    url = _accounts_url(dc, accounts_url, allow_insecure_http)
+    url = accounts_server(dc, accounts_url, allow_insecure_http=allow_insecure_http)
     form = {
         "grant_type": "authorization_code",
         "client_id": client_id,
@@ -172,9 +172,9 @@ async def exchange_grant_code(
 
 async def _keep(store: TokenStore, granted: GrantedTokens, client_secret: str) -> GrantedTokens:
     """Save the access token where `RefreshTokenAuth` will look for it; a failure only warns."""
-    key = _fingerprint(granted.accounts_url, granted.client_id, granted.refresh_token)
+    key = fingerprint(granted.accounts_url, granted.client_id, granted.refresh_token)
     try:
-        _bind_sealer(store, key, client_secret, granted.refresh_token)
+        bind_sealer(store, key, client_secret, granted.refresh_token)
         saved = store.save(key, granted.access)
         if inspect.isawaitable(saved):
             await saved

@@ -3,10 +3,11 @@
 A provider hands out the current access token and, when the CRM answers
 401 INVALID_TOKEN, is asked for a fresh one. `StaticToken` wraps a token the
 caller already has; it cannot refresh. `RefreshTokenAuth` mints tokens from
-a refresh token at the Zoho accounts server (through `oauth.TokenMinter`),
-shortly before they expire, once for all concurrent callers, and keeps them
-in a `TokenStore`; with a `SharedTokenStore`, once for every process that
-shares it (`minting.Minting`).
+a refresh token at the Zoho accounts server (`accounts.TokenMinter`), as
+its `RefreshTokenConfig` says, shortly before they expire, once for all
+concurrent callers, and keeps them in a `TokenStore`; with a
+`SharedTokenStore`, once for every process that shares it
+(`coordination.MintCoordinator`).
 
 No token, refresh token or client secret appears in any repr, log line or
 exception text of this module.
@@ -15,32 +16,24 @@ exception text of this module.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, Self, Unpack, runtime_checkable
 
 import aiohttp
 
 from ..errors import OAuthError, ValidationError
-from ..net.proxy import Proxies, as_proxies
-from ..net.tls import TLSSetting, tls_context
-from ..wire.datacentres import (
-    DataCentre,
-    check_base_url,
-    check_environment,
-    data_centre,
-    in_environment,
-)
-from .minting import Minting, refresh_at
-from .mintledger import TokenLimits
-from .oauth import TokenMinter, check_secret, parse_token_answer
-from .tokenstore import CachedToken, MemoryTokenStore, TokenStore
+from ..wire.datacentres import in_environment
+from .accounts import TokenMinter
+from .checks import check_secret
+from .config import RefreshTokenConfig, RefreshTokenSettings
+from .coordination import MintCoordinator, refresh_at
+from .stores import CachedToken, MemoryTokenStore, TokenStore, bind_sealer
 
-__all__ = ["RefreshTokenAuth", "StaticToken", "TokenProvider", "parse_token_answer"]
+__all__ = ["RefreshTokenAuth", "StaticToken", "TokenProvider"]
 
 _log = logging.getLogger(__name__)
 
@@ -126,131 +119,90 @@ class StaticToken:
 class RefreshTokenAuth:
     """Mint access tokens from a refresh token, at most once per token life.
 
-    Give the OAuth client's *client_id* and *client_secret*, a *refresh_token*,
-    and the accounts server: a data centre name *dc* (``us``, ``eu``, ...) or
-    an *accounts_url* (``http://`` only for loopback unless
-    *allow_insecure_http*). A token is refreshed when less than
-    *refresh_margin* seconds of it are left (a quarter of its life at most),
-    or when the CRM rejects it; either way, concurrent callers share one
-    request to the accounts server. Tokens are kept in *store*
-    (`MemoryTokenStore` by default; `FileTokenStore`: later runs and the host's
-    other processes; `RedisTokenStore`: every process on every host), whose
-    sharers mint one token between them, within *token_limits* (`TokenLimits`,
-    Zoho's by default: a mint past them raises `OAuthError`, unsent).
+    What to mint with, where and how is one `RefreshTokenConfig`; its fields
+    may be given as keywords instead (``RefreshTokenAuth(client_id=...,
+    client_secret=..., refresh_token=..., dc="eu")``), which builds it. A token
+    is refreshed when less than the config's *refresh_margin* seconds of it
+    are left (a quarter of its life at most), or when the CRM rejects it;
+    either way, concurrent callers share one request to the accounts server.
+    Tokens are kept in *store* (`MemoryTokenStore` by default;
+    `FileTokenStore`: later runs and the host's other processes;
+    `RedisTokenStore`: every process on every host), whose sharers mint one
+    token between them, within the config's *token_limits* (Zoho's by
+    default: a mint past them raises `OAuthError`, unsent).
 
     After the first token, `api_domain` is the CRM domain the accounts server
-    named, in *environment*: ``production`` (the default) takes it as named;
-    ``sandbox`` and ``developer`` take the data centre it names and use that
-    environment's domain (the accounts server is the same for all three, and
-    names the production domain). The provider owns an HTTP session unless
-    given *session*; close it with `aclose` (or ``async with``). Token
-    requests go through *proxy* (a URL, or a `Proxies`), else the
-    environment's proxy (``HTTPS_PROXY``, ...), and verify the accounts server
-    against *ssl*: a CA bundle's path, an `ssl.SSLContext`, ``"system"``
-    (`zoho_locking.net.tls`), or ``None`` for Python's defaults
-    (``SSL_CERT_FILE`` honoured); ``ssl=False`` is refused.
+    named, in the config's *environment*: ``production`` (the default) takes it
+    as named; ``sandbox`` and ``developer`` take the data centre it names and
+    use that environment's domain (the accounts server is the same for all
+    three, and names the production domain). The provider owns an HTTP session
+    unless given *session*; close it with `aclose` (or ``async with``).
 
     Args:
-        client_id: The OAuth client's id (Zoho's API console).
-        client_secret: The OAuth client's secret; never shown.
-        refresh_token: The refresh token; never shown.
-        dc: The data centre whose accounts server mints (``us``, ``eu``, ...).
-        accounts_url: The accounts server's base URL, instead of *dc*.
+        config: The OAuth client, refresh token, accounts server and token
+            request settings; or ``None``, and its fields as *settings*.
         store: Where tokens are kept (default: a `MemoryTokenStore`).
-        refresh_margin: Seconds before expiry to mint the next token.
         session: An aiohttp session for the accounts server (default: its own).
-        timeout: Seconds for one token request.
         clock: The wall clock, in epoch seconds (tests pass a fake one).
-        allow_insecure_http: Allow ``http://`` accounts URLs other than loopback.
-        throttle_cooldown: Seconds not to ask again after "too many requests".
-        token_limits: Zoho's token limits to keep (default: `TokenLimits()`).
-        proxy: A proxy URL or `Proxies` for token requests.
-        environment: ``production``, ``sandbox`` or ``developer``: which of the
-            named data centre's API domains the tokens are used on.
-        ssl: How to verify the accounts server: a CA bundle's path, an
-            `ssl.SSLContext`, ``"system"``, or ``None`` for Python's defaults.
+        **settings: The keywords of `RefreshTokenConfig` (*client_id*,
+            *client_secret*, *refresh_token*, *dc* or *accounts_url*, ...),
+            when no *config* is given.
 
     Raises:
-        ValidationError: A secret is empty or holds whitespace; both or neither of
-            *dc* and *accounts_url*; a setting out of range; an unknown
-            environment; ``ssl=False`` or a context that does not verify.
+        ValidationError: Both a *config* and *settings*; a *config* that is not a
+            `RefreshTokenConfig`; a *store* without ``load`` and ``save``; any
+            refusal of `RefreshTokenConfig` for *settings*.
     """
 
     def __init__(
         self,
+        config: RefreshTokenConfig | None = None,
         *,
-        client_id: str,
-        client_secret: str,
-        refresh_token: str,
-        dc: str | None = None,
-        accounts_url: str | None = None,
         store: TokenStore | None = None,
-        refresh_margin: float = 60.0,
         session: aiohttp.ClientSession | None = None,
-        timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
-        allow_insecure_http: bool = False,
-        throttle_cooldown: float = 60.0,
-        token_limits: TokenLimits | None = None,
-        proxy: str | Proxies | None = None,
-        environment: str = "production",
-        ssl: TLSSetting = None,
+        **settings: Unpack[RefreshTokenSettings],
     ) -> None:
-        check_secret(client_id, "client_id")
-        check_secret(client_secret, "client_secret")
-        check_secret(refresh_token, "refresh_token")
-        accounts_url = _accounts_url(dc, accounts_url, allow_insecure_http)
-        #: ``production``, ``sandbox`` or ``developer``: where `api_domain` points.
-        self.environment = check_environment(environment)
-        self._dc: DataCentre | None = data_centre(dc) if dc is not None else None
-        self._unknown_domain_warned = False
-        _check_settings(refresh_margin, throttle_cooldown, timeout, store, token_limits)
+        if config is None:
+            config = RefreshTokenConfig(**settings)
+        elif settings:
+            raise ValidationError(
+                "give a RefreshTokenConfig or its settings as keywords, not both (got "
+                f"{', '.join(sorted(settings))} beside the config)",
+                field="config",
+            )
+        elif not isinstance(config, RefreshTokenConfig):
+            raise ValidationError("config must be a RefreshTokenConfig", field="config")
+        if store is not None and not isinstance(store, TokenStore):
+            raise ValidationError("store must provide load() and save()", field="store")
+        #: What to mint with, where and how.
+        self.config = config
+        #: Where tokens are kept.
         self.store: TokenStore = store if store is not None else MemoryTokenStore()
-        self.refresh_margin = float(refresh_margin)
-        self._minter = TokenMinter(
-            client_id=client_id, client_secret=client_secret, refresh_token=refresh_token,
-            accounts_url=accounts_url, session=session, timeout=timeout, clock=clock,
-            allow_insecure_http=allow_insecure_http, throttle_cooldown=throttle_cooldown,
-            proxies=as_proxies(proxy), ssl=tls_context(ssl),
-        )  # fmt: skip
+        self._minter = TokenMinter(config, session=session, clock=clock)
         self._clock = clock
-        self._key = _fingerprint(accounts_url, client_id, refresh_token)
-        _bind_sealer(self.store, self._key, client_secret, refresh_token)
-        self._minting = Minting(
-            store=self.store, key=self._key, minter=self._minter, clock=clock,
-            limits=token_limits or TokenLimits(), refresh_margin=self.refresh_margin,
-        )  # fmt: skip
+        bind_sealer(self.store, config.store_key, config.client_secret, config.refresh_token)
+        self._mint = MintCoordinator(self._minter, store=self.store, clock=clock)
         self._token: CachedToken | None = None
         self._loaded = False
         self._flight = _SingleFlight()
         self._early_retry_at = -math.inf
         self._warned: str | None = None  # the code of the last refresh failure warned of
+        self._unknown_domain_warned = False
 
     def __repr__(self) -> str:
         return (
-            f"RefreshTokenAuth(client_id={self.client_id!r}, "
-            f"accounts_url={self.accounts_url!r}, store={self.store!r})"
+            f"RefreshTokenAuth(client_id={self.config.client_id!r}, "
+            f"accounts_url={self.config.accounts_url!r}, store={self.store!r})"
         )
 
     @property
-    def client_id(self) -> str:
-        """The OAuth client's id."""
-        return self._minter.client_id
+    def environment(self) -> str:
+        """The environment `api_domain` is in: ``production``, ``sandbox`` or ``developer``.
 
-    @property
-    def accounts_url(self) -> str:
-        """The accounts server's base URL."""
-        return self._minter.accounts_url
-
-    @property
-    def token_url(self) -> str:
-        """Where tokens are minted: ``{accounts_url}/oauth/v2/token``."""
-        return self._minter.token_url
-
-    @property
-    def throttle_cooldown(self) -> float:
-        """Seconds not to ask again after the accounts server said "too many requests"."""
-        return self._minter.throttle_cooldown
+        A client given this provider checks that it asks for the same one.
+        """
+        return self.config.environment
 
     @property
     def mint_requests(self) -> int:
@@ -263,20 +215,22 @@ class RefreshTokenAuth:
 
         In production, the domain the accounts server named. In a sandbox or
         developer environment, that environment's domain in the data centre the
-        accounts server named (else in *dc*'s); ``None`` if neither names one.
+        accounts server named (else in the config's *dc*'s); ``None`` if neither
+        names one.
         """
         domain = self._token.api_domain if self._token is not None else None
-        if self._token is None or self.environment == "production":
+        environment = self.config.environment
+        if self._token is None or environment == "production":
             return domain
-        mapped = in_environment(domain, self.environment) if domain is not None else None
-        if mapped is None and self._dc is not None:
-            mapped = self._dc.domain(self.environment)
+        mapped = in_environment(domain, environment) if domain is not None else None
+        if mapped is None and self.config.dc is not None:
+            mapped = self.config.dc.domain(environment)
         if mapped is None and not self._unknown_domain_warned:
             self._unknown_domain_warned = True
             _log.warning(
                 "the accounts server named the API domain %r, no Zoho data centre's: its %s "
                 "domain is unknown; pass api_domain to the client",
-                (domain or "")[:100], self.environment,
+                (domain or "")[:100], environment,
             )  # fmt: skip
         return mapped
 
@@ -315,7 +269,7 @@ class RefreshTokenAuth:
             OAuthError: No token could be minted, and none valid is left.
         """
         token = self._token
-        if token is not None and self._clock() < refresh_at(token, self.refresh_margin):
+        if token is not None and self._clock() < refresh_at(token, self.config.refresh_margin):
             return token.access_token
         return (await self._renew(None)).access_token
 
@@ -352,7 +306,7 @@ class RefreshTokenAuth:
         generation = flight.generation
         async with flight.lock():
             if not self._loaded:  # the first token wanted: the store's, if still valid
-                self._loaded, self._token = True, await self._minting.load(valid=True)
+                self._loaded, self._token = True, await self._mint.load(valid=True)
             current, now = self._token, self._clock()
             still_usable = (
                 current is not None
@@ -371,7 +325,7 @@ class RefreshTokenAuth:
                 if (
                     rejected is not None
                     or now < self._early_retry_at
-                    or now < refresh_at(current, self.refresh_margin)
+                    or now < refresh_at(current, self.config.refresh_margin)
                 ):
                     return current
             if current is not None and current.access_token == rejected:
@@ -379,7 +333,7 @@ class RefreshTokenAuth:
             alive = self._token.access_token if self._token is not None else None
             keep = still_usable and rejected is None
             try:
-                token = await self._minting.obtain(rejected=rejected, alive=alive, keep=keep)
+                token = await self._mint.obtain(rejected=rejected, alive=alive, keep=keep)
             except OAuthError as exc:
                 flight.ended(exc)
                 if keep:
@@ -420,57 +374,6 @@ class _SingleFlight:
         """Record that a mint ended: with *error*, or with a token if ``None``."""
         self.generation += 1
         self.last_error = error
-
-
-def _fingerprint(accounts_url: str, client_id: str, refresh_token: str) -> str:
-    """The store key for these credentials."""
-    # Entries are looked up by a fingerprint, never by the secrets themselves.
-    return hashlib.sha256("\0".join((accounts_url, client_id, refresh_token)).encode()).hexdigest()
-
-
-def _bind_sealer(store: object, key: str, client_secret: str, refresh_token: str) -> None:
-    """Hand *store* the sealer of these credentials, if it keeps tokens sealed."""
-    bind = getattr(store, "bind_sealer", None)
-    if callable(bind):
-        # Imported here: only such stores need cryptography (the redis extra).
-        from .seal import Sealer
-
-        bind(key, Sealer.derive(client_secret, refresh_token))
-
-
-def _accounts_url(dc: str | None, accounts_url: str | None, allow_insecure_http: bool) -> str:
-    """The accounts server's base URL, from exactly one of *dc* and *accounts_url*."""
-    if (dc is None) == (accounts_url is None):
-        raise ValidationError("pass exactly one of dc or accounts_url", field="dc")
-    if accounts_url is not None:
-        return check_base_url(
-            accounts_url, what="accounts_url", allow_insecure_http=allow_insecure_http
-        )
-    assert dc is not None
-    return data_centre(dc).accounts_url
-
-
-def _check_settings(
-    refresh_margin: float, throttle_cooldown: float, timeout: float, store: object,
-    token_limits: object,
-) -> None:  # fmt: skip
-    """Raise `ValidationError` for the first unusable setting."""
-    for name, value in (
-        ("refresh_margin", refresh_margin),
-        ("throttle_cooldown", throttle_cooldown),
-    ):
-        if not _is_number(value) or value < 0:
-            raise ValidationError(f"{name} must be a number >= 0", field=name)
-    if not _is_number(timeout) or timeout <= 0:
-        raise ValidationError("timeout must be a positive number", field="timeout")
-    if store is not None and not isinstance(store, TokenStore):
-        raise ValidationError("store must provide load() and save()", field="store")
-    if token_limits is not None and not isinstance(token_limits, TokenLimits):
-        raise ValidationError("token_limits must be a TokenLimits", field="token_limits")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _copy(error: OAuthError) -> OAuthError:

@@ -4,7 +4,7 @@ Zoho allows 10 token requests per 10 minutes and 10 live access tokens per
 refresh token, so a fleet must not mint per process. Every `RefreshTokenAuth`
 given a store on the same Redis shares, for its credentials:
 
-* **the token**, sealed (AES-256-GCM, `tokenseal.Sealer`, keyed from the
+* **the token**, sealed (AES-256-GCM, `seal.Sealer`, keyed from the
   client secret and refresh token, which never leave the auth): what sits in
   Redis is useless without them. It expires in Redis with the token;
 * **a mint lock**: ``SET NX PX`` with a random owner value, renewed while the
@@ -41,9 +41,10 @@ from redis.asyncio import Redis, RedisCluster
 
 from .._redis import open_redis, redact_url
 from ..errors import OAuthError, ValidationError
-from .mintledger import MintLedger, TokenLimits
+from .checks import check_positive
+from .limits import MintLedger, TokenLimits
 from .seal import Sealer
-from .tokenstore import CachedToken
+from .stores import CachedToken
 
 __all__ = ["RedisTokenStore"]
 
@@ -311,12 +312,11 @@ class RedisTokenStore:
 _LIMITS_KEPT = TokenLimits(window=3600.0)
 
 
-def _check(prefix: object, *positive: float) -> None:
+def _check(prefix: object, *times: float) -> None:
     if not isinstance(prefix, str) or not prefix or any(c.isspace() or c in "{}" for c in prefix):
         raise ValidationError(
             "prefix must be a non-empty string without spaces or braces", field="prefix"
         )
     names = ("lock_ttl", "lock_wait", "poll_interval", "outage_timeout")
-    for name, value in zip(names, positive, strict=True):
-        if not (isinstance(value, int | float) and 0 < value < math.inf):
-            raise ValidationError(f"{name} must be a positive number", field=name)
+    for name, value in zip(names, times, strict=True):
+        check_positive(value, name)

@@ -22,7 +22,7 @@ from typing import IO
 import attrs
 
 from ..auth.grant import GrantedTokens, exchange_grant_code
-from ..auth.tokenstore import FileTokenStore
+from ..auth.stores import FileTokenStore
 from ..net.proxy import Proxies
 from ..wire.datacentres import check_base_url, data_centre, in_environment
 from ..wire.scopes import coverage, granted_modules

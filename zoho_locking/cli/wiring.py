@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from types import TracebackType
 
 from ..auth.provider import RefreshTokenAuth, StaticToken, TokenProvider
-from ..auth.tokenstore import FileTokenStore, TokenStore
+from ..auth.stores import FileTokenStore, TokenStore
 from ..client import LockingClient
 from ..flow.base import Flow
 from ..flow.limitstore import FileLimitStore, org_key

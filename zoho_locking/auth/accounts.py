@@ -1,9 +1,12 @@
-"""Minting access tokens at the Zoho accounts server.
+"""The Zoho accounts server's token endpoint: the request, and the answer.
 
-`TokenMinter` sends the one request that trades a refresh token for an access
-token, ``POST {accounts_url}/oauth/v2/token``, and reads the answer with
-`parse_token_answer`. One mint is one request: no retries, no caching and no
-locking, which `RefreshTokenAuth` (in `zoho_locking.auth`) adds on top. The
+`post_form` sends a form to ``POST {accounts_url}/oauth/v2/token`` (no
+aiohttp error escapes it); `parse_token_answer` reads what comes back.
+`TokenMinter` uses both for the one request that trades a refresh token for
+an access token, as its `RefreshTokenConfig` says; `exchange_grant_code`
+(`grant`), for a grant code. One mint is one request: no retries, no caching
+and no locking, which `RefreshTokenAuth` (`provider`) and the coordination
+among processes (`coordination`) add on top. The
 minter does remember what retrying cannot fix: a throttled accounts server is
 not asked again for a while, and refused credentials not at all.
 
@@ -25,16 +28,17 @@ import aiohttp
 from yarl import URL
 
 from ..errors import OAuthError, ValidationError, describe
-from ..net.proxy import Proxies, ProxyRoute, proxy_failure
+from ..net.proxy import ProxyRoute, proxy_failure
 from ..net.session import make_session
 from ..net.tls import tls_failure
 from ..wire.datacentres import check_base_url
-from .tokenstore import CachedToken
+from .checks import has_space
+from .config import RefreshTokenConfig
+from .stores import CachedToken
 
 __all__ = [
     "DEFAULT_LIFETIME",
     "TokenMinter",
-    "check_secret",
     "parse_token_answer",
     "post_form",
 ]
@@ -76,53 +80,31 @@ _CODE_JUNK = re.compile(r"[^A-Z0-9]+")
 class TokenMinter:
     """Trade a refresh token for access tokens at one accounts server, one request per mint.
 
-    *accounts_url* must already be checked (`check_base_url`), and the
-    credentials (`check_secret`), *timeout* and *throttle_cooldown* validated:
-    `RefreshTokenAuth` does so before it builds its minter.
-
-    The minter owns an HTTP session unless given *session*; close it with
-    `aclose`. A later mint opens a new one. Token requests go through the
-    proxy *proxies* names for the token URL, if any, and verify the accounts
-    server against *ssl* (an `ssl.SSLContext` from `zoho_locking.net.tls.tls_context`;
-    ``None``: Python's defaults).
+    Everything it sends, and how, is *config*'s (already checked). The minter
+    owns an HTTP session unless given *session*; close it with `aclose`. A
+    later mint opens a new one.
     """
 
     def __init__(
         self,
+        config: RefreshTokenConfig,
         *,
-        client_id: str,
-        client_secret: str,
-        refresh_token: str,
-        accounts_url: str,
         session: aiohttp.ClientSession | None,
-        timeout: float,
         clock: Callable[[], float],
-        allow_insecure_http: bool,
-        throttle_cooldown: float,
-        proxies: Proxies | None = None,
-        ssl: SSLContext | None = None,
     ) -> None:
-        self.client_id = client_id
-        self._ssl = ssl
-        self.accounts_url = accounts_url
-        self.token_url = f"{accounts_url}/oauth/v2/token"
-        #: Seconds not to ask again after the accounts server said "too many requests".
-        self.throttle_cooldown = float(throttle_cooldown)
+        self.config = config
         #: Requests sent to the accounts server.
         self.mint_requests = 0
-        self._client_secret = client_secret
-        self._refresh_token = refresh_token
-        self._allow_insecure_http = allow_insecure_http
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout)
         self._clock = clock
         self._session = session
         self._owns_session = session is None
         self._throttled_until = -math.inf
         self._refused: OAuthError | None = None  # a refusal no retry can fix
-        self._route = proxies.route(self.token_url) if proxies is not None else None
+        self._route = config.proxy.route(config.token_url)
 
     def __repr__(self) -> str:
-        return f"TokenMinter(client_id={self.client_id!r}, token_url={self.token_url!r})"
+        return f"TokenMinter({self.config!r})"
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -142,7 +124,7 @@ class TokenMinter:
         is cut out of any text the accounts server sends back.
         Raises `OAuthError` when no token was issued.
         """
-        now = self._clock()
+        config, now = self.config, self._clock()
         if self._refused is not None:
             # Bad credentials do not mend themselves mid-run: every worker asking again
             # would spend Zoho's 10 token requests per 10 minutes for nothing.
@@ -159,23 +141,23 @@ class TokenMinter:
             )
         if self._session is None:
             # Created on first use so that it binds to the running loop.
-            self._session = make_session(timeout=self._timeout, ssl=self._ssl)
+            self._session = make_session(timeout=self._timeout, ssl=config.ssl)
         form = {
             "grant_type": "refresh_token",
-            "client_id": self.client_id,
-            "client_secret": self._client_secret,
-            "refresh_token": self._refresh_token,
+            "client_id": config.client_id,
+            "client_secret": config.client_secret,
+            "refresh_token": config.refresh_token,
         }
         self.mint_requests += 1
         status, body = await post_form(
-            self._session, self.token_url, form, limit=self._timeout, route=self._route,
-            scrub=lambda text: self.scrub(text, current), accounts_url=self.accounts_url,
-            ssl=self._ssl,
+            self._session, config.token_url, form, limit=self._timeout, route=self._route,
+            scrub=lambda text: self.scrub(text, current), accounts_url=config.accounts_url,
+            ssl=config.ssl,
         )  # fmt: skip
         refused: OAuthError | None = None
         try:
             token = parse_token_answer(
-                status, body, now=now, allow_insecure_http=self._allow_insecure_http
+                status, body, now=now, allow_insecure_http=config.allow_insecure_http
             )
         except OAuthError as exc:
             refused = exc
@@ -186,16 +168,16 @@ class TokenMinter:
                 refused.code, self.scrub(refused.message, current), http_status=status
             )
             if refused.code == "THROTTLED":
-                self._throttled_until = self._clock() + self.throttle_cooldown
+                self._throttled_until = self._clock() + config.throttle_cooldown
             elif refused.code in _PERMANENT_REFUSALS:
                 self._refused = error
             raise error
-        _log.info("minted an access token at %s (valid %gs)", self.accounts_url, token.lifetime)
+        _log.info("minted an access token at %s (valid %gs)", config.accounts_url, token.lifetime)
         return token
 
     def scrub(self, text: str, current: str | None = None) -> str:
         """Return *text* with the client secret, the refresh token and *current* cut out."""
-        for secret in (self._client_secret, self._refresh_token):
+        for secret in (self.config.client_secret, self.config.refresh_token):
             text = text.replace(secret, "***")
         if current:
             text = text.replace(current, "***")
@@ -290,7 +272,7 @@ def parse_token_answer(
             http_status=status,
         )
     access_token = doc.get("access_token")
-    if isinstance(access_token, str) and access_token and not _has_space(access_token):
+    if isinstance(access_token, str) and access_token and not has_space(access_token):
         lifetime = _lifetime(doc, status)
         return CachedToken(
             access_token, now + lifetime, _api_domain(doc, allow_insecure_http), lifetime
@@ -321,21 +303,12 @@ def parse_token_answer(
     raise OAuthError(code, message, http_status=status)
 
 
-def check_secret(value: object, name: str) -> None:
-    """Raise `ValidationError` unless *value* is a non-empty string without whitespace."""
-    # The messages never quote the value: it may be a secret.
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{name} must be a non-empty string", field=name)
-    if _has_space(value):
-        raise ValidationError(f"{name} must not contain whitespace", field=name)
-
-
 def _lifetime(doc: dict[str, Any], status: int) -> float:
     """Seconds the token lives: ``expires_in`` is milliseconds when ``expires_in_sec`` is sent."""
-    seconds = _positive(doc.get("expires_in_sec"))
+    seconds = _as_seconds(doc.get("expires_in_sec"))
     if seconds is not None:
         return seconds
-    raw = _positive(doc.get("expires_in"))
+    raw = _as_seconds(doc.get("expires_in"))
     if raw is not None:
         return raw / 1000 if "expires_in_sec" in doc else raw
     if "expires_in" not in doc and "expires_in_sec" not in doc:
@@ -359,7 +332,8 @@ def _api_domain(doc: dict[str, Any], allow_insecure_http: bool) -> str | None:
         return None
 
 
-def _positive(value: object) -> float | None:
+def _as_seconds(value: object) -> float | None:
+    # A parse, not a check: the accounts server may send a number or a string of one.
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
@@ -368,6 +342,3 @@ def _positive(value: object) -> float | None:
         return None
     return number if math.isfinite(number) and number > 0 else None
 
-
-def _has_space(text: str) -> bool:
-    return any(ch.isspace() for ch in text)

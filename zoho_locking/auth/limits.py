@@ -14,33 +14,27 @@ given by the caller.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import attrs
 
-from ..errors import OAuthError, ValidationError
+from ..errors import OAuthError
+from .checks import check_positive, is_number
 
 __all__ = ["MintLedger", "TokenLimits"]
 
 
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValidationError(f"{attribute.name} must be an integer >= 1", field=attribute.name)
-
-
-def _positive_number(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (_is_time(value) and value > 0):
-        raise ValidationError(f"{attribute.name} must be a positive number", field=attribute.name)
+def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_positive(value, attribute.name, integer=attribute.type in (int, "int"))
 
 
 @attrs.frozen(slots=True)
 class TokenLimits:
     """Zoho's token limits: *live_tokens* per refresh token, *requests* per *window* seconds."""
 
-    live_tokens: int = attrs.field(default=10, validator=_positive_int)
-    requests: int = attrs.field(default=10, validator=_positive_int)
-    window: float = attrs.field(default=600.0, validator=_positive_number)
+    live_tokens: int = attrs.field(default=10, validator=_positive)
+    requests: int = attrs.field(default=10, validator=_positive)
+    window: float = attrs.field(default=600.0, validator=_positive)
 
 
 @attrs.frozen(slots=True)
@@ -151,15 +145,12 @@ class MintLedger:
             if (
                 isinstance(entry, list)
                 and len(entry) == 2
-                and _is_time(entry[0])
-                and (entry[1] is None or _is_time(entry[1]))
+                and is_number(entry[0])
+                and (entry[1] is None or is_number(entry[1]))
             ):
                 requests.append((float(entry[0]), None if entry[1] is None else float(entry[1])))
         until = data.get("throttled_until")
-        if not (isinstance(until, int | float) and _is_time(until)):
+        if not is_number(until):
             until = 0.0
         return cls(tuple(requests), float(until))
 
-
-def _is_time(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,7 +1,7 @@
-"""Getting a new access token through the token store: one mint for every process sharing it.
+"""The coordination of one mint among the processes sharing a token store.
 
 `RefreshTokenAuth` keeps its single flight inside the process and hands the
-mint itself to `Minting.obtain`. With a `SharedTokenStore` that means: take
+mint itself to `MintCoordinator.obtain`. With a `SharedTokenStore` that means: take
 the store's mint lock (one process at a time, across processes and hosts),
 read the store again, take the token another process minted meanwhile if it
 is newer than the rejected one and not yet due for refresh, and only
@@ -25,11 +25,11 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from ..errors import OAuthError
-from .mintledger import MintLedger, TokenLimits
-from .oauth import DEFAULT_LIFETIME, TokenMinter
-from .tokenstore import CachedToken, SharedTokenStore, TokenStore
+from .accounts import DEFAULT_LIFETIME, TokenMinter
+from .limits import MintLedger
+from .stores import CachedToken, SharedTokenStore, TokenStore
 
-__all__ = ["STORE_UNAVAILABLE", "Minting", "refresh_at"]
+__all__ = ["STORE_UNAVAILABLE", "MintCoordinator", "refresh_at"]
 
 # Not __name__: the auth's records, wherever the code lives.
 _log = logging.getLogger("zoho_locking.auth")
@@ -48,24 +48,22 @@ def refresh_at(token: CachedToken, refresh_margin: float) -> float:
     return token.expires_at - min(refresh_margin, life / 4)
 
 
-class Minting:
-    """Mint tokens for one set of credentials (*key* in *store*) under the store's rules."""
+class MintCoordinator:
+    """Mint tokens for one set of credentials under the rules of the store that keeps them.
+
+    The credentials, their key in *store* and Zoho's limits are the *minter*'s
+    `RefreshTokenConfig`.
+    """
 
     def __init__(
-        self,
-        *,
-        store: TokenStore,
-        key: str,
-        minter: TokenMinter,
-        clock: Callable[[], float],
-        limits: TokenLimits,
-        refresh_margin: float,
+        self, minter: TokenMinter, *, store: TokenStore, clock: Callable[[], float]
     ) -> None:
-        self.store = store
-        self.key = key
         self.minter = minter
-        self.limits = limits
-        self.refresh_margin = refresh_margin
+        self.store = store
+        config = minter.config
+        self.key = config.store_key
+        self.limits = config.token_limits
+        self.refresh_margin = config.refresh_margin
         self._clock = clock
         #: What this process asked, when the store keeps no ledger for all.
         self.ledger = MintLedger()
@@ -82,7 +80,7 @@ class Minting:
             return None
         if stored is None or (valid and self._clock() >= stored.expires_at):
             return None
-        _log.debug("reusing a stored access token from %s", self.minter.accounts_url)
+        _log.debug("reusing a stored access token from %s", self.minter.config.accounts_url)
         return stored
 
     async def obtain(self, *, rejected: str | None, alive: str | None, keep: bool) -> CachedToken:
@@ -153,7 +151,7 @@ class Minting:
             if self.minter.mint_requests != sent:
                 ledger = ledger.asked(now)
                 if exc.code == "THROTTLED":
-                    ledger = ledger.throttled(self._clock() + self.minter.throttle_cooldown)
+                    ledger = ledger.throttled(self._clock() + self.minter.config.throttle_cooldown)
                 await self._keep_ledger(ledger, store)
             raise
         await self._keep_ledger(ledger.asked(now).minted(now, token.expires_at), store)

@@ -7,7 +7,7 @@ run together must share one. `MemoryTokenStore` (the default) lives as long
 as the process; `FileTokenStore` keeps tokens in a JSON file of mode 0600,
 replaced atomically on every save, and is a `SharedTokenStore`: processes on
 one host that share the file mint one token between them, under a file lock
-(on every platform). `zoho_locking.redistoken.RedisTokenStore` shares one
+(on every platform). `RedisTokenStore` (`redisstore`) shares one
 across hosts.
 
 The store methods are coroutines, so a store doing I/O never blocks the event
@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,10 +37,12 @@ import attrs
 
 from .._files import file_lock, read_json_document, write_json_document
 from ..errors import OAuthError
-from .mintledger import MintLedger, TokenLimits
+from .checks import is_number
+from .limits import MintLedger, TokenLimits
 
 __all__ = [
     "CachedToken",
+    "bind_sealer",
     "FileTokenStore",
     "MemoryTokenStore",
     "SharedTokenStore",
@@ -100,21 +101,17 @@ class CachedToken:
         api_domain, lifetime = data.get("api_domain"), data.get("lifetime")
         if not isinstance(token, str) or not token:
             return None
-        if not isinstance(expires_at, int | float) or not _is_number(expires_at):
+        if not is_number(expires_at):
             return None
         if api_domain is not None and not isinstance(api_domain, str):
             return None
         if lifetime is not None and not (
-            isinstance(lifetime, int | float) and _is_number(lifetime) and lifetime > 0
+            is_number(lifetime) and lifetime > 0
         ):
             return None
         return cls(
             token, float(expires_at), api_domain, None if lifetime is None else float(lifetime)
         )
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @runtime_checkable
@@ -408,3 +405,20 @@ class FileTokenStore:
 
     def _write(self, doc: dict[str, Any]) -> None:
         write_json_document(self.path, doc)
+
+
+def bind_sealer(store: object, key: str, client_secret: str, refresh_token: str) -> None:
+    """Hand *store* the sealer of these credentials, if it keeps tokens sealed.
+
+    Args:
+        store: A token store; only one with ``bind_sealer`` (`RedisTokenStore`) takes it.
+        key: The credentials' key in the store (`RefreshTokenConfig.store_key`).
+        client_secret: The OAuth client's secret, half of the sealing key.
+        refresh_token: The refresh token, the other half.
+    """
+    bind = getattr(store, "bind_sealer", None)
+    if callable(bind):
+        # Imported here: only such stores need cryptography (the redis extra).
+        from .seal import Sealer
+
+        bind(key, Sealer.derive(client_secret, refresh_token))

@@ -144,9 +144,17 @@ class Exchange:
         """The org's API credits left, from the last answer that said."""
         return self._watch.credits_remaining
 
-    def new_call(self, admission: Admission | None = None, events: Events | None = None) -> Call:
+    def new_call(
+        self,
+        admission: Admission | None = None,
+        events: Events | None = None,
+        *,
+        deadline: Deadline | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Call:
         """A context for one logical call; its events reach *events*, else the client's."""
-        return Call(events if events is not None else self.events, admission)
+        events = events if events is not None else self.events
+        return Call(events, admission, deadline=deadline, retry=retry)
 
     async def aclose(self) -> None:
         """Stop sending; close the transport, then the token provider's session, if any."""

@@ -89,11 +89,8 @@ class _Run:
             record_id, locking_id = item
             self.in_flight[worker] = record_id
             started = clock()
-            call = Call(events, gate, write_may_have_landed=record_id in self.intents)
-            if self.timeout is not None or self.retry is not None:
-                call.retry = self.retry
-                if self.timeout is not None:
-                    call.deadline = Deadline.after(self.timeout, started)
+            limit = None if self.timeout is None else Deadline.after(self.timeout, started)
+            call = Call(events, gate, limit, self.retry, record_id in self.intents)
             try:
                 outcome = await run(record_id, locking_id, call)
             except asyncio.CancelledError:

@@ -20,9 +20,11 @@ import bisect
 import contextlib
 from collections.abc import Callable, Iterable
 
+import attrs
+
 from ..errors import UnexpectedResponse, ValidationError
 from ..events import Events
-from ..http.exchange import Admission, Call, Exchange
+from ..http.exchange import Admission, Exchange
 from ..wire import coql
 from ..wire.protocol import validate_module
 
@@ -89,7 +91,7 @@ class Selection:
         *on_page* is called with each page as it is handed out (the run journals it).
         Requests already sent (by `check`) stay counted in `requests`.
         """
-        self._call = Call(events, admission, attempts=self._call.attempts)
+        self._call = attrs.evolve(self._call, events=events, admission=admission)
         self._on_page = on_page
 
     @property

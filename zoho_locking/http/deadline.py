@@ -5,9 +5,9 @@ of a bulk run, a number of seconds for everything it takes: waiting for a
 permit, every attempt, the backoff between them, a token refresh, and reading
 the record back to settle a doubtful write. `Deadline` is that point in time
 on the flow's clock; the exchange bounds each wait and each attempt by what
-is left of it (`Deadline.bound`), stops retrying when the next wait would end
-past it, and, when it has passed, raises `Deadline.expired`: never a bare
-`TimeoutError` or `CancelledError`.
+is left of it, one way (`Deadline.bound`, an ``asyncio.timeout``), stops
+retrying when the next wait would end past it, and, when it has passed,
+raises `Deadline.expired`: never a bare `TimeoutError` or `CancelledError`.
 
 What the caller learns depends on what may have happened:
 
@@ -22,16 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import attrs
 
 from ..errors import RequestTimeout, UncertainOutcome, ValidationError, ZohoLockingError
 
 __all__ = ["Deadline", "DeadlineCut", "DeadlinePassed", "check_timeout"]
-
-T = TypeVar("T")
 
 
 class DeadlinePassed(Exception):
@@ -60,38 +56,16 @@ class Deadline:
         """Whether the deadline has come."""
         return now >= self.at
 
-    async def within(self, now: float, start: Callable[[], Awaitable[T]]) -> T:
-        """Await ``start()`` for what is left of the call; `DeadlinePassed` if it runs out.
+    def bound(self, now: float) -> asyncio.Timeout:
+        """A scope that ends with the deadline (``async with``); `DeadlinePassed` if it came.
 
-        *now* is the flow's clock; the event loop's timer enforces the rest, and
-        the work is cancelled (its ``finally`` blocks run) when it fires.
+        *now* is the flow's clock; the event loop's timer enforces the rest: the work
+        inside is cancelled (its ``finally`` blocks run) and the scope raises
+        `TimeoutError`, which `expired` tells the caller about.
         """
         if now >= self.at:
             raise DeadlinePassed
-        bound = asyncio.timeout(self.at - now)
-        try:
-            async with bound:
-                return await start()
-        except TimeoutError:
-            if not bound.expired():
-                raise  # the work's own timeout, not ours
-            raise DeadlinePassed from None
-
-    async def attempt(
-        self, now: float, method: str, send: Callable[[], Awaitable[T]], *, sent: Callable[[], bool]
-    ) -> T:
-        """`within` for one attempt: cut short once *sent* says it went out, a `DeadlineCut`.
-
-        Cut short before (while waiting for a token), it raises `DeadlinePassed`.
-        """
-        try:
-            return await self.within(now, send)
-        except DeadlinePassed:
-            if not sent():
-                raise
-            raise DeadlineCut(
-                f"{method} cut short by the call's timeout of {self.seconds:g}s", maybe_sent=True
-            ) from None
+        return asyncio.timeout(self.at - now)
 
     def expired(self, method: str, *, doubt: bool, sent: bool) -> ZohoLockingError:
         """What the caller gets once the deadline passed.
@@ -108,16 +82,6 @@ class Deadline:
         if method != "GET":
             return RequestTimeout(f"{limit}; the {method} was not applied", maybe_sent=False)
         return RequestTimeout(f"{limit} before the {method} was answered", maybe_sent=sent)
-
-    async def unsent_within(self, now: float, start: Callable[[], Awaitable[T]]) -> T:
-        """`within`, for work before anything is sent: `RequestTimeout` if it runs out."""
-        try:
-            return await self.within(now, start)
-        except DeadlinePassed:
-            raise RequestTimeout(
-                f"the call's timeout of {self.seconds:g}s passed before anything was sent",
-                maybe_sent=False,
-            ) from None
 
 
 def check_timeout(value: object, field: str = "timeout") -> float | None:

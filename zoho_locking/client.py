@@ -15,6 +15,7 @@ from typing import Self, TypedDict, Unpack
 
 import aiohttp
 
+from ._checks import check_positive
 from .auth.provider import StaticToken, TokenProvider
 from .bulk.engine import BulkItem, Progress, run_bulk
 from .bulk.report import BulkReport
@@ -638,9 +639,8 @@ def _pick_transport(
     pool_size: int,
     proxy: str | Proxies | None,
 ) -> Transport:
-    for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
-        if value is not None and not (isinstance(value, int | float) and value > 0):
-            raise ValidationError(f"{name} must be a positive number or None", field=name)
+    check_positive(timeout, "timeout", optional=True)
+    check_positive(connect_timeout, "connect_timeout", optional=True)
     if transport is not None and session is not None:
         raise ValidationError("pass either session or transport, not both", field="transport")
     if transport is not None:

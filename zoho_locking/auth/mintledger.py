@@ -19,19 +19,18 @@ from typing import Any
 
 import attrs
 
-from ..errors import OAuthError, ValidationError
+from .._checks import check_positive
+from ..errors import OAuthError
 
 __all__ = ["MintLedger", "TokenLimits"]
 
 
 def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValidationError(f"{attribute.name} must be an integer >= 1", field=attribute.name)
+    check_positive(value, attribute.name, integer=True)
 
 
 def _positive_number(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (_is_time(value) and value > 0):
-        raise ValidationError(f"{attribute.name} must be a positive number", field=attribute.name)
+    check_positive(value, attribute.name)
 
 
 @attrs.frozen(slots=True)

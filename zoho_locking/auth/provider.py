@@ -25,6 +25,7 @@ from typing import Protocol, Self, runtime_checkable
 
 import aiohttp
 
+from .._checks import check_positive
 from ..errors import OAuthError, ValidationError
 from ..net.proxy import Proxies, as_proxies
 from ..wire.datacentres import check_base_url, data_centre
@@ -344,8 +345,7 @@ def _check_settings(
     ):
         if not _is_number(value) or value < 0:
             raise ValidationError(f"{name} must be a number >= 0", field=name)
-    if not _is_number(timeout) or timeout <= 0:
-        raise ValidationError("timeout must be a positive number", field="timeout")
+    check_positive(timeout, "timeout")
     if store is not None and not isinstance(store, TokenStore):
         raise ValidationError("store must provide load() and save()", field="store")
     if token_limits is not None and not isinstance(token_limits, TokenLimits):

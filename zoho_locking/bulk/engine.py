@@ -21,10 +21,8 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeAlias
 
-import attrs
-
 from ..calls import LockingCalls
-from ..errors import ApiError, QueryError, RunStopped, ValidationError, ZohoLockingError
+from ..errors import QueryError, RunStopped, ValidationError, ZohoLockingError
 from ..events import Events, RecordFinished, RunEnded, RunStarted
 from ..flow.base import Clock
 from ..http.deadline import Deadline, check_timeout
@@ -38,7 +36,7 @@ from .intake import Accepted, BulkItem, Intake
 from .journal import Journal, JournalState
 from .ledger import Ledger
 from .record import RecordTask
-from .report import BulkReport
+from .report import BulkReport, failure, outcome
 from .selection import Selection
 
 __all__ = ["BulkItem", "Progress", "run_bulk"]
@@ -113,38 +111,17 @@ class _Run:
     def _failed(self, record_id: str, exc: Exception, attempts: int) -> Outcome:
         """The outcome of a record whose task raised *exc*; halt the run if no record escapes it."""
         if isinstance(exc, RunStopped):
-            return Outcome(
-                record_id=record_id,
-                status=UNFINISHED,
-                code=exc.code if attempts else "NOT_ATTEMPTED",
-                message=exc.message,
-                attempts=attempts,
-            )
+            code = exc.code if attempts else "NOT_ATTEMPTED"
+            return outcome(record_id, UNFINISHED, code, exc.message, attempts)
         if not isinstance(exc, ZohoLockingError):  # a bug must cost one record, never the run
-            return Outcome(
-                record_id=record_id,
-                status=FAILED,
-                code="INTERNAL_CLIENT_ERROR",
-                message=f"{type(exc).__name__}: {exc}",
-                attempts=attempts,
-            )
-        outcome = _failure(record_id, exc, attempts)
+            message = f"{type(exc).__name__}: {exc}"
+            return outcome(record_id, FAILED, "INTERNAL_CLIENT_ERROR", message, attempts)
+        failed = failure(record_id, exc, attempts)
         if not is_run_wide(exc):
-            return outcome
+            return failed
         # Every record would meet this: stop taking ids and sending.
-        self.gate.halt(outcome.code, outcome.message, outcome.http_status)
-        return attrs.evolve(outcome, status=UNFINISHED)
-
-
-def _failure(record_id: str, exc: ZohoLockingError, attempts: int) -> Outcome:
-    return Outcome(
-        record_id=record_id,
-        status=FAILED,
-        code=exc.code,
-        message=exc.message,
-        http_status=exc.http_status if isinstance(exc, ApiError) else None,
-        attempts=attempts,
-    )
+        self.gate.halt(failed.code, failed.message, failed.http_status)
+        return failure(record_id, exc, attempts, UNFINISHED)
 
 
 def _check_items(items: object) -> None:
@@ -229,9 +206,7 @@ async def run_bulk(
         await asyncio.gather(*pool, return_exceptions=True)
         for record_id in run.in_flight.values():
             message = "the run was cancelled"
-            run.finished(
-                Outcome(record_id=record_id, status=FAILED, code="CANCELLED", message=message)
-            )
+            run.finished(outcome(record_id, FAILED, "CANCELLED", message, 0))
         raise
     finally:
         queries = 0

@@ -15,11 +15,11 @@ from typing import IO, Any
 
 import attrs
 
-from ..errors import ValidationError
+from ..errors import ApiError, ValidationError, ZohoLockingError
 from ..models import FAILED, SKIPPED, SUCCEEDED, UNFINISHED, Operation, Outcome, RunStop
 from ..wire.converter import converter
 
-__all__ = ["BulkReport"]
+__all__ = ["BulkReport", "failure", "outcome"]
 
 # Outcomes whose locking id names a lock that the record held at the end.
 _LOCK_CODES = frozenset({"SUCCESS", "LOCKED"})
@@ -236,3 +236,33 @@ class BulkReport:
             lines.append(f"  stopped at {stop.at}: {stop.code}{status}: {stop.message}")
             lines.append(f"  records never sent: {left}; rerun with the journal to finish")
         return "\n".join(lines)
+
+
+def outcome(
+    record_id: str,
+    status: str,
+    code: str,
+    message: str,
+    attempts: int,
+    *,
+    http_status: int | None = None,
+    locking_id: str | None = None,
+) -> Outcome:
+    """The final word on one record of a bulk run: the one place one is built."""
+    return Outcome(
+        record_id=record_id,
+        status=status,
+        code=code,
+        message=message,
+        http_status=http_status,
+        locking_id=locking_id,
+        attempts=attempts,
+    )
+
+
+def failure(
+    record_id: str, exc: ZohoLockingError, attempts: int, status: str = FAILED
+) -> Outcome:
+    """The outcome of a record that *exc* failed (or left *status*, e.g. unfinished)."""
+    http_status = exc.http_status if isinstance(exc, ApiError) else None
+    return outcome(record_id, status, exc.code, exc.message, attempts, http_status=http_status)

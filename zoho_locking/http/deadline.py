@@ -21,11 +21,11 @@ What the caller learns depends on what may have happened:
 from __future__ import annotations
 
 import asyncio
-import math
 
 import attrs
 
-from ..errors import RequestTimeout, UncertainOutcome, ValidationError, ZohoLockingError
+from .._checks import check_positive
+from ..errors import RequestTimeout, UncertainOutcome, ZohoLockingError
 
 __all__ = ["Deadline", "DeadlineCut", "DeadlinePassed", "check_timeout"]
 
@@ -86,10 +86,5 @@ class Deadline:
 
 def check_timeout(value: object, field: str = "timeout") -> float | None:
     """*value* as a call's timeout in seconds: a positive finite number, or ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{field} must be a positive number of seconds or None", field=field)
-    if not 0 < value < math.inf:
-        raise ValidationError(f"{field} must be a positive number of seconds or None", field=field)
-    return float(value)
+    check_positive(value, field, optional=True)
+    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from ..errors import ValidationError
+from .._checks import check_positive
 
 __all__ = ["guard", "is_guarded", "make_session"]
 
@@ -40,8 +40,7 @@ def make_session(
     each of its requests its own). aiohttp's silent resend of requests is turned off.
     """
     if connector is None:
-        if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
-            raise ValidationError("pool_size must be an integer >= 1", field="pool_size")
+        check_positive(pool_size, "pool_size", integer=True)
         connector = aiohttp.TCPConnector(limit=pool_size, ttl_dns_cache=300)
     if timeout is None:
         return guard(aiohttp.ClientSession(connector=connector))

@@ -40,7 +40,7 @@ class LockingCalls:
         """The record's locks; ``[]`` when it is not locked."""
         root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_get_locks(root, module, record_id, fields)
-        return await self.exchange.fetch(request, protocol.parse_locks, call)
+        return (await self.exchange.send(request, call)).parsed(protocol.parse_locks)
 
     async def get_lock(
         self, module: str, record_id: str, locking_id: str, call: Call
@@ -48,14 +48,14 @@ class LockingCalls:
         """One lock of the record, by its locking id."""
         root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_get_lock(root, module, record_id, locking_id)
-        return await self.exchange.fetch(request, protocol.parse_lock, call)
+        return (await self.exchange.send(request, call)).parsed(protocol.parse_lock)
 
     async def lock(self, module: str, record_id: str, reason: str, call: Call) -> ActionResult:
         """Lock the record; a doubtful refusal is settled by reading the record."""
         root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_lock(root, module, record_id, reason)
         try:
-            return await self.exchange.fetch(request, protocol.parse_action, call)
+            return (await self.exchange.send(request, call)).parsed(protocol.parse_action)
         except (ApiError, TransportError) as exc:
             if not call.write_may_have_landed:
                 raise
@@ -77,7 +77,7 @@ class LockingCalls:
         # PUT is idempotent: a retry after a lost answer sets the same reason again.
         root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_update(root, module, record_id, locking_id, reason)
-        return await self.exchange.fetch(request, protocol.parse_action, call)
+        return (await self.exchange.send(request, call)).parsed(protocol.parse_action)
 
     async def unlock(
         self, module: str, record_id: str, locking_id: str, call: Call
@@ -86,7 +86,7 @@ class LockingCalls:
         root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_unlock(root, module, record_id, locking_id)
         try:
-            return await self.exchange.fetch(request, protocol.parse_action, call)
+            return (await self.exchange.send(request, call)).parsed(protocol.parse_action)
         except (ApiError, TransportError) as exc:
             if not call.write_may_have_landed:
                 raise

@@ -26,7 +26,7 @@ from ..errors import QueryError, RunStopped, ValidationError, ZohoLockingError
 from ..events import Events, RecordFinished, RunEnded, RunStarted
 from ..flow.base import Clock
 from ..http.deadline import Deadline, check_timeout
-from ..http.exchange import Call
+from ..http.exchange import Call, Tally
 from ..http.retry import RetryPolicy
 from ..models import FAILED, UNFINISHED, Operation, Outcome
 from ..wire import protocol
@@ -88,7 +88,7 @@ class _Run:
             self.in_flight[worker] = record_id
             started = clock()
             limit = None if self.timeout is None else Deadline.after(self.timeout, started)
-            call = Call(events, gate, limit, self.retry, record_id in self.intents)
+            call = Call(events, Tally(), gate, limit, self.retry, record_id in self.intents)
             try:
                 outcome = await run(record_id, locking_id, call)
             except asyncio.CancelledError:

@@ -23,10 +23,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
-from typing import NamedTuple, Protocol, TypeVar
-
-import attrs
+from collections.abc import Mapping
+from typing import NamedTuple, Protocol
 
 from ..auth.provider import TokenProvider
 from ..errors import (
@@ -56,10 +54,8 @@ from .deadline import Deadline, DeadlineCut, DeadlinePassed
 from .retry import RETRY_STATUSES, RetryPolicy, retry_after
 from .transport import Response, Transport
 
-__all__ = ["Admission", "Attempt", "Call", "Exchange", "Parser", "Tally", "TokenHeader", "Watch"]
+__all__ = ["Admission", "Attempt", "Call", "Exchange", "Tally", "TokenHeader", "Watch"]
 
-T = TypeVar("T")
-Parser = Callable[[int, Mapping[str, str], bytes], T]
 
 _VERSION_RE = re.compile(r"v[0-9]{1,2}")
 _log = logging.getLogger("zoho_locking")
@@ -93,15 +89,18 @@ class Tally:
         self.write_landed = False
 
 
-@attrs.frozen(slots=True)
-class Call:
+class Call(NamedTuple):
     """What one logical call asked: where its events go, who admits its requests, its limits.
 
-    A single-record call has one; a bulk run gives each record one, carrying the
-    run's `Admission` and the run's `Events`. What happened is its `tally`.
+    A frozen value (a named tuple: a bulk run makes one per record, so it must be
+    cheap). A single-record call has one; a bulk run gives each record one,
+    carrying the run's `Admission` and the run's `Events`. What happened is its
+    `tally`, made with it by `Exchange.new_call` or `Call.of`.
     """
 
     events: Events
+    #: What happened to this call (the exchange writes it).
+    tally: Tally
     admission: Admission | None = None
     #: When the whole call must be over, if the caller said (``timeout=``).
     deadline: Deadline | None = None
@@ -110,8 +109,6 @@ class Call:
     #: A write of this record may have landed before this call began (an earlier
     #: run's journal says it was in flight when that run died).
     landed_before: bool = False
-    #: What happened to this call (the exchange writes it).
-    tally: Tally = attrs.field(factory=Tally)
 
     @property
     def attempts(self) -> int:
@@ -299,7 +296,7 @@ class Exchange:
     ) -> Call:
         """A context for one logical call; its events reach *events*, else the client's."""
         events = events if events is not None else self.events
-        return Call(events, admission, deadline=deadline, retry=retry)
+        return Call(events, Tally(), admission, deadline, retry)
 
     async def aclose(self) -> None:
         """Stop sending; close the transport, then the token provider's session, if any."""
@@ -326,11 +323,6 @@ class Exchange:
             )
             self.root = f"{self.api_domain}/crm/{self.api_version}"
         return self.root
-
-    async def fetch(self, request: Request, parse: Parser[T], call: Call) -> T:
-        """Send *request* and parse its final answer with *parse*."""
-        response = await self.send(request, call)
-        return parse(response.status, response.headers, response.body)
 
     async def send(self, request: Request, call: Call) -> Response:
         """Send *request* through flow control, retrying what is worth retrying.

@@ -294,3 +294,34 @@ async def test_a_half_second_deadline_on_a_two_second_server() -> None:
         # The write the deadline cut short did reach the server: that is why it was uncertain.
         assert crm.lock_of("Deals", ids[1]) is not None
     print(f"deadline 0.5 s on a 2 s server: read {read_took:.3f} s, write {write_took:.3f} s")
+
+
+async def test_a_deadline_scope_turns_only_its_own_cancellation_into_timeout_error() -> None:
+    from zoho_locking.http.deadline import Bound
+
+    # Its own: the timer fires (at once: no real waiting), the work inside is
+    # cancelled, and TimeoutError comes out.
+    bound = Bound(0.0)
+    with pytest.raises(TimeoutError), bound:
+        await asyncio.Event().wait()
+    assert bound.expired()
+    # Someone else's cancellation passes through as it is.
+    outer = Bound(60.0)
+
+    async def work() -> None:
+        with outer:
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(work())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not outer.expired()
+    # Left in time: the timer is disarmed, so no cancellation comes later.
+    with Bound(0.0):
+        pass
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    assert current is not None and current.cancelling() == 0

@@ -17,22 +17,14 @@ from ..models import (
     FAILED,
     SKIPPED,
     SUCCEEDED,
-    ActionResult,
     LockInfo,
     LockSource,
     Operation,
     Outcome,
 )
-from .report import outcome
+from .report import outcome, success
 
 __all__ = ["RecordTask"]
-
-
-def _done(record_id: str, result: ActionResult, call: Call) -> Outcome:
-    return outcome(
-        record_id, SUCCEEDED, result.code, result.message, call.attempts,
-        http_status=result.http_status, locking_id=result.id,
-    )  # fmt: skip
 
 
 def _source(lock: LockInfo) -> str:
@@ -104,7 +96,7 @@ class RecordTask:
                 f"record is already locked ({_source(locks[0])} lock)", call.attempts,
                 http_status=exc.http_status, locking_id=locks[0].id,
             )  # fmt: skip
-        return _done(record_id, result, call)
+        return success(record_id, result, call.attempts)
 
     async def _find_manual(
         self, record_id: str, locking_id: str | None, call: Call
@@ -147,7 +139,7 @@ class RecordTask:
             if isinstance(current, Outcome):
                 return current
             result = await self.calls.unlock(self.module, record_id, current, call)
-        return _done(record_id, result, call)
+        return success(record_id, result, call.attempts)
 
     async def _update(self, record_id: str, locking_id: str | None, call: Call) -> Outcome:
         assert self.reason is not None
@@ -163,7 +155,7 @@ class RecordTask:
             if isinstance(current, Outcome):
                 return current
             result = await self.calls.update(self.module, record_id, current, self.reason, call)
-        return _done(record_id, result, call)
+        return success(record_id, result, call.attempts)
 
     async def _current(
         self, record_id: str, stale: str, refusal: ApiError, call: Call

@@ -16,10 +16,19 @@ from typing import IO, Any
 import attrs
 
 from ..errors import ApiError, ValidationError, ZohoLockingError
-from ..models import FAILED, SKIPPED, SUCCEEDED, UNFINISHED, Operation, Outcome, RunStop
+from ..models import (
+    FAILED,
+    SKIPPED,
+    SUCCEEDED,
+    UNFINISHED,
+    ActionResult,
+    Operation,
+    Outcome,
+    RunStop,
+)
 from ..wire.converter import converter
 
-__all__ = ["BulkReport", "failure", "outcome"]
+__all__ = ["BulkReport", "failure", "outcome", "success"]
 
 # Outcomes whose locking id names a lock that the record held at the end.
 _LOCK_CODES = frozenset({"SUCCESS", "LOCKED"})
@@ -248,7 +257,7 @@ def outcome(
     http_status: int | None = None,
     locking_id: str | None = None,
 ) -> Outcome:
-    """The final word on one record of a bulk run: the one place one is built."""
+    """The final word on one record of a bulk run (these builders are the only ones)."""
     return Outcome(
         record_id=record_id,
         status=status,
@@ -256,6 +265,19 @@ def outcome(
         message=message,
         http_status=http_status,
         locking_id=locking_id,
+        attempts=attempts,
+    )
+
+
+def success(record_id: str, result: ActionResult, attempts: int) -> Outcome:
+    """The outcome of a record whose write (or read) *result* came back."""
+    return Outcome(
+        record_id=record_id,
+        status=SUCCEEDED,
+        code=result.code,
+        message=result.message,
+        http_status=result.http_status,
+        locking_id=result.id,
         attempts=attempts,
     )
 

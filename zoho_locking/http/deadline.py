@@ -21,13 +21,14 @@ What the caller learns depends on what may have happened:
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import attrs
 
 from .._checks import check_positive
 from ..errors import RequestTimeout, UncertainOutcome, ZohoLockingError
 
-__all__ = ["Deadline", "DeadlineCut", "DeadlinePassed", "check_timeout"]
+__all__ = ["Bound", "Deadline", "DeadlineCut", "DeadlinePassed", "check_timeout"]
 
 
 class DeadlinePassed(Exception):
@@ -38,6 +39,55 @@ class DeadlineCut(RequestTimeout):
     """An attempt cut short in flight by its call's deadline (never leaves the exchange)."""
 
     retryable = False
+
+
+class Bound:
+    """What is left of a deadline, as a ``with`` scope around awaits: `asyncio.timeout`'s rule.
+
+    Entering it arms a timer that cancels the current task after *delay*
+    seconds; leaving it disarms the timer, and turns the cancellation it caused
+    (not anyone else's) into `TimeoutError`. A plain ``with``, not ``async
+    with``: nothing in it waits, so it costs no coroutine, and a request with no
+    deadline goes through a `contextlib.nullcontext` instead.
+    """
+
+    __slots__ = ("_cancelling", "_delay", "_fired", "_handle", "_task")
+
+    def __init__(self, delay: float) -> None:
+        self._delay = delay
+        self._fired = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+
+    def __enter__(self) -> Bound:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a deadline bounds work inside a task")
+        self._task, self._cancelling = task, task.cancelling()
+        self._handle = asyncio.get_running_loop().call_later(self._delay, self._fire)
+        return self
+
+    def _fire(self) -> None:
+        assert self._task is not None
+        self._handle, self._fired = None, True
+        self._task.cancel()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._fired:
+            assert self._task is not None
+            # As asyncio.timeout: only our own cancellation becomes TimeoutError.
+            if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+                raise TimeoutError from exc
+
+    def expired(self) -> bool:
+        """Whether the deadline came while inside (the `TimeoutError` is the deadline's)."""
+        return self._fired
 
 
 @attrs.frozen(slots=True)
@@ -56,8 +106,8 @@ class Deadline:
         """Whether the deadline has come."""
         return now >= self.at
 
-    def bound(self, now: float) -> asyncio.Timeout:
-        """A scope that ends with the deadline (``async with``); `DeadlinePassed` if it came.
+    def bound(self, now: float) -> Bound:
+        """A scope (``with``) that ends with the deadline; `DeadlinePassed` if it came.
 
         *now* is the flow's clock; the event loop's timer enforces the rest: the work
         inside is cancelled (its ``finally`` blocks run) and the scope raises
@@ -65,7 +115,7 @@ class Deadline:
         """
         if now >= self.at:
             raise DeadlinePassed
-        return asyncio.timeout(self.at - now)
+        return Bound(self.at - now)
 
     def expired(self, method: str, *, doubt: bool, sent: bool) -> ZohoLockingError:
         """What the caller gets once the deadline passed.

@@ -60,7 +60,7 @@ __all__ = ["Admission", "Attempt", "Call", "Exchange", "Tally", "TokenHeader", "
 _VERSION_RE = re.compile(r"v[0-9]{1,2}")
 _log = logging.getLogger("zoho_locking")
 _CLOSED = "this LockingClient is closed; create a new one"
-#: The scope of an attempt with no deadline: ``async with`` it costs next to nothing.
+#: The scope of an attempt with no deadline: ``with`` it costs next to nothing.
 _UNBOUNDED: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
@@ -396,7 +396,7 @@ class Exchange:
         else:
             bound = deadline.bound(flow.now())
             try:
-                async with bound:
+                with bound:
                     permit = await flow.acquire()
             except TimeoutError:
                 if not bound.expired():
@@ -415,7 +415,7 @@ class Exchange:
             tally, sent = call.tally, call.tally.attempts
             scope = _UNBOUNDED if deadline is None else deadline.bound(flow.now())
             try:
-                async with scope:
+                with scope:
                     # The token step, once: the provider's token, its header, the attempt
                     # counted and told, then the send.
                     token = await self._header.auth.get_token()
@@ -459,7 +459,7 @@ class Exchange:
             return await self._header.renew(rejected, call.events)
         try:
             bound = deadline.bound(self.flow.now())
-            async with bound:
+            with bound:
                 return await self._header.renew(rejected, call.events)
         except DeadlinePassed:
             raise call.expired(method) from None
@@ -478,7 +478,7 @@ async def _domain_of(
     else:  # the first token counts against the call's deadline
         try:
             bound = deadline.bound(flow.now())
-            async with bound:
+            with bound:
                 await auth.get_token()
         except (DeadlinePassed, TimeoutError) as exc:
             if isinstance(exc, TimeoutError) and not bound.expired():

@@ -28,7 +28,6 @@ from typing import NamedTuple, Protocol
 
 from ..auth.provider import TokenProvider
 from ..errors import (
-    ApiError,
     FlowUnavailable,
     RequestTimeout,
     ThrottledTooLong,
@@ -526,11 +525,7 @@ def _feedback(response: Response | None) -> tuple[int | None, float | None, bool
 
 def _is_invalid_token(response: Response) -> bool:
     """Whether a 401 answer is INVALID_TOKEN (expired or revoked: a refresh may mend it)."""
-    try:
-        protocol.decipher(response.status, response.headers, response.body)
-    except ApiError as exc:
-        return exc.code == "INVALID_TOKEN"
-    return False
+    return protocol.error_code(response.body) == "INVALID_TOKEN"
 
 
 def _code(failure: TransportError | None) -> str:

@@ -96,6 +96,36 @@ class LockingClient:
     call only). When the timeout passes, a read raises `RequestTimeout`, and a
     write `UncertainOutcome` if it may have reached the server (else
     `RequestTimeout`); the client holds nothing afterwards.
+
+    Args:
+        access_token: An OAuth access token; or give *auth*.
+        auth: A `TokenProvider` (e.g. `RefreshTokenAuth`) instead of *access_token*.
+        api_domain: The CRM API's base URL; or give *dc*.
+        dc: A data centre: ``us``, ``eu``, ``in``, ``au``, ``jp``, ``ca``, ``cn``, ``sa``.
+        api_version: ``v5`` to ``v8``.
+        timeout: Seconds per request (connection to last byte); ``None`` for none.
+        connect_timeout: Seconds to connect; ``None`` for none.
+        session: Your own aiohttp session (left open; its silent resend turned off).
+        transport: A `Transport` instead of aiohttp (e.g. `MockTransport`).
+        proxy: A proxy URL or `Proxies` for every request; else the environment's.
+        allow_insecure_http: Allow plain ``http://`` to hosts other than loopback.
+        max_concurrency: Requests in flight at most (10 if not given).
+        rate_limit: Requests per second at most; ``None`` for no limit.
+        adaptive_concurrency: Lower the in-flight limit on 429s (on if not given).
+        flow: A `Flow` to share with other clients instead of the client's own.
+        retry: The `RetryPolicy` of every call that brings none.
+        clock: The flow's clock (seconds), for tests.
+        sleep: The flow's sleep, for tests.
+        rng: The random source of backoff jitter, for tests.
+        hooks: Callables called with every event of the client.
+        telemetry: ``True``, ``False`` or a `Telemetry` (OpenTelemetry); see above.
+
+    Raises:
+        ValidationError: An argument is out of range, or arguments that cannot be
+            combined were given together (*access_token* and *auth*, *api_domain*
+            and *dc*, *session* and *transport*, *proxy* beside *transport*, and
+            *max_concurrency*, *rate_limit*, *adaptive_concurrency*, *clock* or
+            *sleep* beside *flow*).
     """
 
     def __init__(
@@ -171,7 +201,11 @@ class LockingClient:
         return count if isinstance(count, int) else None
 
     def add_hook(self, hook: Hook) -> None:
-        """Call *hook* with every event of this client from now on (see *hooks*)."""
+        """Call *hook* with every event of this client from now on (see *hooks*).
+
+        Args:
+            hook: A plain or async callable taking one event.
+        """
         self._hooks.add(hook)
 
     def __repr__(self) -> str:

@@ -325,3 +325,76 @@ async def test_a_deadline_scope_turns_only_its_own_cancellation_into_timeout_err
     await asyncio.sleep(0)
     current = asyncio.current_task()
     assert current is not None and current.cancelling() == 0
+
+
+class _Renewing:
+    """A token provider whose first token the CRM rejects; *renewed* is set when it may renew."""
+
+    def __init__(self) -> None:
+        self.token = "stale-token"
+        self.renewed = asyncio.Event()
+
+    async def get_token(self) -> str:
+        return self.token
+
+    async def refresh(self, rejected: str) -> str | None:
+        await self.renewed.wait()
+        self.token = TOKEN
+        return TOKEN
+
+
+def _rejecting_stale(crm: FakeCRM) -> object:
+    inner = crm_transport(crm)
+    invalid = b'{"code":"INVALID_TOKEN","message":"invalid oauth token","status":"error"}'
+
+    async def send(request: Request, auth_headers: Mapping[str, str]) -> Response:
+        if "stale-token" in auth_headers.get("Authorization", ""):
+            return Response(401, {}, invalid)
+        return await inner.send(request, auth_headers)
+
+    from zoho_locking import MockTransport
+
+    return MockTransport(send)
+
+
+async def test_a_refresh_after_401_within_the_deadline_goes_on(crm: FakeCRM) -> None:
+    auth = _Renewing()
+    auth.renewed.set()
+    async with LockingClient(
+        auth=auth, api_domain="http://fake.invalid", allow_insecure_http=True,  # type: ignore[arg-type]
+        transport=_rejecting_stale(crm),  # type: ignore[arg-type]
+    ) as client:  # fmt: skip
+        result = await client.lock("Deals", crm.record_ids("Deals")[0], reason="r", timeout=5.0)
+    assert result.http_status == 201
+
+
+async def test_a_refresh_after_401_that_outlasts_the_deadline_is_a_timeout(crm: FakeCRM) -> None:
+    auth = _Renewing()  # never allowed to renew
+    async with LockingClient(
+        auth=auth, api_domain="http://fake.invalid", allow_insecure_http=True,  # type: ignore[arg-type]
+        transport=_rejecting_stale(crm),  # type: ignore[arg-type]
+    ) as client:  # fmt: skip
+        with pytest.raises(RequestTimeout) as caught:
+            await client.get_locks("Deals", crm.record_ids("Deals")[0], timeout=0.05)
+    # The GET went out and was answered 401: it was sent, nothing is held.
+    assert caught.value.maybe_sent
+    assert in_flight(client) == 0
+
+
+async def test_a_token_that_outlasts_the_deadline_sends_nothing(crm: FakeCRM) -> None:
+    class Hanging:
+        async def get_token(self) -> str:
+            await asyncio.Event().wait()
+            return TOKEN
+
+        async def refresh(self, rejected: str) -> str | None:
+            return None
+
+    async with LockingClient(
+        auth=Hanging(), api_domain="http://fake.invalid", allow_insecure_http=True,  # type: ignore[arg-type]
+        transport=crm_transport(crm),
+    ) as client:  # fmt: skip
+        with pytest.raises(RequestTimeout) as caught:
+            await client.lock("Deals", crm.record_ids("Deals")[0], reason="r", timeout=0.05)
+    assert not caught.value.maybe_sent and crm.requests == []
+    assert in_flight(client) == 0

@@ -369,3 +369,20 @@ def test_public_calls_are_defined_on_the_client_itself() -> None:
     for name in ("lock", "unlock", "update_lock", "get_lock", "get_locks", "select_ids",
                  "lock_many", "unlock_many", "update_many", "get_many", "run_many"):  # fmt: skip
         assert name in vars(LockingClient), name
+
+
+async def test_closing_twice_is_harmless_and_a_closed_client_stays_closed() -> None:
+    client = LockingClient(access_token=TOKEN, dc="us")
+    await client.aclose()
+    await client.aclose()
+    with pytest.raises(ZohoLockingError, match="closed"):
+        async with client:
+            pass
+
+
+def test_the_token_header_never_shows_the_token() -> None:
+    from zoho_locking import StaticToken
+    from zoho_locking.http.exchange import TokenHeader
+
+    shown = repr(TokenHeader(StaticToken("s3cr3t-token")))
+    assert "s3cr3t" not in shown and shown.startswith("TokenHeader(")

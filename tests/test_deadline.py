@@ -398,3 +398,28 @@ async def test_a_token_that_outlasts_the_deadline_sends_nothing(crm: FakeCRM) ->
             await client.lock("Deals", crm.record_ids("Deals")[0], reason="r", timeout=0.05)
     assert not caught.value.maybe_sent and crm.requests == []
     assert in_flight(client) == 0
+
+
+async def test_an_unlock_whose_answers_were_all_faults_is_settled_by_the_record(
+    crm: FakeCRM,
+) -> None:
+    # Every DELETE answers 500 (it may have been applied behind a proxy), so the
+    # client reads the record: the lock is still there, so the fault is the answer.
+    record = crm.record_ids("Deals")[0]
+    locking_id = crm.manual_lock("Deals", record)
+    inner = crm_transport(crm)
+
+    async def send(request: Request, auth_headers: Mapping[str, str]) -> Response:
+        if request.method == "DELETE":
+            return Response(500, {}, b'{"code":"INTERNAL_ERROR","message":"m","status":"error"}')
+        return await inner.send(request, auth_headers)
+
+    from zoho_locking import MockTransport
+
+    no_wait = RetryPolicy(max_attempts=2, base_delay=0.0)
+    async with client_on(MockTransport(send), retry=no_wait) as client:
+        with pytest.raises(ApiError) as caught:
+            await client.unlock("Deals", record, locking_id)
+        assert caught.value.code == "INTERNAL_ERROR"
+        # The record was read to settle it: its lock is there, untouched.
+        assert [lock.id for lock in await client.get_locks("Deals", record)] == [locking_id]

@@ -423,3 +423,22 @@ async def test_an_unlock_whose_answers_were_all_faults_is_settled_by_the_record(
         assert caught.value.code == "INTERNAL_ERROR"
         # The record was read to settle it: its lock is there, untouched.
         assert [lock.id for lock in await client.get_locks("Deals", record)] == [locking_id]
+
+
+async def test_a_bug_under_one_record_costs_that_record_only(crm: FakeCRM) -> None:
+    ids = crm.record_ids("Deals")[:5]
+    inner = crm_transport(crm)
+
+    async def send(request: Request, auth_headers: Mapping[str, str]) -> Response:
+        if ids[2] in request.url:
+            raise RuntimeError("a bug in a transport")
+        return await inner.send(request, auth_headers)
+
+    from zoho_locking import MockTransport
+
+    async with client_on(MockTransport(send)) as client:
+        report = await client.lock_many("Deals", ids, reason="r")
+    assert report.succeeded == 4 and report.stopped is None
+    (failed,) = [o for o in report.outcomes if o.status == "failed"]
+    assert (failed.record_id, failed.code) == (ids[2], "INTERNAL_CLIENT_ERROR")
+    assert "RuntimeError: a bug in a transport" in failed.message

@@ -138,10 +138,11 @@ def _client(
     concurrency: int, mode: str, flow: Any = None, telemetry: Any = None
 ) -> LockingClient:
     answer = _yielding_answer if mode == "yielding" else lambda r, a: Response(201, {}, OK_BODY)
+    # A flow of the caller's brings its own limit: max_concurrency beside it is refused.
+    own = {"max_concurrency": concurrency} if flow is None else {"flow": flow}
     return LockingClient(
         access_token="fake-access-token", api_domain="http://fake.invalid",
-        allow_insecure_http=True, max_concurrency=concurrency, transport=MockTransport(answer),
-        flow=flow, telemetry=telemetry,
+        allow_insecure_http=True, transport=MockTransport(answer), telemetry=telemetry, **own,
     )  # fmt: skip
 
 

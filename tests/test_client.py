@@ -334,3 +334,55 @@ def test_plain_http_allowed_when_asked() -> None:
         access_token=TOKEN, api_domain="http://crm.internal", allow_insecure_http=True
     )
     assert client.api_domain == "http://crm.internal"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("max_concurrency", 10),  # the default value too: beside flow= it would do nothing
+        ("rate_limit", 5.0),
+        ("adaptive_concurrency", False),
+        ("clock", lambda: 0.0),
+        ("sleep", lambda _seconds: None),
+    ],
+)
+def test_options_of_the_own_flow_are_refused_beside_flow(option: str, value: object) -> None:
+    from zoho_locking import FlowControl
+
+    with pytest.raises(ValidationError, match=f"pass {option} to your flow") as caught:
+        LockingClient(access_token=TOKEN, dc="us", flow=FlowControl(), **{option: value})  # type: ignore[arg-type]
+    assert caught.value.field == option
+
+
+def test_flow_alone_is_used_as_given() -> None:
+    from zoho_locking import FlowControl
+
+    flow = FlowControl(max_concurrency=3)
+    client = LockingClient(access_token=TOKEN, dc="us", flow=flow)
+    assert client.flow is flow
+    assert client.concurrency_limit == 3
+
+
+def test_public_calls_are_defined_on_the_client_itself() -> None:
+    # No mixins: every public call lives in LockingClient's own body.
+    assert LockingClient.__mro__ == (LockingClient, object)
+    for name in ("lock", "unlock", "update_lock", "get_lock", "get_locks", "select_ids",
+                 "lock_many", "unlock_many", "update_many", "get_many", "run_many"):  # fmt: skip
+        assert name in vars(LockingClient), name
+
+
+async def test_closing_twice_is_harmless_and_a_closed_client_stays_closed() -> None:
+    client = LockingClient(access_token=TOKEN, dc="us")
+    await client.aclose()
+    await client.aclose()
+    with pytest.raises(ZohoLockingError, match="closed"):
+        async with client:
+            pass
+
+
+def test_the_token_header_never_shows_the_token() -> None:
+    from zoho_locking import StaticToken
+    from zoho_locking.http.exchange import TokenHeader
+
+    shown = repr(TokenHeader(StaticToken("s3cr3t-token")))
+    assert "s3cr3t" not in shown and shown.startswith("TokenHeader(")

@@ -294,3 +294,151 @@ async def test_a_half_second_deadline_on_a_two_second_server() -> None:
         # The write the deadline cut short did reach the server: that is why it was uncertain.
         assert crm.lock_of("Deals", ids[1]) is not None
     print(f"deadline 0.5 s on a 2 s server: read {read_took:.3f} s, write {write_took:.3f} s")
+
+
+async def test_a_deadline_scope_turns_only_its_own_cancellation_into_timeout_error() -> None:
+    from zoho_locking.http.deadline import Bound
+
+    # Its own: the timer fires (at once: no real waiting), the work inside is
+    # cancelled, and TimeoutError comes out.
+    bound = Bound(0.0)
+    with pytest.raises(TimeoutError), bound:
+        await asyncio.Event().wait()
+    assert bound.expired()
+    # Someone else's cancellation passes through as it is.
+    outer = Bound(60.0)
+
+    async def work() -> None:
+        with outer:
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(work())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not outer.expired()
+    # Left in time: the timer is disarmed, so no cancellation comes later.
+    with Bound(0.0):
+        pass
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    assert current is not None and current.cancelling() == 0
+
+
+class _Renewing:
+    """A token provider whose first token the CRM rejects; *renewed* is set when it may renew."""
+
+    def __init__(self) -> None:
+        self.token = "stale-token"
+        self.renewed = asyncio.Event()
+
+    async def get_token(self) -> str:
+        return self.token
+
+    async def refresh(self, rejected: str) -> str | None:
+        await self.renewed.wait()
+        self.token = TOKEN
+        return TOKEN
+
+
+def _rejecting_stale(crm: FakeCRM) -> object:
+    inner = crm_transport(crm)
+    invalid = b'{"code":"INVALID_TOKEN","message":"invalid oauth token","status":"error"}'
+
+    async def send(request: Request, auth_headers: Mapping[str, str]) -> Response:
+        if "stale-token" in auth_headers.get("Authorization", ""):
+            return Response(401, {}, invalid)
+        return await inner.send(request, auth_headers)
+
+    from zoho_locking import MockTransport
+
+    return MockTransport(send)
+
+
+async def test_a_refresh_after_401_within_the_deadline_goes_on(crm: FakeCRM) -> None:
+    auth = _Renewing()
+    auth.renewed.set()
+    async with LockingClient(
+        auth=auth, api_domain="http://fake.invalid", allow_insecure_http=True,  # type: ignore[arg-type]
+        transport=_rejecting_stale(crm),  # type: ignore[arg-type]
+    ) as client:  # fmt: skip
+        result = await client.lock("Deals", crm.record_ids("Deals")[0], reason="r", timeout=5.0)
+    assert result.http_status == 201
+
+
+async def test_a_refresh_after_401_that_outlasts_the_deadline_is_a_timeout(crm: FakeCRM) -> None:
+    auth = _Renewing()  # never allowed to renew
+    async with LockingClient(
+        auth=auth, api_domain="http://fake.invalid", allow_insecure_http=True,  # type: ignore[arg-type]
+        transport=_rejecting_stale(crm),  # type: ignore[arg-type]
+    ) as client:  # fmt: skip
+        with pytest.raises(RequestTimeout) as caught:
+            await client.get_locks("Deals", crm.record_ids("Deals")[0], timeout=0.05)
+    # The GET went out and was answered 401: it was sent, nothing is held.
+    assert caught.value.maybe_sent
+    assert in_flight(client) == 0
+
+
+async def test_a_token_that_outlasts_the_deadline_sends_nothing(crm: FakeCRM) -> None:
+    class Hanging:
+        async def get_token(self) -> str:
+            await asyncio.Event().wait()
+            return TOKEN
+
+        async def refresh(self, rejected: str) -> str | None:
+            return None
+
+    async with LockingClient(
+        auth=Hanging(), api_domain="http://fake.invalid", allow_insecure_http=True,  # type: ignore[arg-type]
+        transport=crm_transport(crm),
+    ) as client:  # fmt: skip
+        with pytest.raises(RequestTimeout) as caught:
+            await client.lock("Deals", crm.record_ids("Deals")[0], reason="r", timeout=0.05)
+    assert not caught.value.maybe_sent and crm.requests == []
+    assert in_flight(client) == 0
+
+
+async def test_an_unlock_whose_answers_were_all_faults_is_settled_by_the_record(
+    crm: FakeCRM,
+) -> None:
+    # Every DELETE answers 500 (it may have been applied behind a proxy), so the
+    # client reads the record: the lock is still there, so the fault is the answer.
+    record = crm.record_ids("Deals")[0]
+    locking_id = crm.manual_lock("Deals", record)
+    inner = crm_transport(crm)
+
+    async def send(request: Request, auth_headers: Mapping[str, str]) -> Response:
+        if request.method == "DELETE":
+            return Response(500, {}, b'{"code":"INTERNAL_ERROR","message":"m","status":"error"}')
+        return await inner.send(request, auth_headers)
+
+    from zoho_locking import MockTransport
+
+    no_wait = RetryPolicy(max_attempts=2, base_delay=0.0)
+    async with client_on(MockTransport(send), retry=no_wait) as client:
+        with pytest.raises(ApiError) as caught:
+            await client.unlock("Deals", record, locking_id)
+        assert caught.value.code == "INTERNAL_ERROR"
+        # The record was read to settle it: its lock is there, untouched.
+        assert [lock.id for lock in await client.get_locks("Deals", record)] == [locking_id]
+
+
+async def test_a_bug_under_one_record_costs_that_record_only(crm: FakeCRM) -> None:
+    ids = crm.record_ids("Deals")[:5]
+    inner = crm_transport(crm)
+
+    async def send(request: Request, auth_headers: Mapping[str, str]) -> Response:
+        if ids[2] in request.url:
+            raise RuntimeError("a bug in a transport")
+        return await inner.send(request, auth_headers)
+
+    from zoho_locking import MockTransport
+
+    async with client_on(MockTransport(send)) as client:
+        report = await client.lock_many("Deals", ids, reason="r")
+    assert report.succeeded == 4 and report.stopped is None
+    (failed,) = [o for o in report.outcomes if o.status == "failed"]
+    assert (failed.record_id, failed.code) == (ids[2], "INTERNAL_CLIENT_ERROR")
+    assert "RuntimeError: a bug in a transport" in failed.message

@@ -837,3 +837,27 @@ def test_protocol_all_is_sorted_and_complete() -> None:
     assert sorted(protocol.__all__) == protocol.__all__
     for name in protocol.__all__:
         assert hasattr(protocol, name)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"code":"INVALID_TOKEN","details":{},"message":"invalid oauth token","status":"error"}',
+         "INVALID_TOKEN"),
+        (b'{"data":[{"code":"INVALID_TOKEN","details":{},"message":"m","status":"error"}]}',
+         "INVALID_TOKEN"),
+        (b'{"code":"OAUTH_SCOPE_MISMATCH","message":"m","status":"error"}', "OAUTH_SCOPE_MISMATCH"),
+        (b'{"data":[{"code":"SUCCESS","details":{"id":"1"},"status":"success"}]}', None),
+        (b"<html>401</html>", None),
+        (b"", None),
+    ],
+)  # fmt: skip
+def test_error_code_is_the_code_decipher_raises(body: bytes, code: str | None) -> None:
+    from zoho_locking.errors import ApiError
+    from zoho_locking.wire.protocol import decipher, error_code
+
+    assert error_code(body) == code
+    if code is not None:  # the same code decipher's exception carries
+        with pytest.raises(ApiError) as caught:
+            decipher(401, {}, body)
+        assert caught.value.code == code

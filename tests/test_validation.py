@@ -354,3 +354,39 @@ def test_base_url_refuses_non_str(url: object) -> None:
 )
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+# ---------------------------------------------------------------------------
+# Positive numbers: one check, the same refusals everywhere
+
+
+@pytest.mark.parametrize("value", [0, -1, 0.0, float("nan"), float("inf"), True, "3", None])
+def test_positive_numbers_refuse_the_same_values(value: object) -> None:
+    from zoho_locking import FlowControl, RetryPolicy
+    from zoho_locking._checks import check_positive
+
+    with pytest.raises(ValidationError, match="timeout must be a positive number"):
+        check_positive(value, "timeout")
+    if value is not None:  # None means "no limit" for these
+        with pytest.raises(ValidationError, match="rate_limit must be a positive number or None"):
+            FlowControl(rate_limit=value)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="deadline must be a positive number or None"):
+            RetryPolicy(deadline=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "3", None])
+def test_positive_integers_refuse_the_same_values(value: object) -> None:
+    from zoho_locking import FlowControl, RetryPolicy
+
+    with pytest.raises(ValidationError, match="max_concurrency must be an integer >= 1"):
+        FlowControl(max_concurrency=value)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="max_attempts must be an integer >= 1"):
+        RetryPolicy(max_attempts=value)  # type: ignore[arg-type]
+
+
+def test_positive_values_pass() -> None:
+    from zoho_locking._checks import check_positive
+
+    check_positive(0.5, "timeout")
+    check_positive(3, "max_requests", integer=True)
+    check_positive(None, "timeout", optional=True)

@@ -4,7 +4,7 @@
 already validated, each one request through the `Exchange`, plus the settling
 of doubtful writes: when an earlier attempt of a write may have landed, a
 refusal or a final fault is checked against the record's real state before
-anything is reported. The client's single-record methods and the bulk engine's
+anything is reported. `LockingClient`'s single-record methods and the bulk engine's
 `zoho_locking.bulk.record.RecordTask` share this one implementation.
 """
 
@@ -12,22 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .errors import (
-    ApiError,
-    TransportError,
-    UncertainOutcome,
-    ValidationError,
-    ZohoLockingError,
-)
-from .flow.base import Flow
-from .http.deadline import Deadline, check_timeout
+from .errors import ApiError, TransportError, UncertainOutcome, ZohoLockingError
 from .http.exchange import Call, Exchange
-from .http.retry import RetryPolicy
 from .models import ActionResult, LockInfo, LockSource
 from .wire import protocol
 from .wire.limits import is_run_wide
 
-__all__ = ["LockingCalls", "RecordMethods"]
+__all__ = ["LockingCalls"]
 
 # Rounds of reads (each with its own retries) spent settling a doubtful write.
 _SETTLE_ROUNDS = 3
@@ -49,7 +40,7 @@ class LockingCalls:
         """The record's locks; ``[]`` when it is not locked."""
         root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_get_locks(root, module, record_id, fields)
-        return await self.exchange.fetch(request, protocol.parse_locks, call)
+        return (await self.exchange.send(request, call)).parsed(protocol.parse_locks)
 
     async def get_lock(
         self, module: str, record_id: str, locking_id: str, call: Call
@@ -57,14 +48,14 @@ class LockingCalls:
         """One lock of the record, by its locking id."""
         root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_get_lock(root, module, record_id, locking_id)
-        return await self.exchange.fetch(request, protocol.parse_lock, call)
+        return (await self.exchange.send(request, call)).parsed(protocol.parse_lock)
 
     async def lock(self, module: str, record_id: str, reason: str, call: Call) -> ActionResult:
         """Lock the record; a doubtful refusal is settled by reading the record."""
         root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_lock(root, module, record_id, reason)
         try:
-            return await self.exchange.fetch(request, protocol.parse_action, call)
+            return (await self.exchange.send(request, call)).parsed(protocol.parse_action)
         except (ApiError, TransportError) as exc:
             if not call.write_may_have_landed:
                 raise
@@ -86,7 +77,7 @@ class LockingCalls:
         # PUT is idempotent: a retry after a lost answer sets the same reason again.
         root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_update(root, module, record_id, locking_id, reason)
-        return await self.exchange.fetch(request, protocol.parse_action, call)
+        return (await self.exchange.send(request, call)).parsed(protocol.parse_action)
 
     async def unlock(
         self, module: str, record_id: str, locking_id: str, call: Call
@@ -95,7 +86,7 @@ class LockingCalls:
         root = self.exchange.root or await self.exchange.api_root(call)
         request = protocol.build_unlock(root, module, record_id, locking_id)
         try:
-            return await self.exchange.fetch(request, protocol.parse_action, call)
+            return (await self.exchange.send(request, call)).parsed(protocol.parse_action)
         except (ApiError, TransportError) as exc:
             if not call.write_may_have_landed:
                 raise
@@ -132,107 +123,3 @@ class LockingCalls:
                 f"the write may or may not have been applied ({error}); "
                 f"reading the record to find out failed too ({exc})"
             ) from None
-
-
-class RecordMethods:
-    """The client's five single-record methods: validate, then one of `LockingCalls`.
-
-    `LockingClient` inherits them and supplies `_calls` and `flow`; each takes a
-    *timeout* (seconds for the whole call: permits, attempts, backoff, settling)
-    and a *retry* policy of its own.
-    """
-
-    _calls: LockingCalls
-    flow: Flow
-
-    async def lock(
-        self,
-        module: str,
-        record_id: str | int,
-        *,
-        reason: str,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> ActionResult:
-        """Lock a record; the result's ``id`` is the new locking id."""
-        module, record_id = _record(module, record_id)
-        reason = protocol.validate_reason(reason)
-        call = self._new_call(timeout, retry)
-        return await self._calls.lock(module, record_id, reason, call)
-
-    async def get_locks(
-        self,
-        module: str,
-        record_id: str | int,
-        *,
-        fields: Iterable[str] = protocol.DEFAULT_FIELDS,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> list[LockInfo]:
-        """Return the record's locks: ``[]`` when it is not locked."""
-        module, record_id = _record(module, record_id)
-        call = self._new_call(timeout, retry)
-        return await self._calls.get_locks(module, record_id, call, fields)
-
-    async def get_lock(
-        self,
-        module: str,
-        record_id: str | int,
-        locking_id: str | int,
-        *,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> LockInfo:
-        """Return one lock of a record by its locking id."""
-        args = _lock_of(module, record_id, locking_id)
-        return await self._calls.get_lock(*args, self._new_call(timeout, retry))
-
-    async def update_lock(
-        self,
-        module: str,
-        record_id: str | int,
-        locking_id: str | int,
-        *,
-        reason: str,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> ActionResult:
-        """Change the reason of a manual lock."""
-        args = _lock_of(module, record_id, locking_id)
-        reason = protocol.validate_reason(reason)
-        return await self._calls.update(*args, reason, self._new_call(timeout, retry))
-
-    async def unlock(
-        self,
-        module: str,
-        record_id: str | int,
-        locking_id: str | int,
-        *,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> ActionResult:
-        """Remove a manual lock from a record."""
-        args = _lock_of(module, record_id, locking_id)
-        return await self._calls.unlock(*args, self._new_call(timeout, retry))
-
-    def _new_call(self, timeout: float | None, retry: RetryPolicy | None) -> Call:
-        """The context of one single-record call, its *timeout* and *retry* checked."""
-        if timeout is None and retry is None:
-            return self._calls.exchange.new_call()
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ValidationError("retry must be a RetryPolicy or None", field="retry")
-        call = self._calls.exchange.new_call()
-        call.retry, seconds = retry, check_timeout(timeout)
-        if seconds is not None:
-            call.deadline = Deadline.after(seconds, self.flow.now())
-        return call
-
-
-def _record(module: str, record_id: str | int) -> tuple[str, str]:
-    """Validate a module name and a record id, in that order."""
-    return protocol.validate_module(module), protocol.validate_id(record_id)
-
-
-def _lock_of(module: str, record_id: str | int, locking_id: object) -> tuple[str, str, str]:
-    """Validate a module name, a record id and a locking id, in that order."""
-    return (*_record(module, record_id), protocol.validate_id(locking_id, "locking_id"))

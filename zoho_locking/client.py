@@ -1,39 +1,60 @@
 """`LockingClient`: the public facade that wires the layers together.
 
 It validates arguments, builds the transport, flow control, `Exchange` and
-`Operations` once, and hands each call to them: the single-record calls to
-`Operations`, the bulk calls to the bulk engine. It holds no protocol or retry
-logic of its own.
+`LockingCalls` once, and hands each call to them: the single-record calls to
+`LockingCalls`, the bulk calls to the bulk engine. Every public call is defined
+here, in the class's own body; it holds no protocol or retry logic of its own.
 """
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Iterable
-from typing import Self
+from collections.abc import AsyncIterable, Iterable
+from typing import Self, TypedDict, Unpack
 
 import aiohttp
 
+from ._checks import check_positive
 from .auth.provider import StaticToken, TokenProvider
-from .bulk.methods import BulkMethods
-from .calls import LockingCalls, RecordMethods
+from .bulk.engine import BulkItem, Progress, run_bulk
+from .bulk.report import BulkReport
+from .bulk.selection import Selection
+from .calls import LockingCalls
 from .errors import ValidationError, ZohoLockingError
 from .events import Events
 from .flow.base import Clock, Flow, Sleep
 from .flow.local import FlowControl
 from .hooks import Hook, Hooks
-from .http.exchange import Exchange
+from .http.deadline import Deadline, check_timeout
+from .http.exchange import Call, Exchange
 from .http.retry import RetryPolicy
 from .http.transport import AiohttpTransport, Transport
+from .models import ActionResult, LockInfo, Operation
 from .net.proxy import Proxies
 from .net.tls import TLSSetting
 from .otel import Telemetry, default_telemetry
+from .wire import protocol
 from .wire.datacentres import check_base_url, check_environment, data_centre
 
-__all__ = ["LockingClient"]
+__all__ = ["BulkOptions", "LockingClient"]
 
 
-class LockingClient(RecordMethods, BulkMethods):
+class BulkOptions(TypedDict, total=False):
+    """Keyword options shared by the bulk calls (see `LockingClient.lock_many`)."""
+
+    keep_successes: bool
+    journal: str | os.PathLike[str] | None
+    resume: bool
+    progress: Progress | None
+    report: BulkReport | None
+    max_requests: int | None
+    any_lock: bool
+    timeout: float | None
+    retry: RetryPolicy | None
+
+
+class LockingClient:
     """An async client for Zoho CRM's Record Locking Information API.
 
     Use it as an async context manager; it owns the connection pool (one
@@ -76,7 +97,8 @@ class LockingClient(RecordMethods, BulkMethods):
     connection errors, timeouts, 429 and 5xx answers. *clock*, *sleep* and
     *rng* exist so tests can run retries without waiting. Pass *flow* (any
     `Flow`) to share one budget with other clients instead; *max_concurrency*,
-    *rate_limit*, *adaptive_concurrency*, *clock* and *sleep* then go unused.
+    *rate_limit*, *adaptive_concurrency*, *clock* and *sleep* configure the
+    client's own flow, so passing any of them beside *flow* is refused.
 
     Requests go through *proxy* (a URL such as ``http://user:pw@proxy:3128``,
     or a `Proxies`), else the proxy the environment names (``HTTPS_PROXY``,
@@ -89,38 +111,40 @@ class LockingClient(RecordMethods, BulkMethods):
     `RequestTimeout`); the client holds nothing afterwards.
 
     Args:
-        access_token: An access token (valid for an hour); or give *auth*.
-        auth: A `TokenProvider` (`RefreshTokenAuth` mints tokens as needed).
-        api_domain: The CRM's API domain (``https://www.zohoapis.eu``); or give *dc*.
-        dc: The data centre: ``us``, ``eu``, ``in``, ``au``, ``jp``, ``ca``, ``cn``, ``sa``.
-        api_version: The API version in every URL (``v8``; ``v5`` to ``v7`` work too).
-        timeout: Seconds for one attempt of one request (``None``: none).
-        connect_timeout: Seconds to connect (``None``: no cap but *timeout*).
-        session: An aiohttp session to share (`make_session`); yours to close.
-        transport: A `Transport` instead of aiohttp (`MockTransport` in tests).
-        proxy: A proxy URL or `Proxies`; ``None``: the environment's.
+        access_token: An OAuth access token; or give *auth*.
+        auth: A `TokenProvider` (e.g. `RefreshTokenAuth`) instead of *access_token*.
+        api_domain: The CRM API's base URL; or give *dc*.
+        dc: A data centre: ``us``, ``eu``, ``in``, ``au``, ``jp``, ``ca``, ``cn``, ``sa``.
+        api_version: ``v5`` to ``v8``.
+        timeout: Seconds per request (connection to last byte); ``None`` for none.
+        connect_timeout: Seconds to connect; ``None`` for none.
+        session: Your own aiohttp session (left open; its silent resend turned off).
+        transport: A `Transport` instead of aiohttp (e.g. `MockTransport`).
+        proxy: A proxy URL or `Proxies` for every request; else the environment's.
         environment: ``production`` (default), ``sandbox`` or ``developer``: that
             environment's API domain in the data centre (`api_domain` shows it).
         ssl: The CAs to verify servers with: a CA bundle's path, an
             `ssl.SSLContext`, ``"system"`` (extra ``truststore``), or ``None`` for
             Python's defaults (``SSL_CERT_FILE`` honoured); never ``False``.
-        allow_insecure_http: Allow ``http://`` API domains other than loopback.
-        max_concurrency: The most requests in flight; also a bulk call's workers.
-        rate_limit: The most requests per second, if set.
-        adaptive_concurrency: Lower the in-flight limit on 429 and raise it again.
-        flow: A `Flow` to share with other clients (`RedisFlow`, a `FlowControl`).
-        retry: The `RetryPolicy` of every call (default: `RetryPolicy()`).
-        clock: The flow control's clock (tests).
-        sleep: How the client waits (tests).
-        rng: Where the backoff's jitter comes from (tests).
-        hooks: Callables given every event (`zoho_locking.events`).
-        telemetry: OpenTelemetry: ``None`` if set up, ``True``, ``False`` or a `Telemetry`.
+        allow_insecure_http: Allow plain ``http://`` to hosts other than loopback.
+        max_concurrency: Requests in flight at most (10 if not given).
+        rate_limit: Requests per second at most; ``None`` for no limit.
+        adaptive_concurrency: Lower the in-flight limit on 429s (on if not given).
+        flow: A `Flow` to share with other clients instead of the client's own.
+        retry: The `RetryPolicy` of every call that brings none.
+        clock: The flow's clock (seconds), for tests.
+        sleep: The flow's sleep, for tests.
+        rng: The random source of backoff jitter, for tests.
+        hooks: Callables called with every event of the client.
+        telemetry: ``True``, ``False`` or a `Telemetry` (OpenTelemetry); see above.
 
     Raises:
-        ValidationError: Both or neither of *access_token* and *auth*, or of
-            *api_domain* and *dc*; an unknown *dc*; plain ``http://`` elsewhere than
-            loopback; a setting out of range; an unknown *environment*; ``ssl=False``
-            or a context that does not verify.
+        ValidationError: An argument is out of range, or arguments that cannot be
+            combined were given together (*access_token* and *auth*, *api_domain*
+            and *dc*, *session* and *transport*, *proxy* beside *transport*, and
+            *max_concurrency*, *rate_limit*, *adaptive_concurrency*, *clock* or
+            *sleep* beside *flow*, *ssl* beside *transport*); an unknown
+            *environment*; ``ssl=False`` or a context that does not verify.
     """
 
     def __init__(
@@ -139,9 +163,9 @@ class LockingClient(RecordMethods, BulkMethods):
         proxy: str | Proxies | None = None,
         ssl: TLSSetting = None,
         allow_insecure_http: bool = False,
-        max_concurrency: int = 10,
+        max_concurrency: int | None = None,
         rate_limit: float | None = None,
-        adaptive_concurrency: bool = True,
+        adaptive_concurrency: bool | None = None,
         flow: Flow | None = None,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
@@ -201,11 +225,371 @@ class LockingClient(RecordMethods, BulkMethods):
         return count if isinstance(count, int) else None
 
     def add_hook(self, hook: Hook) -> None:
-        """Call *hook* with every event of this client from now on (see *hooks*)."""
+        """Call *hook* with every event of this client from now on (see *hooks*).
+
+        Args:
+            hook: A plain or async callable taking one event.
+        """
         self._hooks.add(hook)
 
     def __repr__(self) -> str:
         return f"LockingClient(api_domain={self.api_domain!r}, api_version={self.api_version!r})"
+
+    # -- one record ----------------------------------------------------------
+
+    async def lock(
+        self,
+        module: str,
+        record_id: str | int,
+        *,
+        reason: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ActionResult:
+        """Lock a record with a reason.
+
+        If an earlier attempt's answer was lost and the retry is refused ("already
+        locked"), the record is read to tell whether the lock is this call's own.
+
+        Args:
+            module: The module's API name, e.g. ``"Deals"``.
+            record_id: The record's id.
+            reason: Why it is locked (``Locked_Reason__s``), at most 3,000 characters.
+            timeout: Seconds for the whole call (permits, attempts, backoff,
+                settling); ``None`` for no limit.
+            retry: A `RetryPolicy` for this call instead of the client's.
+
+        Returns:
+            The `ActionResult`; its ``id`` is the new locking id.
+
+        Raises:
+            ValidationError: A bad module, id, reason, *timeout* or *retry*; nothing was sent.
+            ApiError: Zoho refused (e.g. ``NOT_ALLOWED``, already locked); `AuthError`
+                for a 401 a fresh token cannot mend.
+            TransportError: No answer after the last attempt; `RequestTimeout`
+                when the call's *timeout* passed before the lock was sent.
+            UncertainOutcome: The lock may or may not have been applied, and
+                reading the record back failed (or *timeout* passed meanwhile).
+            ZohoLockingError: The client is closed.
+        """
+        module, record_id = _record(module, record_id)
+        reason = protocol.validate_reason(reason)
+        return await self._calls.lock(module, record_id, reason, self._call(timeout, retry))
+
+    async def get_locks(
+        self,
+        module: str,
+        record_id: str | int,
+        *,
+        fields: Iterable[str] = protocol.DEFAULT_FIELDS,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> list[LockInfo]:
+        """Return the record's locks.
+
+        Args:
+            module: The module's API name, e.g. ``"Deals"``.
+            record_id: The record's id.
+            fields: The fields of each lock to ask for (Zoho requires the list).
+            timeout: Seconds for the whole call; ``None`` for no limit.
+            retry: A `RetryPolicy` for this call instead of the client's.
+
+        Returns:
+            Its `LockInfo` items: ``[]`` when the record is not locked.
+
+        Raises:
+            ValidationError: A bad module, id, *timeout* or *retry*; nothing was sent.
+            ApiError: Zoho refused (e.g. ``INVALID_DATA`` for an unknown record).
+            TransportError: No answer after the last attempt; `RequestTimeout`
+                when *timeout* passed first.
+            ZohoLockingError: The client is closed.
+        """
+        module, record_id = _record(module, record_id)
+        call = self._call(timeout, retry)
+        return await self._calls.get_locks(module, record_id, call, fields)
+
+    async def get_lock(
+        self,
+        module: str,
+        record_id: str | int,
+        locking_id: str | int,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> LockInfo:
+        """Return one lock of a record by its locking id.
+
+        Args:
+            module: The module's API name, e.g. ``"Deals"``.
+            record_id: The record's id.
+            locking_id: The lock's id (an `ActionResult`'s ``id``, or `LockInfo.id`).
+            timeout: Seconds for the whole call; ``None`` for no limit.
+            retry: A `RetryPolicy` for this call instead of the client's.
+
+        Returns:
+            The `LockInfo`.
+
+        Raises:
+            ValidationError: A bad module, id, *timeout* or *retry*; nothing was sent.
+            ApiError: Zoho refused (e.g. ``INVALID_DATA`` for an unknown lock).
+            TransportError: No answer after the last attempt; `RequestTimeout`
+                when *timeout* passed first.
+            ZohoLockingError: The client is closed.
+        """
+        args = _lock_of(module, record_id, locking_id)
+        return await self._calls.get_lock(*args, self._call(timeout, retry))
+
+    async def update_lock(
+        self,
+        module: str,
+        record_id: str | int,
+        locking_id: str | int,
+        *,
+        reason: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ActionResult:
+        """Change the reason of a manual lock.
+
+        Args:
+            module: The module's API name, e.g. ``"Deals"``.
+            record_id: The record's id.
+            locking_id: The lock's id.
+            reason: The new reason, at most 3,000 characters.
+            timeout: Seconds for the whole call; ``None`` for no limit.
+            retry: A `RetryPolicy` for this call instead of the client's.
+
+        Returns:
+            The `ActionResult` of the update.
+
+        Raises:
+            ValidationError: A bad module, id, reason, *timeout* or *retry*; nothing was sent.
+            ApiError: Zoho refused (e.g. ``INVALID_DATA`` for an unknown lock).
+            TransportError: No answer after the last attempt; `RequestTimeout`
+                when *timeout* passed before the update was sent.
+            UncertainOutcome: *timeout* passed when the update may have been applied.
+            ZohoLockingError: The client is closed.
+        """
+        args = _lock_of(module, record_id, locking_id)
+        reason = protocol.validate_reason(reason)
+        return await self._calls.update(*args, reason, self._call(timeout, retry))
+
+    async def unlock(
+        self,
+        module: str,
+        record_id: str | int,
+        locking_id: str | int,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ActionResult:
+        """Remove a manual lock from a record.
+
+        If an earlier attempt's answer was lost and the retry is refused ("no
+        such lock"), the record is read to tell whether the lock is gone.
+
+        Args:
+            module: The module's API name, e.g. ``"Deals"``.
+            record_id: The record's id.
+            locking_id: The lock's id.
+            timeout: Seconds for the whole call; ``None`` for no limit.
+            retry: A `RetryPolicy` for this call instead of the client's.
+
+        Returns:
+            The `ActionResult` of the removal.
+
+        Raises:
+            ValidationError: A bad module, id, *timeout* or *retry*; nothing was sent.
+            ApiError: Zoho refused (e.g. ``NOT_ALLOWED`` for an automatic lock).
+            TransportError: No answer after the last attempt; `RequestTimeout`
+                when *timeout* passed before the unlock was sent.
+            UncertainOutcome: The unlock may or may not have been applied, and
+                reading the record back failed (or *timeout* passed meanwhile).
+            ZohoLockingError: The client is closed.
+        """
+        args = _lock_of(module, record_id, locking_id)
+        return await self._calls.unlock(*args, self._call(timeout, retry))
+
+    # -- many records --------------------------------------------------------
+
+    def select_ids(self, module: str, where: str, *, page_size: int = 2000) -> Selection:
+        """Stream the ids of *module*'s records that match a COQL condition.
+
+        Any bulk call takes the result as its ids, e.g.
+        ``await client.lock_many("Deals", client.select_ids("Deals", where), reason=r)``.
+        Pages come by id, *page_size* at a time, the next one fetched while this
+        one is worked.
+
+        Args:
+            module: The module's API name, e.g. ``"Deals"``.
+            where: The condition, as written after COQL's ``where``.
+            page_size: Ids per page, 1 to 2,000.
+
+        Returns:
+            A `Selection`: an async iterator of ids.
+
+        Raises:
+            ValidationError: A bad module, condition or *page_size*.
+        """
+        return Selection(self._exchange, module, where, page_size=page_size)
+
+    async def lock_many(
+        self,
+        module: str,
+        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
+        *,
+        reason: str,
+        **options: Unpack[BulkOptions],
+    ) -> BulkReport:
+        """Lock every record; records already locked are ``skipped``.
+
+        Every id ends up in the report exactly once. A failure that no record
+        can escape (a bad token or module, the org's API credits spent, ...)
+        stops the run: nothing more is sent, the report's ``stopped`` says why,
+        records taken but not finished are ``unfinished``, and a journaled run
+        resumes them.
+
+        Args:
+            module: The module's API name, e.g. ``"Deals"``.
+            record_ids: Any iterable or async iterable of ids (or a `Selection`),
+                read lazily.
+            reason: Why the records are locked, at most 3,000 characters.
+            **options: *keep_successes* (False keeps only failures and skips,
+                for runs of millions); *journal* and *resume* (a file to resume
+                an interrupted run from); *progress* (called with done, total,
+                report after each record); *report* (a `BulkReport` to fill,
+                still yours if the call is cancelled); *max_requests* (a hard
+                cap on the requests of this call, retries included); *timeout*
+                (seconds for each record, from when a worker takes it; past it
+                the record is ``TIMEOUT``, or ``UNCERTAIN`` for a write that may
+                have landed); *retry* (a `RetryPolicy` for this run's requests).
+
+        Returns:
+            The run's `BulkReport`.
+
+        Raises:
+            ValidationError: A bad module, reason or option; nothing was sent.
+            JournalError: The journal cannot be used for this run.
+        """
+        return await run_bulk(
+            self._calls, Operation.LOCK, module, record_ids, reason=reason, **options
+        )
+
+    async def unlock_many(
+        self,
+        module: str,
+        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
+        **options: Unpack[BulkOptions],
+    ) -> BulkReport:
+        """Unlock every record, looking up each lock unless given its locking id.
+
+        Records that are not locked are ``skipped``. Pairs ``(record_id,
+        locking_id)`` from a previous run (``report.locks()``) cost one request
+        per record; a record locked anew since is left alone (``LOCK_CHANGED``)
+        unless *any_lock* is set.
+
+        Args:
+            module: The module's API name, e.g. ``"Deals"``.
+            record_ids: Ids, or ``(record_id, locking_id)`` pairs, from any
+                iterable or async iterable, read lazily.
+            **options: As for `lock_many`, and *any_lock*.
+
+        Returns:
+            The run's `BulkReport`.
+
+        Raises:
+            ValidationError: A bad module or option; nothing was sent.
+            JournalError: The journal cannot be used for this run.
+        """
+        return await run_bulk(self._calls, Operation.UNLOCK, module, record_ids, **options)
+
+    async def update_many(
+        self,
+        module: str,
+        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
+        *,
+        reason: str,
+        **options: Unpack[BulkOptions],
+    ) -> BulkReport:
+        """Set a new reason on every record's manual lock.
+
+        Args:
+            module: The module's API name, e.g. ``"Deals"``.
+            record_ids: Ids, or ``(record_id, locking_id)`` pairs, read lazily.
+            reason: The new reason, at most 3,000 characters.
+            **options: As for `lock_many`.
+
+        Returns:
+            The run's `BulkReport`.
+
+        Raises:
+            ValidationError: A bad module, reason or option; nothing was sent.
+            JournalError: The journal cannot be used for this run.
+        """
+        return await run_bulk(
+            self._calls, Operation.UPDATE, module, record_ids, reason=reason, **options
+        )
+
+    async def get_many(
+        self,
+        module: str,
+        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
+        **options: Unpack[BulkOptions],
+    ) -> BulkReport:
+        """Read every record's locking state: code ``LOCKED`` or ``NOT_LOCKED``.
+
+        Args:
+            module: The module's API name, e.g. ``"Deals"``.
+            record_ids: Any iterable or async iterable of ids, read lazily.
+            **options: As for `lock_many`.
+
+        Returns:
+            The run's `BulkReport`.
+
+        Raises:
+            ValidationError: A bad module or option; nothing was sent.
+            JournalError: The journal cannot be used for this run.
+        """
+        return await run_bulk(self._calls, Operation.GET, module, record_ids, **options)
+
+    async def run_many(
+        self,
+        operation: Operation,
+        module: str,
+        record_ids: Iterable[BulkItem] | AsyncIterable[BulkItem],
+        *,
+        reason: str | None = None,
+        **options: Unpack[BulkOptions],
+    ) -> BulkReport:
+        """Apply *operation* to every record: `lock_many` and the others, chosen by value.
+
+        Args:
+            operation: The `Operation` to apply.
+            module: The module's API name, e.g. ``"Deals"``.
+            record_ids: Ids (or pairs, for unlock and update), read lazily.
+            reason: Required for `Operation.LOCK` and `Operation.UPDATE`, ignored otherwise.
+            **options: As for `lock_many`.
+
+        Returns:
+            The run's `BulkReport`.
+
+        Raises:
+            ValidationError: A bad operation, module, reason or option; nothing was sent.
+            JournalError: The journal cannot be used for this run.
+        """
+        return await run_bulk(
+            self._calls, operation, module, record_ids, reason=reason, **options
+        )
+
+    def _call(self, timeout: float | None, retry: RetryPolicy | None) -> Call:
+        """What one single-record call asks: its *timeout* and *retry*, checked."""
+        if timeout is None and retry is None:
+            return self._exchange.new_call()
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ValidationError("retry must be a RetryPolicy or None", field="retry")
+        seconds = check_timeout(timeout)
+        deadline = None if seconds is None else Deadline.after(seconds, self.flow.now())
+        return self._exchange.new_call(deadline=deadline, retry=retry)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -291,23 +675,33 @@ def _pick_domain(
 
 def _pick_flow(
     flow: Flow | None,
-    max_concurrency: int,
+    max_concurrency: int | None,
     rate_limit: float | None,
-    adaptive: bool,
+    adaptive: bool | None,
     clock: Clock | None,
     sleep: Sleep | None,
 ) -> Flow:
     if flow is None:
         return FlowControl(
-            max_concurrency=max_concurrency,
+            max_concurrency=10 if max_concurrency is None else max_concurrency,
             rate_limit=rate_limit,
-            adaptive=adaptive,
+            adaptive=True if adaptive is None else adaptive,
             clock=clock,
             sleep=sleep,
         )
     if not isinstance(flow, Flow):
         raise ValidationError(
             "flow must provide acquire(), release(), now() and sleep (see Flow)", field="flow"
+        )
+    own = {"max_concurrency": max_concurrency, "rate_limit": rate_limit,
+           "adaptive_concurrency": adaptive, "clock": clock, "sleep": sleep}  # fmt: skip
+    given = [name for name, value in own.items() if value is not None]
+    if given:
+        # These configure the client's own flow; beside flow= they would do nothing.
+        raise ValidationError(
+            f"pass {', '.join(given)} to your flow, not beside flow= "
+            "(they configure the client's own flow control)",
+            field=given[0],
         )
     return flow
 
@@ -321,9 +715,8 @@ def _pick_transport(
     proxy: str | Proxies | None,
     ssl: TLSSetting,
 ) -> Transport:
-    for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
-        if value is not None and not (isinstance(value, int | float) and value > 0):
-            raise ValidationError(f"{name} must be a positive number or None", field=name)
+    check_positive(timeout, "timeout", optional=True)
+    check_positive(connect_timeout, "connect_timeout", optional=True)
     if transport is not None and session is not None:
         raise ValidationError("pass either session or transport, not both", field="transport")
     if transport is not None:
@@ -336,3 +729,13 @@ def _pick_transport(
         session, timeout=timeout, connect_timeout=connect_timeout, pool_size=pool_size,
         proxy=proxy, ssl=ssl,
     )  # fmt: skip
+
+
+def _record(module: str, record_id: str | int) -> tuple[str, str]:
+    """Validate a module name and a record id, in that order."""
+    return protocol.validate_module(module), protocol.validate_id(record_id)
+
+
+def _lock_of(module: str, record_id: str | int, locking_id: object) -> tuple[str, str, str]:
+    """Validate a module name, a record id and a locking id, in that order."""
+    return (*_record(module, record_id), protocol.validate_id(locking_id, "locking_id"))

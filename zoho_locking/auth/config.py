@@ -19,11 +19,12 @@ from typing import TypedDict
 
 import attrs
 
+from .._checks import check_positive
 from ..errors import ValidationError
 from ..net.proxy import Proxies, as_proxies
 from ..net.tls import TLSSetting, tls_context
 from ..wire.datacentres import DataCentre, check_base_url, check_environment, data_centre
-from .checks import check_positive, check_secret
+from .checks import check_secret
 from .limits import TokenLimits
 
 __all__ = ["RefreshTokenConfig", "RefreshTokenSettings", "accounts_server", "fingerprint"]
@@ -112,14 +113,16 @@ class RefreshTokenConfig:
         check_secret(refresh_token, "refresh_token")
         if token_limits is not None and not isinstance(token_limits, TokenLimits):
             raise ValidationError("token_limits must be a TokenLimits", field="token_limits")
+        check_positive(refresh_margin, "refresh_margin", zero=True)
+        check_positive(timeout, "timeout")
+        check_positive(throttle_cooldown, "throttle_cooldown", zero=True)
         self.__attrs_init__(
             client_id=client_id, client_secret=client_secret, refresh_token=refresh_token,
             accounts_url=accounts_server(dc, accounts_url, allow_insecure_http=allow_insecure_http),
             dc=data_centre(dc) if dc is not None else None,
             environment=check_environment(environment),
-            refresh_margin=check_positive(refresh_margin, "refresh_margin", zero=True),
-            timeout=check_positive(timeout, "timeout"),
-            throttle_cooldown=check_positive(throttle_cooldown, "throttle_cooldown", zero=True),
+            refresh_margin=float(refresh_margin), timeout=float(timeout),
+            throttle_cooldown=float(throttle_cooldown),
             token_limits=token_limits if token_limits is not None else TokenLimits(),
             proxy=as_proxies(proxy), ssl=tls_context(ssl),
             allow_insecure_http=bool(allow_insecure_http),

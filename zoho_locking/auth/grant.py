@@ -24,13 +24,14 @@ from typing import Any
 import aiohttp
 import attrs
 
+from .._checks import check_positive
 from ..errors import OAuthError
 from ..net.proxy import Proxies, as_proxies
 from ..net.session import make_session
 from ..net.tls import TLSSetting, tls_context
 from ..wire.scopes import split_scopes
 from .accounts import parse_token_answer, post_form
-from .checks import check_positive, check_secret
+from .checks import check_secret
 from .config import accounts_server, fingerprint
 from .stores import CachedToken, TokenStore, bind_sealer
 

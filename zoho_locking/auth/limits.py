@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
+from .._checks import check_positive, is_number
 from ..errors import OAuthError
-from .checks import check_positive, is_number
 
 __all__ = ["MintLedger", "TokenLimits"]
 

@@ -39,9 +39,9 @@ from typing import Any, TypeVar
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
 
+from .._checks import check_positive
 from .._redis import open_redis, redact_url
 from ..errors import OAuthError, ValidationError
-from .checks import check_positive
 from .limits import MintLedger, TokenLimits
 from .seal import Sealer
 from .stores import CachedToken

@@ -35,9 +35,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from .._checks import is_number
 from .._files import file_lock, read_json_document, write_json_document
 from ..errors import OAuthError
-from .checks import is_number
 from .limits import MintLedger, TokenLimits
 
 __all__ = [

@@ -32,11 +32,11 @@ from typing import Any, TypeAlias
 import attrs
 
 from ..calls import LockingCalls
-from ..errors import ApiError, QueryError, RunStopped, ValidationError, ZohoLockingError
+from ..errors import QueryError, RunStopped, ValidationError, ZohoLockingError
 from ..events import Events, RecordFinished, RunEnded, RunStarted
 from ..flow.base import Clock
 from ..http.deadline import Deadline, check_timeout
-from ..http.exchange import Call
+from ..http.exchange import Call, Tally
 from ..http.retry import RetryPolicy
 from ..models import FAILED, UNFINISHED, Operation, Outcome
 from ..wire import protocol
@@ -46,7 +46,7 @@ from .intake import Accepted, BulkItem, Intake
 from .journal import Journal, JournalState
 from .ledger import Ledger
 from .record import RecordTask
-from .report import BulkReport
+from .report import BulkReport, failure, outcome
 from .selection import Selection
 
 __all__ = ["STOP_GRACE", "BulkItem", "Progress", "run_bulk"]
@@ -113,14 +113,11 @@ class _Run:
                 return
             record_id, locking_id = item
             started = clock()
-            call = Call(events, gate, write_may_have_landed=record_id in self.intents)
+            limit = None if self.timeout is None else Deadline.after(self.timeout, started)
+            call = Call(events, Tally(), gate, limit, self.retry, record_id in self.intents)
             self.in_flight[worker] = _Flight(record_id, call)
             if self.stopping:  # taken while the run was being stopped: never sent
                 return
-            if self.timeout is not None or self.retry is not None:
-                call.retry = self.retry
-                if self.timeout is not None:
-                    call.deadline = Deadline.after(self.timeout, started)
             try:
                 outcome = await run(record_id, locking_id, call)
             except asyncio.CancelledError:
@@ -172,27 +169,17 @@ class _Run:
     def _failed(self, record_id: str, exc: Exception, attempts: int) -> Outcome:
         """The outcome of a record whose task raised *exc*; halt the run if no record escapes it."""
         if isinstance(exc, RunStopped):
-            return Outcome(
-                record_id=record_id,
-                status=UNFINISHED,
-                code=exc.code if attempts else "NOT_ATTEMPTED",
-                message=exc.message,
-                attempts=attempts,
-            )
+            code = exc.code if attempts else "NOT_ATTEMPTED"
+            return outcome(record_id, UNFINISHED, code, exc.message, attempts)
         if not isinstance(exc, ZohoLockingError):  # a bug must cost one record, never the run
-            return Outcome(
-                record_id=record_id,
-                status=FAILED,
-                code="INTERNAL_CLIENT_ERROR",
-                message=f"{type(exc).__name__}: {exc}",
-                attempts=attempts,
-            )
-        outcome = _failure(record_id, exc, attempts)
+            message = f"{type(exc).__name__}: {exc}"
+            return outcome(record_id, FAILED, "INTERNAL_CLIENT_ERROR", message, attempts)
+        failed = failure(record_id, exc, attempts)
         if not is_run_wide(exc):
-            return outcome
+            return failed
         # Every record would meet this: stop taking ids and sending.
-        self.gate.halt(outcome.code, outcome.message, outcome.http_status)
-        return attrs.evolve(outcome, status=UNFINISHED)
+        self.gate.halt(failed.code, failed.message, failed.http_status)
+        return failure(record_id, exc, attempts, UNFINISHED)
 
 
 def _unsettled(operation: Operation, flight: _Flight) -> Outcome:
@@ -210,34 +197,17 @@ def _unsettled(operation: Operation, flight: _Flight) -> Outcome:
     else:
         wrote = flight.write_from is not None and call.attempts > flight.write_from
     if wrote or call.write_may_have_landed:
-        return Outcome(
-            record_id=record_id,
-            status=UNFINISHED,
-            code="UNCERTAIN",
-            message=f"the run was stopped while the record's {operation.method} was in "
-            "flight: it may or may not have been applied; a resumed run reads the record",
-            attempts=call.attempts,
+        message = (
+            f"the run was stopped while the record's {operation.method} was in flight: "
+            "it may or may not have been applied; a resumed run reads the record"
         )
+        return outcome(record_id, UNFINISHED, "UNCERTAIN", message, call.attempts)
     sent = call.attempts > 0
-    return Outcome(
-        record_id=record_id,
-        status=UNFINISHED,
-        code="CANCELLED" if sent else "NOT_ATTEMPTED",
-        message="the run was stopped before the record was done; "
-        + ("nothing was changed" if sent else "nothing was sent"),
-        attempts=call.attempts,
+    message = "the run was stopped before the record was done; " + (
+        "nothing was changed" if sent else "nothing was sent"
     )
-
-
-def _failure(record_id: str, exc: ZohoLockingError, attempts: int) -> Outcome:
-    return Outcome(
-        record_id=record_id,
-        status=FAILED,
-        code=exc.code,
-        message=exc.message,
-        http_status=exc.http_status if isinstance(exc, ApiError) else None,
-        attempts=attempts,
-    )
+    code = "CANCELLED" if sent else "NOT_ATTEMPTED"
+    return outcome(record_id, UNFINISHED, code, message, call.attempts)
 
 
 def _check_items(items: object) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..errors import RunStopped, ValidationError
+from .._checks import check_positive
+from ..errors import RunStopped
 from ..events import Events, RunHalted
 from ..models import Operation, RunStop
 
@@ -27,10 +28,7 @@ class RunGate:
     def __init__(
         self, operation: Operation, module: str, events: Events, max_requests: int | None = None
     ) -> None:
-        if max_requests is not None and (
-            not isinstance(max_requests, int) or isinstance(max_requests, bool) or max_requests < 1
-        ):
-            raise ValidationError("max_requests must be an integer >= 1", field="max_requests")
+        check_positive(max_requests, "max_requests", integer=True, optional=True)
         self.max_requests = max_requests
         #: Requests let through so far: what *max_requests* caps.
         self.admitted = 0

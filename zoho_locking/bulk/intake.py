@@ -20,6 +20,7 @@ from ..events import DuplicateId, Events, RecordFinished
 from ..models import FAILED, Operation, Outcome
 from ..wire import protocol
 from ._idset import IdSet
+from .report import outcome
 
 __all__ = ["Accepted", "BulkItem", "Intake"]
 
@@ -93,13 +94,13 @@ class Intake:
 
         For a selection resumed after its leading pages: their ids are not asked again.
         """
-        for record_id, outcome in list(self.finished.items()):
+        for record_id, earlier in list(self.finished.items()):
             if int(record_id) <= last and self.seen.add(int(record_id)):
-                self._resumed(outcome)
+                self._resumed(earlier)
 
     def _finish(self, shown: str, message: str) -> None:
-        outcome = Outcome(record_id=shown, status=FAILED, code="VALIDATION_ERROR", message=message)
-        self.events.emit(RecordFinished(self.operation, self.module, outcome))
+        refused = outcome(shown, FAILED, "VALIDATION_ERROR", message, 0)
+        self.events.emit(RecordFinished(self.operation, self.module, refused))
 
     def _resumed(self, earlier: Outcome) -> None:
         self.events.emit(RecordFinished(self.operation, self.module, earlier, resumed=True))

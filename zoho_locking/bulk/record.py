@@ -17,26 +17,14 @@ from ..models import (
     FAILED,
     SKIPPED,
     SUCCEEDED,
-    ActionResult,
     LockInfo,
     LockSource,
     Operation,
     Outcome,
 )
+from .report import outcome, success
 
 __all__ = ["RecordTask"]
-
-
-def _done(record_id: str, result: ActionResult, call: Call) -> Outcome:
-    return Outcome(
-        record_id=record_id,
-        status=SUCCEEDED,
-        code=result.code,
-        message=result.message,
-        http_status=result.http_status,
-        locking_id=result.id,
-        attempts=call.attempts,
-    )
 
 
 def _source(lock: LockInfo) -> str:
@@ -84,14 +72,10 @@ class RecordTask:
         self.run = handlers[operation]
 
     def _not_locked(self, record_id: str, http_status: int | None, call: Call) -> Outcome:
-        return Outcome(
-            record_id=record_id,
-            status=self.operation.not_locked_status,
-            code="NOT_LOCKED",
-            message="record is not locked",
-            http_status=http_status,
-            attempts=call.attempts,
-        )
+        return outcome(
+            record_id, self.operation.not_locked_status, "NOT_LOCKED", "record is not locked",
+            call.attempts, http_status=http_status,
+        )  # fmt: skip
 
     async def _lock(self, record_id: str, _: str | None, call: Call) -> Outcome:
         assert self.reason is not None
@@ -107,16 +91,12 @@ class RecordTask:
             locks = await self.calls.get_locks(self.module, record_id, call)
             if not locks:
                 raise
-            return Outcome(
-                record_id=record_id,
-                status=SKIPPED,
-                code="ALREADY_LOCKED",
-                message=f"record is already locked ({_source(locks[0])} lock)",
-                http_status=exc.http_status,
-                locking_id=locks[0].id,
-                attempts=call.attempts,
-            )
-        return _done(record_id, result, call)
+            return outcome(
+                record_id, SKIPPED, "ALREADY_LOCKED",
+                f"record is already locked ({_source(locks[0])} lock)", call.attempts,
+                http_status=exc.http_status, locking_id=locks[0].id,
+            )  # fmt: skip
+        return success(record_id, result, call.attempts)
 
     async def _find_manual(
         self, record_id: str, locking_id: str | None, call: Call
@@ -128,26 +108,19 @@ class RecordTask:
         if not locks:
             if call.write_may_have_landed and self.operation is Operation.UNLOCK:
                 # Resumed: our DELETE was sent before the crash, and the lock is gone.
-                return Outcome(
-                    record_id=record_id,
-                    status=SUCCEEDED,
-                    code="SUCCESS",
-                    message="relation removed (confirmed after resume)",
-                    attempts=call.attempts,
-                )
+                return outcome(
+                    record_id, SUCCEEDED, "SUCCESS", "relation removed (confirmed after resume)",
+                    call.attempts,
+                )  # fmt: skip
             return self._not_locked(record_id, 204, call)
         manual = [lock for lock in locks if lock.lock_source is not LockSource.AUTOMATIC]
         if not manual:
-            return Outcome(
-                record_id=record_id,
-                status=FAILED,
-                code="NOT_ALLOWED",
-                message="record is locked automatically by a locking rule; "
-                "automatic locks cannot be changed by hand",
-                http_status=403,
-                locking_id=locks[0].id,
-                attempts=call.attempts,
-            )
+            return outcome(
+                record_id, FAILED, "NOT_ALLOWED",
+                "record is locked automatically by a locking rule; "
+                "automatic locks cannot be changed by hand", call.attempts,
+                http_status=403, locking_id=locks[0].id,
+            )  # fmt: skip
         return manual[0].id
 
     async def _unlock(self, record_id: str, locking_id: str | None, call: Call) -> Outcome:
@@ -166,7 +139,7 @@ class RecordTask:
             if isinstance(current, Outcome):
                 return current
             result = await self.calls.unlock(self.module, record_id, current, call)
-        return _done(record_id, result, call)
+        return success(record_id, result, call.attempts)
 
     async def _update(self, record_id: str, locking_id: str | None, call: Call) -> Outcome:
         assert self.reason is not None
@@ -182,7 +155,7 @@ class RecordTask:
             if isinstance(current, Outcome):
                 return current
             result = await self.calls.update(self.module, record_id, current, self.reason, call)
-        return _done(record_id, result, call)
+        return success(record_id, result, call.attempts)
 
     async def _current(
         self, record_id: str, stale: str, refusal: ApiError, call: Call
@@ -196,17 +169,13 @@ class RecordTask:
         manual = [lock for lock in locks if lock.lock_source is not LockSource.AUTOMATIC]
         if self.any_lock and manual:
             return manual[0].id
-        return Outcome(
-            record_id=record_id,
-            status=FAILED,
-            code="LOCK_CHANGED",
-            message=f"the record is now locked by another lock ({_source(locks[0])}, locking "
+        return outcome(
+            record_id, FAILED, "LOCK_CHANGED",
+            f"the record is now locked by another lock ({_source(locks[0])}, locking "
             f"id {locks[0].id}), not {stale}; left alone (any_lock acts on whatever lock "
-            "is there)",
-            http_status=refusal.http_status,
-            locking_id=locks[0].id,
-            attempts=call.attempts,
-        )
+            "is there)", call.attempts,
+            http_status=refusal.http_status, locking_id=locks[0].id,
+        )  # fmt: skip
 
     async def _get(self, record_id: str, _: str | None, call: Call) -> Outcome:
         locks = await self.calls.get_locks(self.module, record_id, call)
@@ -214,12 +183,7 @@ class RecordTask:
             return self._not_locked(record_id, 204, call)
         lock = locks[0]
         reason = f": {lock.locked_reason}" if lock.locked_reason else ""
-        return Outcome(
-            record_id=record_id,
-            status=SUCCEEDED,
-            code="LOCKED",
-            message=f"{_source(lock)} lock{reason}",
-            http_status=200,
-            locking_id=lock.id,
-            attempts=call.attempts,
-        )
+        return outcome(
+            record_id, SUCCEEDED, "LOCKED", f"{_source(lock)} lock{reason}", call.attempts,
+            http_status=200, locking_id=lock.id,
+        )  # fmt: skip

@@ -15,11 +15,20 @@ from typing import IO, Any
 
 import attrs
 
-from ..errors import ValidationError
-from ..models import FAILED, SKIPPED, SUCCEEDED, UNFINISHED, Operation, Outcome, RunStop
+from ..errors import ApiError, ValidationError, ZohoLockingError
+from ..models import (
+    FAILED,
+    SKIPPED,
+    SUCCEEDED,
+    UNFINISHED,
+    ActionResult,
+    Operation,
+    Outcome,
+    RunStop,
+)
 from ..wire.converter import converter
 
-__all__ = ["BulkReport"]
+__all__ = ["BulkReport", "failure", "outcome", "success"]
 
 # Outcomes whose locking id names a lock that the record held at the end.
 _LOCK_CODES = frozenset({"SUCCESS", "LOCKED"})
@@ -313,3 +322,46 @@ class BulkReport:
             lines.append(f"  stopped at {stop.at}: {stop.code}{status}: {stop.message}")
             lines.append(f"  records never sent: {left}; rerun with the journal to finish")
         return "\n".join(lines)
+
+
+def outcome(
+    record_id: str,
+    status: str,
+    code: str,
+    message: str,
+    attempts: int,
+    *,
+    http_status: int | None = None,
+    locking_id: str | None = None,
+) -> Outcome:
+    """The final word on one record of a bulk run (these builders are the only ones)."""
+    return Outcome(
+        record_id=record_id,
+        status=status,
+        code=code,
+        message=message,
+        http_status=http_status,
+        locking_id=locking_id,
+        attempts=attempts,
+    )
+
+
+def success(record_id: str, result: ActionResult, attempts: int) -> Outcome:
+    """The outcome of a record whose write (or read) *result* came back."""
+    return Outcome(
+        record_id=record_id,
+        status=SUCCEEDED,
+        code=result.code,
+        message=result.message,
+        http_status=result.http_status,
+        locking_id=result.id,
+        attempts=attempts,
+    )
+
+
+def failure(
+    record_id: str, exc: ZohoLockingError, attempts: int, status: str = FAILED
+) -> Outcome:
+    """The outcome of a record that *exc* failed (or left *status*, e.g. unfinished)."""
+    http_status = exc.http_status if isinstance(exc, ApiError) else None
+    return outcome(record_id, status, exc.code, exc.message, attempts, http_status=http_status)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 
 from ..errors import UnexpectedResponse, ValidationError
 from ..events import Events
-from ..http.exchange import Admission, Call, Exchange
+from ..http.exchange import Admission, Exchange
 from ..wire import coql
 from ..wire.protocol import validate_module
 
@@ -89,7 +89,7 @@ class Selection:
         *on_page* is called with each page as it is handed out (the run journals it).
         Requests already sent (by `check`) stay counted in `requests`.
         """
-        self._call = Call(events, admission, attempts=self._call.attempts)
+        self._call = self._call._replace(events=events, admission=admission)
         self._on_page = on_page
 
     @property
@@ -224,7 +224,8 @@ class Selection:
         exchange = self._exchange
         root = exchange.root or await exchange.api_root()
         query = coql.select_ids_query(self.module, self.where, after=after, limit=self.page_size)
-        return await exchange.fetch(coql.build_query(root, query), coql.parse_page, self._call)
+        answer = await exchange.send(coql.build_query(root, query), self._call)
+        return answer.parsed(coql.parse_page)
 
     def _check_order(self, ids: list[str]) -> None:
         # Paging by id moves forward only if every page does: a page that does not

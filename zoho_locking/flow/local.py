@@ -29,6 +29,7 @@ from collections import deque
 
 from aiolimiter import AsyncLimiter
 
+from .._checks import check_positive
 from ..errors import ValidationError
 from .base import Clock, Permit, Sleep
 
@@ -44,18 +45,12 @@ def _check_arguments(
     max_concurrency: int, rate_limit: float | None, rate_burst: int, min_pause: float,
     max_pause: float, initial_limit: int | None,
 ) -> None:  # fmt: skip
-    if not isinstance(max_concurrency, int) or max_concurrency < 1:
-        raise ValidationError("max_concurrency must be an integer >= 1", field="max_concurrency")
-    if initial_limit is not None and (
-        not isinstance(initial_limit, int) or isinstance(initial_limit, bool) or initial_limit < 1
-    ):
-        raise ValidationError("initial_limit must be an integer >= 1", field="initial_limit")
-    if rate_limit is not None and not rate_limit > 0:
-        raise ValidationError("rate_limit must be positive or None", field="rate_limit")
+    check_positive(max_concurrency, "max_concurrency", integer=True)
+    check_positive(initial_limit, "initial_limit", integer=True, optional=True)
+    check_positive(rate_limit, "rate_limit", optional=True)
     if not 0 <= min_pause <= max_pause < math.inf:
         raise ValidationError("need 0 <= min_pause <= max_pause, both finite", field="max_pause")
-    if not isinstance(rate_burst, int) or rate_burst < 1:
-        raise ValidationError("rate_burst must be an integer >= 1", field="rate_burst")
+    check_positive(rate_burst, "rate_burst", integer=True)
 
 
 class _RatePacer:
@@ -178,8 +173,10 @@ class FlowControl:
             Seconds (the event loop's clock, unless one was injected).
         """
         if self._clock is None:
-            # Bound once: this runs several times per request.
             self._clock = asyncio.get_running_loop().time
+        # This runs several times per request: from now on `flow.now` is the clock
+        # itself, one call instead of two.
+        self.now = self._clock  # type: ignore[method-assign]
         return self._clock()
 
     # -- the gate ----------------------------------------------------------

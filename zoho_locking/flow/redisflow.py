@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import secrets
 from collections import deque
@@ -38,6 +37,7 @@ from typing import Any
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
 
+from .._checks import check_positive
 from .._redis import open_redis, redact_url
 from ..errors import FlowUnavailable, ValidationError
 from . import redis_scripts
@@ -360,13 +360,10 @@ async def _run_script(flow: RedisFlow, script: Any, keys: list[str], args: list[
 def _check(
     key: object, max_concurrency: object, rate_limit: float | None, *positive: float
 ) -> None:
-    if not isinstance(max_concurrency, int) or max_concurrency < 1:
-        raise ValidationError("max_concurrency must be an integer >= 1", field="max_concurrency")
+    check_positive(max_concurrency, "max_concurrency", integer=True)
     if not isinstance(key, str) or not key or any(ch.isspace() for ch in key):
         raise ValidationError("key must be a non-empty string without spaces", field="key")
     names = ("lease_ttl", "poll_interval", "outage_timeout", "max_pause")
     for name, value in zip(names, positive, strict=True):
-        if not (isinstance(value, int | float) and 0 < value < math.inf):
-            raise ValidationError(f"{name} must be a positive number", field=name)
-    if rate_limit is not None and not rate_limit > 0:
-        raise ValidationError("rate_limit must be positive or None", field="rate_limit")
+        check_positive(value, name)
+    check_positive(rate_limit, "rate_limit", optional=True)

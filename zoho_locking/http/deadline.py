@@ -5,9 +5,9 @@ of a bulk run, a number of seconds for everything it takes: waiting for a
 permit, every attempt, the backoff between them, a token refresh, and reading
 the record back to settle a doubtful write. `Deadline` is that point in time
 on the flow's clock; the exchange bounds each wait and each attempt by what
-is left of it (`Deadline.bound`), stops retrying when the next wait would end
-past it, and, when it has passed, raises `Deadline.expired`: never a bare
-`TimeoutError` or `CancelledError`.
+is left of it, one way (`Deadline.bound`, an ``asyncio.timeout``), stops
+retrying when the next wait would end past it, and, when it has passed,
+raises `Deadline.expired`: never a bare `TimeoutError` or `CancelledError`.
 
 What the caller learns depends on what may have happened:
 
@@ -21,17 +21,14 @@ What the caller learns depends on what may have happened:
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any
 
 import attrs
 
-from ..errors import RequestTimeout, UncertainOutcome, ValidationError, ZohoLockingError
+from .._checks import check_positive
+from ..errors import RequestTimeout, UncertainOutcome, ZohoLockingError
 
-__all__ = ["Deadline", "DeadlineCut", "DeadlinePassed", "check_timeout"]
-
-T = TypeVar("T")
+__all__ = ["Bound", "Deadline", "DeadlineCut", "DeadlinePassed", "check_timeout"]
 
 
 class DeadlinePassed(Exception):
@@ -42,6 +39,55 @@ class DeadlineCut(RequestTimeout):
     """An attempt cut short in flight by its call's deadline (never leaves the exchange)."""
 
     retryable = False
+
+
+class Bound:
+    """What is left of a deadline, as a ``with`` scope around awaits: `asyncio.timeout`'s rule.
+
+    Entering it arms a timer that cancels the current task after *delay*
+    seconds; leaving it disarms the timer, and turns the cancellation it caused
+    (not anyone else's) into `TimeoutError`. A plain ``with``, not ``async
+    with``: nothing in it waits, so it costs no coroutine, and a request with no
+    deadline goes through a `contextlib.nullcontext` instead.
+    """
+
+    __slots__ = ("_cancelling", "_delay", "_fired", "_handle", "_task")
+
+    def __init__(self, delay: float) -> None:
+        self._delay = delay
+        self._fired = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+
+    def __enter__(self) -> Bound:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a deadline bounds work inside a task")
+        self._task, self._cancelling = task, task.cancelling()
+        self._handle = asyncio.get_running_loop().call_later(self._delay, self._fire)
+        return self
+
+    def _fire(self) -> None:
+        assert self._task is not None
+        self._handle, self._fired = None, True
+        self._task.cancel()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._fired:
+            assert self._task is not None
+            # As asyncio.timeout: only our own cancellation becomes TimeoutError.
+            if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+                raise TimeoutError from exc
+
+    def expired(self) -> bool:
+        """Whether the deadline came while inside (the `TimeoutError` is the deadline's)."""
+        return self._fired
 
 
 @attrs.frozen(slots=True)
@@ -60,38 +106,16 @@ class Deadline:
         """Whether the deadline has come."""
         return now >= self.at
 
-    async def within(self, now: float, start: Callable[[], Awaitable[T]]) -> T:
-        """Await ``start()`` for what is left of the call; `DeadlinePassed` if it runs out.
+    def bound(self, now: float) -> Bound:
+        """A scope (``with``) that ends with the deadline; `DeadlinePassed` if it came.
 
-        *now* is the flow's clock; the event loop's timer enforces the rest, and
-        the work is cancelled (its ``finally`` blocks run) when it fires.
+        *now* is the flow's clock; the event loop's timer enforces the rest: the work
+        inside is cancelled (its ``finally`` blocks run) and the scope raises
+        `TimeoutError`, which `expired` tells the caller about.
         """
         if now >= self.at:
             raise DeadlinePassed
-        bound = asyncio.timeout(self.at - now)
-        try:
-            async with bound:
-                return await start()
-        except TimeoutError:
-            if not bound.expired():
-                raise  # the work's own timeout, not ours
-            raise DeadlinePassed from None
-
-    async def attempt(
-        self, now: float, method: str, send: Callable[[], Awaitable[T]], *, sent: Callable[[], bool]
-    ) -> T:
-        """`within` for one attempt: cut short once *sent* says it went out, a `DeadlineCut`.
-
-        Cut short before (while waiting for a token), it raises `DeadlinePassed`.
-        """
-        try:
-            return await self.within(now, send)
-        except DeadlinePassed:
-            if not sent():
-                raise
-            raise DeadlineCut(
-                f"{method} cut short by the call's timeout of {self.seconds:g}s", maybe_sent=True
-            ) from None
+        return Bound(self.at - now)
 
     def expired(self, method: str, *, doubt: bool, sent: bool) -> ZohoLockingError:
         """What the caller gets once the deadline passed.
@@ -109,23 +133,8 @@ class Deadline:
             return RequestTimeout(f"{limit}; the {method} was not applied", maybe_sent=False)
         return RequestTimeout(f"{limit} before the {method} was answered", maybe_sent=sent)
 
-    async def unsent_within(self, now: float, start: Callable[[], Awaitable[T]]) -> T:
-        """`within`, for work before anything is sent: `RequestTimeout` if it runs out."""
-        try:
-            return await self.within(now, start)
-        except DeadlinePassed:
-            raise RequestTimeout(
-                f"the call's timeout of {self.seconds:g}s passed before anything was sent",
-                maybe_sent=False,
-            ) from None
-
 
 def check_timeout(value: object, field: str = "timeout") -> float | None:
     """*value* as a call's timeout in seconds: a positive finite number, or ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{field} must be a positive number of seconds or None", field=field)
-    if not 0 < value < math.inf:
-        raise ValidationError(f"{field} must be a positive number of seconds or None", field=field)
-    return float(value)
+    check_positive(value, field, optional=True)
+    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -1,60 +1,66 @@
 """The exchange: one request sent through flow control, retried until it has an answer.
 
-`Exchange.send` is the only way a request reaches the transport, as a chain
-of named steps: `_attempt` (a permit, the caller's admission, the token, the
-send, and the permit's one release), `_observe` (what the answer says of
-credits and throttling), one refresh on 401 INVALID_TOKEN (`TokenHeader`),
-`may_have_landed` (a write whose answer was lost may have landed) and
-`RetryPolicy.next_delay` (whether, and when, to try again). It knows which methods are
-idempotent and nothing about locks or bulk runs: a run reaches it only as an
-`Admission`, and everything it does is told to the call's `Events`. A call
-may bring its own `RetryPolicy`, and a `Deadline` (`zoho_locking.http.deadline`).
+`Exchange.send` is the only way a request reaches the transport, read top to
+bottom: `_attempt` (a permit, the caller's admission, the token, the send, and
+the permit's one release) produces one frozen `Attempt`; what follows reads
+that value: one refresh on 401 INVALID_TOKEN, whether the answer is final,
+whether a write whose answer was lost may have landed, and
+`RetryPolicy.next_delay` (whether, and when, to try again). It knows which
+methods are idempotent and nothing about locks or bulk runs: a run reaches it
+only as an `Admission`, and everything it does is told to the call's `Events`;
+`Watch` hears every attempt's end (credits left, a stall of nothing but 429s);
+`TokenHeader` holds the header of the provider's current token and tells each new one.
+
+What the caller asked of one call is a frozen `Call` (its events, admission,
+`Deadline`, `RetryPolicy`); what happened to it is the call's `Tally`, which
+only the exchange writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
-from collections.abc import Callable, Mapping
-from functools import partial
-from typing import Protocol, TypeAlias, TypeVar
-
-import attrs
+import time
+from collections.abc import Mapping
+from typing import NamedTuple, Protocol
 
 from ..auth.provider import TokenProvider
 from ..errors import (
     FlowUnavailable,
+    RequestTimeout,
+    ThrottledTooLong,
     TransportError,
     ValidationError,
     ZohoLockingError,
 )
-from ..events import Events, RequestSent, RetryScheduled
+from ..events import (
+    AnswerReceived,
+    CreditsSeen,
+    Events,
+    RequestSent,
+    RetryScheduled,
+    Throttled,
+    TokenRefreshed,
+)
 from ..flow.base import Flow
+from ..wire import protocol
 from ..wire.datacentres import check_base_url, in_environment
+from ..wire.limits import credits_exhausted, credits_remaining
 from ..wire.protocol import Request
-from .answers import feedback, is_invalid_token, may_have_landed
 from .deadline import Deadline, DeadlineCut, DeadlinePassed
-from .retry import RETRY_STATUSES, RetryPolicy
-from .token import TokenHeader
+from .retry import RETRY_STATUSES, RetryPolicy, retry_after
 from .transport import Response, Transport
-from .watch import Watch
 
-__all__ = ["Admission", "Call", "Exchange", "Parser"]
+__all__ = ["Admission", "Attempt", "Call", "Exchange", "Tally", "TokenHeader", "Watch"]
 
-T = TypeVar("T")
-Parser = Callable[[int, Mapping[str, str], bytes], T]
-
-#: What one attempt came to: the answer or the failure, the token it was sent with,
-#: when its permit came, whether it was a 429 for spent credits, and the shared
-#: budget's failure if the permit could not be given back.
-_Sent: TypeAlias = tuple[
-    Response | None, TransportError | None, str, float, bool, "FlowUnavailable | None"
-]
 
 _VERSION_RE = re.compile(r"v[0-9]{1,2}")
 _log = logging.getLogger("zoho_locking")
 _CLOSED = "this LockingClient is closed; create a new one"
+#: The scope of an attempt with no deadline: ``with`` it costs next to nothing.
+_UNBOUNDED: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 class Admission(Protocol):
@@ -69,31 +75,166 @@ class Admission(Protocol):
         ...
 
 
-@attrs.define(slots=True)
-class Call:
-    """One logical call's context: where its events go, who admits its requests, what it saw.
+class Tally:
+    """What happened to one call so far: written by the exchange alone, read by anyone."""
 
-    A single-record call has one; a bulk run gives each record one, carrying
-    the run's `Admission` and the run's `Events`.
+    __slots__ = ("attempts", "write_landed")
+
+    def __init__(self, attempts: int = 0) -> None:
+        #: Requests sent for this call so far (retries, look-ups and settling reads included).
+        self.attempts = attempts
+        #: An attempt of a write may have been applied by the server (its answer was
+        #: lost, or was a 5xx), so a refusal now may be this call's own doing.
+        self.write_landed = False
+
+
+class Call(NamedTuple):
+    """What one logical call asked: where its events go, who admits its requests, its limits.
+
+    A frozen value (a named tuple: a bulk run makes one per record, so it must be
+    cheap). A single-record call has one; a bulk run gives each record one,
+    carrying the run's `Admission` and the run's `Events`. What happened is its
+    `tally`, made with it by `Exchange.new_call` or `Call.of`.
     """
 
     events: Events
+    #: What happened to this call (the exchange writes it).
+    tally: Tally
     admission: Admission | None = None
-    #: Requests sent for this call so far (retries, look-ups and settling reads included).
-    attempts: int = 0
-    #: An earlier attempt of a write may have been applied by the server (its answer
-    #: was lost, or was a 5xx), so a refusal now may be this call's own doing.
-    write_may_have_landed: bool = False
     #: When the whole call must be over, if the caller said (``timeout=``).
     deadline: Deadline | None = None
     #: The retry policy of this call, if not the client's (``retry=``).
     retry: RetryPolicy | None = None
+    #: A write of this record may have landed before this call began (an earlier
+    #: run's journal says it was in flight when that run died).
+    landed_before: bool = False
+
+    @property
+    def attempts(self) -> int:
+        """Requests sent for this call so far."""
+        return self.tally.attempts
+
+    @property
+    def write_may_have_landed(self) -> bool:
+        """Whether a write of this call (or before it) may have been applied."""
+        return self.landed_before or self.tally.write_landed
 
     def expired(self, method: str) -> ZohoLockingError:
         """What the caller gets once this call's deadline has passed."""
         assert self.deadline is not None
-        doubt, sent = self.write_may_have_landed, self.attempts > 0
+        doubt, sent = self.write_may_have_landed, self.tally.attempts > 0
         return self.deadline.expired(method, doubt=doubt, sent=sent)
+
+
+class Attempt(NamedTuple):
+    """What one attempt produced (a frozen value: the steps after it read it)."""
+
+    #: Its number within the request: 1, then 2 for the first retry, ...
+    number: int
+    #: When its permit came, on the flow's clock.
+    sent_at: float
+    #: The token it went with (``""`` if it never got one).
+    token: str
+    #: The answer, if one came.
+    response: Response | None
+    #: Why no answer came, if none did.
+    failure: TransportError | None
+    #: A 429 for spent credits: final, never retried.
+    spent: bool
+    #: The shared budget's failure, if the permit could not be given back.
+    lost: FlowUnavailable | None
+
+
+class Watch:
+    """What the answers tell of the org: its credits left, and a stall of nothing but 429s.
+
+    It tells each answer to the call's events (`AnswerReceived`, `CreditsSeen`,
+    `Throttled`) and raises `ThrottledTooLong` once only 429s have come back,
+    anywhere, for longer than *stall_timeout*.
+    """
+
+    __slots__ = ("credits_remaining", "flow", "stall_timeout", "throttled_since")
+
+    def __init__(self, flow: Flow, stall_timeout: float | None) -> None:
+        self.flow = flow
+        self.stall_timeout = stall_timeout
+        #: The org's API credits left, from the last answer that said.
+        self.credits_remaining: int | None = None
+        #: When the current unbroken run of 429s began (any other answer ends it).
+        self.throttled_since: float | None = None
+
+    def saw(self, request: Request, attempt: Attempt, events: Events) -> None:
+        """Tell what one attempt of *request* came to: the answer, credits, throttling."""
+        response, failure, spent = attempt.response, attempt.failure, attempt.spent
+        status = response.status if response is not None else None
+        if events.wants(AnswerReceived) or _log.isEnabledFor(logging.DEBUG):
+            sent_at, number = attempt.sent_at, attempt.number
+            duration = self.flow.now() - sent_at
+            error = None if failure is None else failure.code
+            events.emit(
+                AnswerReceived(
+                    request.method, request.url, number, status, duration, sent_at, error
+                )
+            )
+            # The URL holds ids only; the token travels in a header never logged.
+            _log.debug(
+                "%s %s -> %s in %.1f ms (attempt %d)",
+                request.method, request.url, status if failure is None else failure,
+                duration * 1000, number,
+                extra={"event": "request", "method": request.method, "url": request.url,
+                       "status": status, "error": error, "attempt": number,
+                       "duration_ms": round(duration * 1000, 3)},
+            )  # fmt: skip
+        if response is None:
+            return
+        # Most answers carry no credits figure; an empty header map is not searched.
+        headers = response.headers
+        remaining = 0 if spent else credits_remaining(headers) if headers else None
+        if remaining is not None:
+            self.credits_remaining = remaining
+            events.emit(CreditsSeen(remaining))
+        if status != 429 or spent:
+            self.throttled_since = None
+            return
+        if events.wants(Throttled):
+            events.emit(Throttled(request.method, request.url, getattr(self.flow, "limit", None)))
+        now = self.flow.now()
+        if self.throttled_since is None:
+            self.throttled_since = now
+        elif self.stall_timeout is not None and now - self.throttled_since > self.stall_timeout:
+            raise ThrottledTooLong(now - self.throttled_since)
+
+
+class TokenHeader:
+    """The header for *auth*'s current token."""
+
+    __slots__ = ("_headers", "_token", "auth")
+
+    def __init__(self, auth: TokenProvider) -> None:
+        self.auth = auth
+        self._token: str | None = None
+        self._headers: Mapping[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"TokenHeader(auth={self.auth!r})"
+
+    def headers(self, token: str, events: Events) -> Mapping[str, str]:
+        """The header for *token*, the provider's current one (told as new if it is)."""
+        if token != self._token:
+            if self._token is not None:
+                events.emit(TokenRefreshed("expiring"))
+            self._token, self._headers = token, protocol.authorization(token)
+        return self._headers
+
+    async def renew(self, rejected: str, events: Events) -> bool:
+        """After 401 INVALID_TOKEN for *rejected*: whether the provider has another token."""
+        fresh = await self.auth.refresh(rejected)
+        if fresh is None:
+            return False
+        if fresh != self._token:
+            self._token, self._headers = fresh, protocol.authorization(fresh)
+            events.emit(TokenRefreshed("rejected"))
+        return True
 
 
 class Exchange:
@@ -146,9 +287,17 @@ class Exchange:
         """The org's API credits left, from the last answer that said."""
         return self._watch.credits_remaining
 
-    def new_call(self, admission: Admission | None = None, events: Events | None = None) -> Call:
+    def new_call(
+        self,
+        admission: Admission | None = None,
+        events: Events | None = None,
+        *,
+        deadline: Deadline | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Call:
         """A context for one logical call; its events reach *events*, else the client's."""
-        return Call(events if events is not None else self.events, admission)
+        events = events if events is not None else self.events
+        return Call(events, Tally(), admission, deadline, retry)
 
     async def aclose(self) -> None:
         """Stop sending; close the transport, then the token provider's session, if any."""
@@ -176,11 +325,6 @@ class Exchange:
             self.root = f"{self.api_domain}/crm/{self.api_version}"
         return self.root
 
-    async def fetch(self, request: Request, parse: Parser[T], call: Call) -> T:
-        """Send *request* and parse its final answer with *parse*."""
-        response = await self.send(request, call)
-        return parse(response.status, response.headers, response.body)
-
     async def send(self, request: Request, call: Call) -> Response:
         """Send *request* through flow control, retrying what is worth retrying.
 
@@ -189,47 +333,42 @@ class Exchange:
         """
         if self.closed:
             raise ZohoLockingError(_CLOSED)
-        attempt, refreshed = 0, False
-        first: float | None = None  # when the first attempt got its permit
+        number, refreshed, first = 0, False, None
         while True:
-            attempt += 1
-            # An answer or a failure; the token it went with; when its permit came;
-            # whether it was a 429 for spent credits (final, never retried); and the
-            # shared budget's failure if the permit could not be given back.
+            number += 1
             try:
-                response, failure, token, started, spent, lost = await self._attempt(
-                    request, call, attempt
-                )
-                if first is None:
-                    first = started
-                if (
-                    response is not None
-                    and response.status == 401
-                    and not refreshed
-                    and is_invalid_token(response)
-                ):
-                    if lost is not None:
-                        raise lost  # no second attempt may go out: the request is unfinished
-                    refreshed, limit = True, call.deadline
-                    renew = partial(self._header.renew, token, call.events)
-                    if await (renew() if limit is None else limit.within(self.flow.now(), renew)):
-                        attempt -= 1  # a fresh token is a new start, not a retry
-                        continue
-                    return response
+                attempt = await self._attempt(request, call, number)
             except DeadlinePassed:
                 raise call.expired(request.method) from None
+            response, failure = attempt.response, attempt.failure
+            if first is None:
+                first = attempt.sent_at
+            if (
+                response is not None
+                and response.status == 401
+                and not refreshed
+                and _is_invalid_token(response)
+            ):
+                if attempt.lost is not None:
+                    raise attempt.lost  # no second attempt may go out: the request is unfinished
+                refreshed = True
+                if not await self._renew(attempt.token, call, request.method):
+                    return response
+                number -= 1  # a fresh token is a new start, not a retry
+                continue
             # A final answer stands even if the flow is gone; a request that would need
             # another attempt raises the flow's failure: it is unfinished.
-            if response is not None and (spent or response.status not in RETRY_STATUSES):
+            if response is not None and (attempt.spent or response.status not in RETRY_STATUSES):
                 return response
-            if lost is not None:
-                raise lost
-            if may_have_landed(request, response, failure):
-                call.write_may_have_landed = True
-            until = call.deadline.at if call.deadline is not None else None
+            if attempt.lost is not None:
+                raise attempt.lost
+            if _may_have_landed(request, response, failure):
+                call.tally.write_landed = True
+            deadline = call.deadline
             delay = (call.retry or self.retry).next_delay(
-                attempt, self._rng, response, failure, first, self.flow.now(), until
-            )
+                number, self._rng, response, failure, first, self.flow.now(),
+                None if deadline is None else deadline.at,
+            )  # fmt: skip
             if delay is None:
                 if response is not None:
                     return response
@@ -239,20 +378,31 @@ class Exchange:
                 raise failure
             if call.events.wants(RetryScheduled):
                 reason = f"HTTP {response.status}" if response is not None else _code(failure)
-                call.events.emit(
-                    RetryScheduled(request.method, request.url, attempt, delay, reason)
-                )
+                call.events.emit(RetryScheduled(request.method, request.url, number, delay, reason))
             if delay > 0:
                 await self.flow.sleep(delay)
 
     # -- the steps ---------------------------------------------------------------
 
-    async def _attempt(self, request: Request, call: Call, attempt: int) -> _Sent:
-        """Send once under a permit; the permit is released here and nowhere else."""
+    async def _attempt(self, request: Request, call: Call, number: int) -> Attempt:
+        """Send once under a permit; the permit is released here and nowhere else.
+
+        With a deadline, the wait for the permit and the send are each bounded by
+        what is left of it; cut short in flight, the attempt fails with `DeadlineCut`,
+        before anything was sent it raises `DeadlinePassed`.
+        """
         flow, deadline = self.flow, call.deadline
-        permit = await (
-            flow.acquire() if deadline is None else deadline.within(flow.now(), flow.acquire)
-        )
+        if deadline is None:
+            permit = await flow.acquire()
+        else:
+            bound = deadline.bound(flow.now())
+            try:
+                with bound:
+                    permit = await flow.acquire()
+            except TimeoutError:
+                if not bound.expired():
+                    raise  # the flow's own timeout, not the deadline
+                raise DeadlinePassed from None
         response: Response | None = None
         failure: TransportError | None = None
         lost: FlowUnavailable | None = None
@@ -263,21 +413,32 @@ class Exchange:
                 raise ZohoLockingError(_CLOSED)
             if call.admission is not None:
                 call.admission.admit()
-            if deadline is None:
-                # As `_send`, written out: the common path spares a coroutine per attempt.
-                token = await self._header.auth.get_token()
-                headers = _count(self._header, request, call, attempt, token)
-                response = await self.transport.send(request, headers)
-            else:
-                counted = call.attempts  # cut short before it is counted, nothing was sent
-                token, response = await deadline.attempt(
-                    flow.now(), request.method, lambda: self._send(request, call, attempt),
-                    sent=lambda: call.attempts > counted,
-                )  # fmt: skip
+            tally, sent = call.tally, call.tally.attempts
+            scope = _UNBOUNDED if deadline is None else deadline.bound(flow.now())
+            try:
+                with scope:
+                    # The token step, once: the provider's token, its header, the attempt
+                    # counted and told, then the send.
+                    token = await self._header.auth.get_token()
+                    headers = self._header.headers(token, call.events)
+                    tally.attempts += 1
+                    if call.events.wants(RequestSent):
+                        call.events.emit(RequestSent(request.method, request.url, number))
+                    response = await self.transport.send(request, headers)
+            except TimeoutError:
+                if scope is _UNBOUNDED or not scope.expired():  # type: ignore[union-attr]
+                    raise  # not the deadline's
+                assert deadline is not None
+                if tally.attempts == sent:
+                    raise DeadlinePassed from None  # waiting for the token: nothing went out
+                failure = DeadlineCut(
+                    f"{request.method} cut short by the call's timeout of {deadline.seconds:g}s",
+                    maybe_sent=True,
+                )
         except TransportError as exc:
             failure = exc
         finally:
-            status, wait, spent = feedback(response)
+            status, wait, spent = _feedback(response)
             try:
                 await flow.release(permit, status, server_wait=wait)
             except FlowUnavailable as exc:
@@ -288,25 +449,25 @@ class Exchange:
                 if call.admission is not None:
                     call.admission.halt(exc.code, exc.message)
                 lost = exc
-        self._watch.saw(request, attempt, permit, response, failure, spent, call.events)
-        return response, failure, token, permit.sent_at, spent, lost
+        attempt = Attempt(number, permit.sent_at, token, response, failure, spent, lost)
+        self._watch.saw(request, attempt, call.events)
+        return attempt
 
-    async def _send(self, request: Request, call: Call, attempt: int) -> tuple[str, Response]:
-        """The token, then the request, as one piece of work a deadline can bound."""
-        token = await self._header.auth.get_token()
-        headers = _count(self._header, request, call, attempt, token)
-        return token, await self.transport.send(request, headers)
-
-
-def _count(
-    header: TokenHeader, request: Request, call: Call, attempt: int, token: str
-) -> Mapping[str, str]:
-    """Count the attempt about to go out and tell it; the headers for *token*."""
-    headers = header.headers(token, call.events)
-    call.attempts += 1
-    if call.events.wants(RequestSent):
-        call.events.emit(RequestSent(request.method, request.url, attempt))
-    return headers
+    async def _renew(self, rejected: str, call: Call, method: str) -> bool:
+        """After 401 INVALID_TOKEN: whether the provider has another token (within the deadline)."""
+        deadline = call.deadline
+        if deadline is None:
+            return await self._header.renew(rejected, call.events)
+        try:
+            bound = deadline.bound(self.flow.now())
+            with bound:
+                return await self._header.renew(rejected, call.events)
+        except DeadlinePassed:
+            raise call.expired(method) from None
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            raise call.expired(method) from None
 
 
 async def _domain_of(
@@ -320,7 +481,17 @@ async def _domain_of(
     if deadline is None:
         await auth.get_token()
     else:  # the first token counts against the call's deadline
-        await deadline.unsent_within(flow.now(), auth.get_token)
+        try:
+            bound = deadline.bound(flow.now())
+            with bound:
+                await auth.get_token()
+        except (DeadlinePassed, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError) and not bound.expired():
+                raise
+            raise RequestTimeout(
+                f"the call's timeout of {deadline.seconds:g}s passed before anything was sent",
+                maybe_sent=False,
+            ) from None
     domain = getattr(auth, "api_domain", None)
     if not isinstance(domain, str):
         raise ValidationError(
@@ -337,6 +508,40 @@ async def _domain_of(
             )
         domain = mapped
     return check_base_url(domain, what="api_domain", allow_insecure_http=allow_insecure_http)
+
+
+def _may_have_landed(
+    request: Request, response: Response | None, failure: TransportError | None
+) -> bool:
+    """Whether a write about to be retried (or given up) may have landed already."""
+    if request.method == "GET":
+        return False
+    if response is not None:
+        # 429 and 503 mean refused before any work; 500, 502 and 504 may
+        # come after the write was applied behind the proxy.
+        return response.status not in (429, 503)
+    return failure is not None and failure.maybe_sent
+
+
+def _feedback(response: Response | None) -> tuple[int | None, float | None, bool]:
+    """What a permit's release tells the flow: the status, the server's wait, spent credits.
+
+    A 429 for spent credits is told as no answer: not a busy org, so no cooldown
+    (and no retry: the caller learns at once).
+    """
+    if response is None:
+        return None, None, False
+    status = response.status
+    if status != 429:
+        return status, None, False
+    if credits_exhausted(response.headers, response.body):
+        return None, None, True
+    return 429, retry_after(response.headers, time.time()), False
+
+
+def _is_invalid_token(response: Response) -> bool:
+    """Whether a 401 answer is INVALID_TOKEN (expired or revoked: a refresh may mend it)."""
+    return protocol.error_code(response.body) == "INVALID_TOKEN"
 
 
 def _code(failure: TransportError | None) -> str:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import attrs
 
+from .._checks import check_positive
 from ..errors import TransportError, ValidationError
 from ..wire.limits import header
 
@@ -69,17 +70,14 @@ class RetryPolicy:
     stall_timeout: float | None = 300.0
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ValidationError("max_attempts must be an integer >= 1", field="max_attempts")
+        check_positive(self.max_attempts, "max_attempts", integer=True)
         # Written so that NaN fails too; max_delay may be inf (no cap but the doubling's).
         if not (0 <= self.base_delay < math.inf and self.base_delay <= self.max_delay):
             raise ValidationError(
                 "need 0 <= base_delay <= max_delay, base_delay finite", field="base_delay"
             )
-        for name in ("deadline", "stall_timeout"):
-            value = getattr(self, name)
-            if value is not None and not 0 < value < math.inf:
-                raise ValidationError(f"{name} must be positive or None", field=name)
+        check_positive(self.deadline, "deadline", optional=True)
+        check_positive(self.stall_timeout, "stall_timeout", optional=True)
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Draw the backoff after a failed attempt, with full jitter.

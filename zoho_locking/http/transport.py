@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from ssl import SSLContext
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import aiohttp
 import attrs
@@ -27,6 +27,8 @@ from ..wire.protocol import Request
 
 __all__ = ["AiohttpTransport", "MockTransport", "Response", "Transport"]
 
+T = TypeVar("T")
+
 
 @attrs.frozen(slots=True)
 class Response:
@@ -38,6 +40,10 @@ class Response:
     headers: Mapping[str, str]
     #: The whole body, as bytes.
     body: bytes
+
+    def parsed(self, parse: Callable[[int, Mapping[str, str], bytes], T]) -> T:
+        """The answer read by *parse* (a `zoho_locking.wire.protocol` parser)."""
+        return parse(self.status, self.headers, self.body)
 
 
 class Transport(Protocol):
@@ -102,6 +108,8 @@ class AiohttpTransport:
         self._session = guard(session) if session is not None else None
         self._pool_size = pool_size
         self._closed = False
+        #: The last request headers and auth headers seen, and the two merged.
+        self._merged: tuple[object, object, Mapping[str, str]] = (None, None, {})
         #: Which proxy each request goes through.
         self.proxies = as_proxies(proxy)
 
@@ -140,7 +148,15 @@ class AiohttpTransport:
             TransportError: The connection failed, or the transport is closed.
         """
         session = self.get_session()
-        headers = {**request.headers, **auth_headers} if request.headers else auth_headers
+        headers: Mapping[str, str] = auth_headers
+        if request.headers:
+            # The same two maps come every request of a run: merged once, not per request.
+            merged = self._merged
+            if merged[0] is not request.headers or merged[1] is not auth_headers:
+                merged = self._merged = (
+                    request.headers, auth_headers, {**request.headers, **auth_headers}
+                )
+            headers = merged[2]
         route = self.proxies.route(request.url)
         proxy, proxy_headers = None, None
         if route is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from .._checks import check_positive
 from ..errors import ValidationError
 from .tls import TLSSetting, tls_context
 
@@ -60,8 +61,7 @@ def make_session(
     """
     context = tls_context(ssl)
     if connector is None:
-        if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
-            raise ValidationError("pool_size must be an integer >= 1", field="pool_size")
+        check_positive(pool_size, "pool_size", integer=True)
         connector = aiohttp.TCPConnector(
             limit=pool_size, ttl_dns_cache=300, ssl=context if context is not None else True
         )

@@ -38,6 +38,7 @@ __all__ = [
     "build_unlock",
     "build_update",
     "decipher",
+    "error_code",
     "parse_action",
     "parse_lock",
     "parse_locks",
@@ -267,6 +268,37 @@ def _parse_json(body: bytes) -> Any:
     return doc
 
 
+def _error_item(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The error of either of Zoho's envelopes in *doc*, if it carries one."""
+    # Top-level envelope: {"code": ..., "message": ..., "status": "error"}.
+    if doc.get("status") == "error" or (
+        "code" in doc and "data" not in doc and doc.get("status") != "success"
+    ):
+        return doc
+    data = doc.get("data")
+    if isinstance(data, list) and data:
+        first = data[0]
+        # Data-array envelope; with 207 the first item (we send one) decides.
+        if isinstance(first, dict) and first.get("status") == "error":
+            return first
+    return None
+
+
+def error_code(body: bytes) -> str | None:
+    """The code of the error envelope *body* carries (either kind); ``None`` if none.
+
+    What `decipher` would raise for it, without building the exception: the
+    exchange asks whether a 401 is INVALID_TOKEN (a fresh token may mend it).
+    """
+    try:
+        doc = _parse_json(body) if body else None
+    except (ValueError, RecursionError):
+        return None
+    error = _error_item(doc) if isinstance(doc, dict) else None
+    code = error.get("code") if error is not None else None
+    return code if isinstance(code, str) and code else None
+
+
 def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
     """Turn an answer into its JSON document, or raise the error it carries.
 
@@ -283,25 +315,17 @@ def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, 
         doc = None
     if not isinstance(doc, dict):
         raise UnexpectedResponse(status, _describe_body(headers, body))
-    # Top-level envelope: {"code": ..., "message": ..., "status": "error"}.
-    if doc.get("status") == "error" or (
-        "code" in doc and "data" not in doc and doc.get("status") != "success"
-    ):
-        if status == 429 and credits_exhausted(headers, body):
-            message = doc.get("message")
-            text = message if isinstance(message, str) else ""
-            # The credit window's end says when a resumed run can get through.
-            back = credits_reset(headers, time.time())
-            if back is not None:
-                text += f" (credits come back in {describe_wait(back)})"
-            raise CreditsExhausted(status, text)
-        raise _error_from(status, doc)
-    data = doc.get("data")
-    if isinstance(data, list) and data:
-        first = data[0]
-        # Data-array envelope; with 207 the first item (we send one) decides.
-        if isinstance(first, dict) and first.get("status") == "error":
-            raise _error_from(status, first)
+    error = _error_item(doc)
+    if error is doc and status == 429 and credits_exhausted(headers, body):
+        message = doc.get("message")
+        text = message if isinstance(message, str) else ""
+        # The credit window's end says when a resumed run can get through.
+        back = credits_reset(headers, time.time())
+        if back is not None:
+            text += f" (credits come back in {describe_wait(back)})"
+        raise CreditsExhausted(status, text)
+    if error is not None:
+        raise _error_from(status, error)
     if status >= 400:
         raise UnexpectedResponse(status, f"HTTP {status} with an unrecognised JSON body")
     if not 200 <= status < 300:

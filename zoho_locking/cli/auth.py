@@ -27,7 +27,14 @@ from ..net.proxy import Proxies
 from ..wire.datacentres import check_base_url, data_centre, in_environment
 from ..wire.scopes import coverage, granted_modules
 from . import logs
-from .config import UsageError, _credentials, _environment, _proxies, _tls, log_format
+from .config import (
+    UsageError,
+    credentials_from,
+    environment_from,
+    log_format,
+    proxies_from,
+    tls_from,
+)
 from .loopback import ConsentError, catch_code, consent_url
 from .parser import EXIT_INTERRUPTED
 
@@ -60,10 +67,9 @@ class AuthConfig:
     def from_args(cls, args: argparse.Namespace, env: Mapping[str, str]) -> AuthConfig:
         """Read *args* (the ``auth`` subcommand's) and *env*; `UsageError` if something is off."""
         dc = args.dc or env.get("ZOHO_DC") or None
-        environment = _environment(args.environment, env)
-        creds = _credentials(env, dc, environment)
-        ca_bundle = args.ca_bundle or env.get("ZOHO_CA_BUNDLE") or None
-        tls = _tls(ca_bundle, "--ca-bundle" if args.ca_bundle else "ZOHO_CA_BUNDLE")
+        environment = environment_from(args.environment, env)
+        creds = credentials_from(env, dc, environment)
+        tls = tls_from(args.ca_bundle, env)
         missing = [
             name
             for name, value in (
@@ -88,7 +94,7 @@ class AuthConfig:
             client_secret=creds.client_secret,
             accounts_url=accounts_url,
             token_store=creds.token_store,
-            proxies=_proxies(None, env),
+            proxies=proxies_from(None, env),
             browser=args.browser,
             redirect_uri=args.redirect_uri,
             scopes=args.scope,

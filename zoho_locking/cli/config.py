@@ -38,7 +38,12 @@ __all__ = [
     "IdSource",
     "Query",
     "UsageError",
+    "ca_bundle_from",
+    "credentials_from",
+    "environment_from",
     "log_format",
+    "proxies_from",
+    "tls_from",
 ]
 
 #: The learned-limit file's name beside ZOHO_TOKEN_STORE, when ZOHO_LIMIT_STORE is not set.
@@ -160,8 +165,7 @@ class CommandConfig:
         module = protocol.validate_module(module)
         reason = protocol.validate_reason(args.reason) if operation.needs_reason else None
         dc = args.dc or env.get("ZOHO_DC") or None
-        environment = _environment(args.environment, env)
-        ca_bundle = args.ca_bundle or env.get("ZOHO_CA_BUNDLE") or None
+        environment = environment_from(args.environment, env)
         return cls(
             command=args.command,
             operation=operation,
@@ -183,7 +187,7 @@ class CommandConfig:
             quiet=args.quiet,
             verbose=args.verbose,
             log_format=log_format(args.log_format, env),
-            credentials=_credentials(env, dc, environment),
+            credentials=credentials_from(env, dc, environment),
             flow=FlowSettings(
                 concurrency=args.concurrency,
                 rate=args.rate,
@@ -191,9 +195,9 @@ class CommandConfig:
                 budget_key=args.budget_key,
                 limit_store=_limit_store(env),
             ),
-            proxies=_proxies(args.proxy, env),
-            ca_bundle=ca_bundle,
-            tls=_tls(ca_bundle, "--ca-bundle" if args.ca_bundle else "ZOHO_CA_BUNDLE"),
+            proxies=proxies_from(args.proxy, env),
+            ca_bundle=ca_bundle_from(args.ca_bundle, env),
+            tls=tls_from(args.ca_bundle, env),
         )
 
 
@@ -235,7 +239,7 @@ def _source(args: argparse.Namespace) -> tuple[str, IdSource]:
     return module, FromReport(path=Path(path), locks=tuple(previous.locks))
 
 
-def _environment(flag: str | None, env: Mapping[str, str]) -> str:
+def environment_from(flag: str | None, env: Mapping[str, str]) -> str:
     """--environment, else ZOHO_ENVIRONMENT, else production; `UsageError` naming the three."""
     chosen = flag or env.get("ZOHO_ENVIRONMENT") or "production"
     try:
@@ -262,17 +266,23 @@ def _api_domain(domain: str | None, dc: str | None, environment: str) -> str | N
     return None
 
 
-def _tls(ca_bundle: str | None, name: str) -> ssl.SSLContext | None:
+def ca_bundle_from(flag: str | None, env: Mapping[str, str]) -> str | None:
+    """--ca-bundle, else ZOHO_CA_BUNDLE, as given (a path, or ``system``); ``None``: neither."""
+    return flag or env.get("ZOHO_CA_BUNDLE") or None
+
+
+def tls_from(flag: str | None, env: Mapping[str, str]) -> ssl.SSLContext | None:
     """The SSL context of --ca-bundle / ZOHO_CA_BUNDLE, checked before anything is sent."""
+    ca_bundle = ca_bundle_from(flag, env)
     if ca_bundle is None:
         return None
     try:
         return tls_context(ca_bundle)
     except ValidationError as exc:
-        raise UsageError(f"{name}: {exc}") from None
+        raise UsageError(f"{'--ca-bundle' if flag else 'ZOHO_CA_BUNDLE'}: {exc}") from None
 
 
-def _proxies(proxy: str | None, env: Mapping[str, str]) -> Proxies:
+def proxies_from(proxy: str | None, env: Mapping[str, str]) -> Proxies:
     """--proxy for every request, else HTTP(S)_PROXY and NO_PROXY from *env*."""
     try:
         return Proxies.to(proxy) if proxy else Proxies.from_env(env)
@@ -285,7 +295,7 @@ def _proxies(proxy: str | None, env: Mapping[str, str]) -> Proxies:
         ) from None
 
 
-def _credentials(env: Mapping[str, str], dc: str | None, environment: str) -> Credentials:
+def credentials_from(env: Mapping[str, str], dc: str | None, environment: str) -> Credentials:
     store = env.get("ZOHO_TOKEN_STORE") or None
     return Credentials(
         access_token=env.get("ZOHO_ACCESS_TOKEN") or None,

@@ -20,11 +20,6 @@ from typing import Any
 
 import attrs
 
-try:  # the [speed] extra: about twice as fast on Zoho's small answers
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised where orjson is not installed
-    _orjson = None
-
 from ..errors import ApiError, AuthError, CreditsExhausted, UnexpectedResponse, ValidationError
 from ..models import ActionResult, LockInfo, Operation
 from .converter import converter
@@ -262,16 +257,8 @@ def _parse_json(body: bytes) -> Any:
     """`json.loads` for an answer body, in fewer steps (this runs once per request).
 
     Zoho answers in UTF-8, so the encoding sniffing of `json.loads(bytes)` is
-    skipped; what is not UTF-8 is not JSON we can read (``ValueError``). With
-    orjson installed (``zoho-locking[speed]``) it reads the body first; what it
-    refuses (a byte-order mark, ``NaN``, integers past 64 bits) is read by the
-    standard library, so both read the same documents alike.
+    skipped; what is not UTF-8 is not JSON we can read (``ValueError``).
     """
-    if _orjson is not None:
-        try:
-            return _orjson.loads(body)
-        except _orjson.JSONDecodeError:
-            pass
     text = body.decode()
     if text[:1] in _LEADING:  # rare: whitespace or a byte-order mark before the document
         text = text.lstrip().removeprefix("\ufeff").lstrip()
@@ -346,7 +333,7 @@ def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, 
     return doc
 
 
-def _success_item(status: int, body: bytes) -> dict[str, Any] | None:
+def _success_item(body: bytes) -> dict[str, Any] | None:
     """The data item of the usual success answer, read once; ``None`` for anything else.
 
     What `decipher` and `_first_item` accept for a 200 or 201 whose document
@@ -378,7 +365,7 @@ def _first_item(status: int, doc: dict[str, Any] | None) -> dict[str, Any]:
 
 def parse_action(status: int, headers: Mapping[str, str], body: bytes) -> ActionResult:
     """Parse the answer to a lock (201), update (200) or unlock (200)."""
-    item = _success_item(status, body) if status == 201 or status == 200 else None
+    item = _success_item(body) if status == 201 or status == 200 else None
     if item is None:  # not the usual success shape: the general path, every check
         item = _first_item(status, decipher(status, headers, body))
     details = item.get("details")

@@ -62,10 +62,11 @@ STOP_GRACE = 5.0
 
 @attrs.define(slots=True)
 class _Flight:
-    """A record a worker is processing: its call, and where its write began."""
+    """A record a worker is processing: its call, its worker, and where its write began."""
 
     record_id: str
     call: Call
+    worker: asyncio.Task[Any]
     #: ``call.attempts`` when the write was about to be sent (``None``: not yet).
     write_from: int | None = None
 
@@ -86,7 +87,8 @@ class _Run:
         #: Seconds each record may take, and the retry policy of its requests.
         self.timeout: float | None = None
         self.retry: RetryPolicy | None = None
-        self.in_flight: dict[asyncio.Task[Any], _Flight] = {}
+        #: The records being processed, by id (the intake lets no id in twice).
+        self.in_flight: dict[str, _Flight] = {}
         #: Set when the run is cancelled: workers take no more ids.
         self.stopping = False
         #: Called just before a record's lock or unlock is sent (the journal's intent).
@@ -115,7 +117,7 @@ class _Run:
             started = clock()
             limit = None if self.timeout is None else Deadline.after(self.timeout, started)
             call = Call(events, Tally(), gate, limit, self.retry, record_id in self.intents)
-            self.in_flight[worker] = _Flight(record_id, call)
+            self.in_flight[record_id] = _Flight(record_id, call, worker)
             if self.stopping:  # taken while the run was being stopped: never sent
                 return
             try:
@@ -124,13 +126,13 @@ class _Run:
                 raise
             except Exception as exc:
                 outcome = self._failed(record_id, exc, call.attempts)
-            del self.in_flight[worker]
+            del self.in_flight[record_id]
             events.emit(RecordFinished(operation, module, outcome, clock() - started))
 
     def intent(self, record_id: str, operation: Operation) -> None:
         """Note that the record's write is about to be sent (`RecordTask`'s *before_write*)."""
-        worker = asyncio.current_task()
-        flight = self.in_flight.get(worker) if worker is not None else None
+        # Found by id, not by asyncio.current_task(): once per record, that is a syscall.
+        flight = self.in_flight.get(record_id)
         if flight is not None:
             flight.write_from = flight.call.attempts
         if self.journal_intent is not None:
@@ -144,7 +146,7 @@ class _Run:
         still in flight then are cancelled and told as `_unsettled`.
         """
         self.stopping = True
-        busy = [worker for worker in self.in_flight if not worker.done()]
+        busy = [flight.worker for flight in self.in_flight.values() if not flight.worker.done()]
         if busy and grace > 0:
             # Cancelled again meanwhile: end at once, with what is known.
             with contextlib.suppress(asyncio.CancelledError):

@@ -333,6 +333,28 @@ def decipher(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, 
     return doc
 
 
+def _success_item(body: bytes) -> dict[str, Any] | None:
+    """The data item of the usual success answer, read once; ``None`` for anything else.
+
+    What `decipher` and `_first_item` accept for a 200 or 201 whose document
+    has no top-level ``code`` or ``status`` and whose first item says
+    ``"status": "success"``; anything else goes the general way (once a request).
+    """
+    try:
+        doc = _parse_json(body)
+    except (ValueError, RecursionError):
+        return None
+    if type(doc) is not dict or "code" in doc or "status" in doc:
+        return None
+    data = doc.get("data")
+    if type(data) is not list or not data:
+        return None
+    item = data[0]
+    if type(item) is not dict or item.get("status") != "success":
+        return None
+    return item
+
+
 def _first_item(status: int, doc: dict[str, Any] | None) -> dict[str, Any]:
     data = doc.get("data") if doc is not None else None
     if not isinstance(data, list) or not data or not isinstance(data[0], dict):
@@ -343,7 +365,9 @@ def _first_item(status: int, doc: dict[str, Any] | None) -> dict[str, Any]:
 
 def parse_action(status: int, headers: Mapping[str, str], body: bytes) -> ActionResult:
     """Parse the answer to a lock (201), update (200) or unlock (200)."""
-    item = _first_item(status, decipher(status, headers, body))
+    item = _success_item(body) if status == 201 or status == 200 else None
+    if item is None:  # not the usual success shape: the general path, every check
+        item = _first_item(status, decipher(status, headers, body))
     details = item.get("details")
     details = details if isinstance(details, dict) else {}
     locking_id = details.get("id")

@@ -373,12 +373,17 @@ class GatedAttempts:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.started, self.gate = threading.Event(), threading.Event()
+        #: Set once an attempt let through the gate has returned.
+        self.done = threading.Event()
         real = _files._try_acquire
 
         def gated(lock: Any, path: Path) -> bool:
             self.started.set()
             assert self.gate.wait(timeout=10), "never opened"
-            return real(lock, path)
+            try:
+                return real(lock, path)
+            finally:
+                self.done.set()
 
         monkeypatch.setattr(_files, "_try_acquire", gated)
 
@@ -424,6 +429,9 @@ async def test_a_lock_taken_after_its_waiter_was_cancelled_is_let_go(
     with pytest.raises(asyncio.CancelledError):
         await holding
     attempts.gate.set()  # the thread takes the lock after all: it must be let go
+    # Its attempt returns first (else the next lock could be had before it, and the
+    # check below would race it), then the loop runs the callback that lets it go.
+    assert await asyncio.to_thread(attempts.done.wait, 10)
     monkeypatch.undo()
     async with file_lock(path, poll=0.005, wait=2, unshared="-") as locked:
         assert locked and not entered

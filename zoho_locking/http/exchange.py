@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping
 from typing import NamedTuple, Protocol
 
-from ..auth.provider import TokenProvider
+from ..auth.provider import StaticToken, TokenProvider
 from ..errors import (
     FlowUnavailable,
     RequestTimeout,
@@ -197,12 +197,17 @@ class Watch:
 class TokenHeader:
     """The header for *auth*'s current token."""
 
-    __slots__ = ("_headers", "_token", "auth")
+    __slots__ = ("_headers", "_static", "_token", "auth", "fixed")
 
     def __init__(self, auth: TokenProvider) -> None:
         self.auth = auth
         self._token: str | None = None
         self._headers: Mapping[str, str] = {}
+        # A `StaticToken` (exactly: a subclass may override get_token) never changes
+        # and never refreshes, so once read, its token needs no await per request.
+        self._static = type(auth) is StaticToken
+        #: The token and its header once they can no longer change, else ``None``.
+        self.fixed: tuple[str, Mapping[str, str]] | None = None
 
     def __repr__(self) -> str:
         return f"TokenHeader(auth={self.auth!r})"
@@ -213,6 +218,8 @@ class TokenHeader:
             if self._token is not None:
                 events.emit(TokenRefreshed("expiring"))
             self._token, self._headers = token, protocol.authorization(token)
+            if self._static:
+                self.fixed = (token, self._headers)
         return self._headers
 
     async def renew(self, rejected: str, events: Events) -> bool:
@@ -363,8 +370,12 @@ class Exchange:
                     with scope:
                         # The token step, once: the provider's token, its header, the
                         # attempt counted and told, then the send.
-                        token = await self._header.auth.get_token()
-                        headers = self._header.headers(token, events)
+                        fixed = self._header.fixed
+                        if fixed is None:
+                            token = await self._header.auth.get_token()
+                            headers = self._header.headers(token, events)
+                        else:
+                            token, headers = fixed
                         tally.attempts += 1
                         if events.wants(RequestSent):
                             events.emit(RequestSent(request.method, request.url, number))

@@ -687,3 +687,46 @@ async def test_refused_credentials_are_not_asked_again(
         again = await asyncio.gather(*(auth.get_token() for _ in range(5)), return_exceptions=True)
     assert all(isinstance(r, OAuthError) and r.code == "INVALID_CODE" for r in results + again)
     assert len(accounts.requests) - before == 1
+
+
+OK_LOCK = b'{"data":[{"code":"SUCCESS","details":{"id":"9"},"message":"ok","status":"success"}]}'
+
+
+async def test_a_static_token_is_read_once_and_sent_with_every_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A `StaticToken` cannot change, so it is read once; a subclass is asked every time."""
+    from zoho_locking import MockTransport, Response
+
+    reads = 0
+    read = StaticToken.get_token
+
+    async def counted(self: StaticToken) -> str:
+        nonlocal reads
+        reads += 1
+        return await read(self)
+
+    monkeypatch.setattr(StaticToken, "get_token", counted)
+
+    class Counting(StaticToken):
+        asked = 0
+
+        async def get_token(self) -> str:
+            Counting.asked += 1
+            return await super().get_token()
+
+    seen: list[str] = []
+
+    def answer(request: Any, auth: Any) -> Response:
+        seen.append(auth["Authorization"])
+        return Response(201, {}, OK_LOCK)
+
+    for provider in (StaticToken("tok-a"), Counting("tok-b")):
+        async with LockingClient(
+            auth=provider, api_domain="https://www.zohoapis.com", transport=MockTransport(answer)
+        ) as client:
+            report = await client.lock_many("Deals", [str(n) for n in range(1, 6)], reason="r")
+        assert report.succeeded == 5
+    assert seen == ["Zoho-oauthtoken tok-a"] * 5 + ["Zoho-oauthtoken tok-b"] * 5
+    assert Counting.asked == 5  # not a static token to the exchange: asked per request
+    assert reads == 1 + 5  # the static token once, the subclass's five through super()

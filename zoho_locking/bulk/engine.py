@@ -29,8 +29,6 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeAlias
 
-import attrs
-
 from ..calls import LockingCalls
 from ..errors import QueryError, RunStopped, ValidationError, ZohoLockingError
 from ..events import Events, RecordFinished, RunEnded, RunStarted
@@ -60,15 +58,23 @@ _RUN_IDS = itertools.count(1)
 STOP_GRACE = 5.0
 
 
-@attrs.define(slots=True)
-class _Flight:
-    """A record a worker is processing: its call, its worker, and where its write began."""
+class _Flight(Tally):
+    """What happened to a record's call so far (its tally), its worker, where its write began.
 
-    record_id: str
-    call: Call
-    worker: asyncio.Task[Any]
-    #: ``call.attempts`` when the write was about to be sent (``None``: not yet).
-    write_from: int | None = None
+    The call's frozen `Call` holds it as its tally, so a record in flight costs
+    two objects: what was asked and what happened.
+    """
+
+    __slots__ = ("record_id", "worker", "write_from")
+
+    def __init__(self, record_id: str, worker: asyncio.Task[Any]) -> None:
+        # Tally's fields set here, not through its __init__: one call less per record.
+        self.attempts = 0
+        self.write_landed = False
+        self.record_id = record_id
+        self.worker = worker
+        #: ``attempts`` when the write was about to be sent (``None``: not yet).
+        self.write_from: int | None = None
 
 
 class _Run:
@@ -87,8 +93,9 @@ class _Run:
         #: Seconds each record may take, and the retry policy of its requests.
         self.timeout: float | None = None
         self.retry: RetryPolicy | None = None
-        #: The records being processed, by id (the intake lets no id in twice).
-        self.in_flight: dict[str, _Flight] = {}
+        #: The calls of the records being processed, by id (the intake lets no id in
+        #: twice); each call's tally is its `_Flight`.
+        self.in_flight: dict[str, Call] = {}
         #: Set when the run is cancelled: workers take no more ids.
         self.stopping = False
         #: Called just before a record's lock or unlock is sent (the journal's intent).
@@ -116,8 +123,9 @@ class _Run:
             record_id, locking_id = item
             started = clock()
             limit = None if self.timeout is None else Deadline.after(self.timeout, started)
-            call = Call(events, Tally(), gate, limit, self.retry, record_id in self.intents)
-            self.in_flight[record_id] = _Flight(record_id, call, worker)
+            flight = _Flight(record_id, worker)
+            call = Call(events, flight, gate, limit, self.retry, record_id in self.intents)
+            self.in_flight[record_id] = call
             if self.stopping:  # taken while the run was being stopped: never sent
                 return
             try:
@@ -125,16 +133,18 @@ class _Run:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                outcome = self._failed(record_id, exc, call.attempts)
+                outcome = self._failed(record_id, exc, flight.attempts)
             del self.in_flight[record_id]
             events.emit(RecordFinished(operation, module, outcome, clock() - started))
 
     def intent(self, record_id: str, operation: Operation) -> None:
         """Note that the record's write is about to be sent (`RecordTask`'s *before_write*)."""
         # Found by id, not by asyncio.current_task(): once per record, that is a syscall.
-        flight = self.in_flight.get(record_id)
-        if flight is not None:
-            flight.write_from = flight.call.attempts
+        call = self.in_flight.get(record_id)
+        if call is not None:
+            flight = call.tally
+            assert isinstance(flight, _Flight)
+            flight.write_from = flight.attempts
         if self.journal_intent is not None:
             self.journal_intent(record_id, operation)
 
@@ -146,7 +156,8 @@ class _Run:
         still in flight then are cancelled and told as `_unsettled`.
         """
         self.stopping = True
-        busy = [flight.worker for flight in self.in_flight.values() if not flight.worker.done()]
+        flights = [_flight(call) for call in self.in_flight.values()]
+        busy = [flight.worker for flight in flights if not flight.worker.done()]
         if busy and grace > 0:
             # Cancelled again meanwhile: end at once, with what is known.
             with contextlib.suppress(asyncio.CancelledError):
@@ -154,8 +165,8 @@ class _Run:
         for worker in pool:
             worker.cancel()
         await asyncio.gather(*pool, return_exceptions=True)
-        for flight in self.in_flight.values():
-            self.finished(_unsettled(self.task.operation, flight))
+        for call in self.in_flight.values():
+            self.finished(_unsettled(self.task.operation, call))
         self.in_flight.clear()
 
     async def _take_async(self, items: AsyncIterator[BulkItem]) -> Accepted | None:
@@ -184,14 +195,22 @@ class _Run:
         return failure(record_id, exc, attempts, UNFINISHED)
 
 
-def _unsettled(operation: Operation, flight: _Flight) -> Outcome:
+def _flight(call: Call) -> _Flight:
+    """The tally of a bulk record's *call*: always a `_Flight`."""
+    flight = call.tally
+    assert isinstance(flight, _Flight)
+    return flight
+
+
+def _unsettled(operation: Operation, call: Call) -> Outcome:
     """The outcome of a record cut short by a cancel: ``unfinished``, never ``failed``.
 
     A write that may have been sent is ``UNCERTAIN``: the server may apply it
     after the client gave up, so no read now could settle it; a resumed run
     reads the record first (the journal keeps the intent).
     """
-    call, record_id = flight.call, flight.record_id
+    flight = _flight(call)
+    record_id = flight.record_id
     if operation is Operation.GET:
         wrote = False
     elif operation is Operation.UPDATE:

@@ -1,9 +1,10 @@
 """The exchange: one request sent through flow control, retried until it has an answer.
 
 `Exchange.send` is the only way a request reaches the transport, read top to
-bottom: `_attempt` (a permit, the caller's admission, the token, the send, and
-the permit's one release) produces one frozen `Attempt`; what follows reads
-that value: one refresh on 401 INVALID_TOKEN, whether the answer is final,
+bottom: each attempt takes a permit, passes the caller's admission, gets the
+token, sends, and gives the permit back at its one release site; what follows
+reads the attempt's answer or failure: one refresh on 401 INVALID_TOKEN, whether
+the answer is final,
 whether a write whose answer was lost may have landed, and
 `RetryPolicy.next_delay` (whether, and when, to try again). It knows which
 methods are idempotent and nothing about locks or bulk runs: a run reaches it
@@ -26,7 +27,7 @@ import time
 from collections.abc import Mapping
 from typing import NamedTuple, Protocol
 
-from ..auth.provider import TokenProvider
+from ..auth.provider import StaticToken, TokenProvider
 from ..errors import (
     FlowUnavailable,
     RequestTimeout,
@@ -53,7 +54,7 @@ from .deadline import Deadline, DeadlineCut, DeadlinePassed
 from .retry import RETRY_STATUSES, RetryPolicy, retry_after
 from .transport import Response, Transport
 
-__all__ = ["Admission", "Attempt", "Call", "Exchange", "Tally", "TokenHeader", "Watch"]
+__all__ = ["Admission", "Call", "Exchange", "Tally", "TokenHeader", "Watch"]
 
 
 _VERSION_RE = re.compile(r"v[0-9]{1,2}")
@@ -126,25 +127,6 @@ class Call(NamedTuple):
         return self.deadline.expired(method, doubt=doubt, sent=sent)
 
 
-class Attempt(NamedTuple):
-    """What one attempt produced (a frozen value: the steps after it read it)."""
-
-    #: Its number within the request: 1, then 2 for the first retry, ...
-    number: int
-    #: When its permit came, on the flow's clock.
-    sent_at: float
-    #: The token it went with (``""`` if it never got one).
-    token: str
-    #: The answer, if one came.
-    response: Response | None
-    #: Why no answer came, if none did.
-    failure: TransportError | None
-    #: A 429 for spent credits: final, never retried.
-    spent: bool
-    #: The shared budget's failure, if the permit could not be given back.
-    lost: FlowUnavailable | None
-
-
 class Watch:
     """What the answers tell of the org: its credits left, and a stall of nothing but 429s.
 
@@ -163,12 +145,19 @@ class Watch:
         #: When the current unbroken run of 429s began (any other answer ends it).
         self.throttled_since: float | None = None
 
-    def saw(self, request: Request, attempt: Attempt, events: Events) -> None:
-        """Tell what one attempt of *request* came to: the answer, credits, throttling."""
-        response, failure, spent = attempt.response, attempt.failure, attempt.spent
+    def saw(
+        self,
+        request: Request,
+        number: int,
+        sent_at: float,
+        response: Response | None,
+        failure: TransportError | None,
+        spent: bool,
+        events: Events,
+    ) -> None:
+        """Tell what attempt *number* of *request* came to: the answer, credits, throttling."""
         status = response.status if response is not None else None
         if events.wants(AnswerReceived) or _log.isEnabledFor(logging.DEBUG):
-            sent_at, number = attempt.sent_at, attempt.number
             duration = self.flow.now() - sent_at
             error = None if failure is None else failure.code
             events.emit(
@@ -208,12 +197,17 @@ class Watch:
 class TokenHeader:
     """The header for *auth*'s current token."""
 
-    __slots__ = ("_headers", "_token", "auth")
+    __slots__ = ("_headers", "_static", "_token", "auth", "fixed")
 
     def __init__(self, auth: TokenProvider) -> None:
         self.auth = auth
         self._token: str | None = None
         self._headers: Mapping[str, str] = {}
+        # A `StaticToken` (exactly: a subclass may override get_token) never changes
+        # and never refreshes, so once read, its token needs no await per request.
+        self._static = type(auth) is StaticToken
+        #: The token and its header once they can no longer change, else ``None``.
+        self.fixed: tuple[str, Mapping[str, str]] | None = None
 
     def __repr__(self) -> str:
         return f"TokenHeader(auth={self.auth!r})"
@@ -224,6 +218,8 @@ class TokenHeader:
             if self._token is not None:
                 events.emit(TokenRefreshed("expiring"))
             self._token, self._headers = token, protocol.authorization(token)
+            if self._static:
+                self.fixed = (token, self._headers)
         return self._headers
 
     async def renew(self, rejected: str, events: Events) -> bool:
@@ -328,45 +324,115 @@ class Exchange:
     async def send(self, request: Request, call: Call) -> Response:
         """Send *request* through flow control, retrying what is worth retrying.
 
+        Each attempt, top to bottom: a permit (its wait bounded by the call's
+        deadline, if any), the caller's admission, the token, the send, and the
+        permit's one release (the ``finally`` below); then what the answer means:
+        one refresh on 401 INVALID_TOKEN, whether it is final, whether a write
+        whose answer was lost may have landed, and whether and when to try again.
+        Cut short in flight by the deadline, an attempt fails with `DeadlineCut`;
+        before anything was sent, the caller gets the call's expiry.
+
         Returns the last answer, whatever its status (the caller parses it);
         raises `TransportError` if the last attempt got no answer at all.
         """
         if self.closed:
             raise ZohoLockingError(_CLOSED)
+        flow, deadline, events, tally = self.flow, call.deadline, call.events, call.tally
         number, refreshed, first = 0, False, None
         while True:
             number += 1
+            if deadline is None:
+                permit = await flow.acquire()
+            else:
+                try:
+                    bound = deadline.bound(flow.now())
+                    with bound:
+                        permit = await flow.acquire()
+                except DeadlinePassed:
+                    raise call.expired(request.method) from None
+                except TimeoutError:
+                    if not bound.expired():
+                        raise  # the flow's own timeout, not the deadline
+                    raise call.expired(request.method) from None
+            response: Response | None = None
+            failure: TransportError | None = None
+            lost: FlowUnavailable | None = None
+            token = ""
             try:
-                attempt = await self._attempt(request, call, number)
+                if self.closed:
+                    # Closed while this request waited or backed off: stop, do not retry.
+                    raise ZohoLockingError(_CLOSED)
+                if call.admission is not None:
+                    call.admission.admit()
+                sent = tally.attempts
+                scope = _UNBOUNDED if deadline is None else deadline.bound(flow.now())
+                try:
+                    with scope:
+                        # The token step, once: the provider's token, its header, the
+                        # attempt counted and told, then the send.
+                        fixed = self._header.fixed
+                        if fixed is None:
+                            token = await self._header.auth.get_token()
+                            headers = self._header.headers(token, events)
+                        else:
+                            token, headers = fixed
+                        tally.attempts += 1
+                        if events.wants(RequestSent):
+                            events.emit(RequestSent(request.method, request.url, number))
+                        response = await self.transport.send(request, headers)
+                except TimeoutError:
+                    if scope is _UNBOUNDED or not scope.expired():  # type: ignore[union-attr]
+                        raise  # not the deadline's
+                    assert deadline is not None
+                    if tally.attempts == sent:
+                        raise DeadlinePassed from None  # waiting for the token: nothing went out
+                    failure = DeadlineCut(
+                        f"{request.method} cut short by the call's timeout of "
+                        f"{deadline.seconds:g}s",
+                        maybe_sent=True,
+                    )
+            except TransportError as exc:
+                failure = exc
             except DeadlinePassed:
                 raise call.expired(request.method) from None
-            response, failure = attempt.response, attempt.failure
+            finally:
+                status, wait, spent = _feedback(response)
+                try:
+                    await flow.release(permit, status, server_wait=wait)
+                except FlowUnavailable as exc:
+                    if response is None:
+                        raise
+                    # The answer is in hand whatever the flow says (a 201 means the record
+                    # IS locked): keep it, and stop the run instead, so nothing more is sent.
+                    if call.admission is not None:
+                        call.admission.halt(exc.code, exc.message)
+                    lost = exc
+            self._watch.saw(request, number, permit.sent_at, response, failure, spent, events)
             if first is None:
-                first = attempt.sent_at
+                first = permit.sent_at
             if (
                 response is not None
                 and response.status == 401
                 and not refreshed
                 and _is_invalid_token(response)
             ):
-                if attempt.lost is not None:
-                    raise attempt.lost  # no second attempt may go out: the request is unfinished
+                if lost is not None:
+                    raise lost  # no second attempt may go out: the request is unfinished
                 refreshed = True
-                if not await self._renew(attempt.token, call, request.method):
+                if not await self._renew(token, call, request.method):
                     return response
                 number -= 1  # a fresh token is a new start, not a retry
                 continue
             # A final answer stands even if the flow is gone; a request that would need
             # another attempt raises the flow's failure: it is unfinished.
-            if response is not None and (attempt.spent or response.status not in RETRY_STATUSES):
+            if response is not None and (spent or response.status not in RETRY_STATUSES):
                 return response
-            if attempt.lost is not None:
-                raise attempt.lost
+            if lost is not None:
+                raise lost
             if _may_have_landed(request, response, failure):
-                call.tally.write_landed = True
-            deadline = call.deadline
+                tally.write_landed = True
             delay = (call.retry or self.retry).next_delay(
-                number, self._rng, response, failure, first, self.flow.now(),
+                number, self._rng, response, failure, first, flow.now(),
                 None if deadline is None else deadline.at,
             )  # fmt: skip
             if delay is None:
@@ -376,82 +442,11 @@ class Exchange:
                 if isinstance(failure, DeadlineCut):
                     raise call.expired(request.method)
                 raise failure
-            if call.events.wants(RetryScheduled):
+            if events.wants(RetryScheduled):
                 reason = f"HTTP {response.status}" if response is not None else _code(failure)
-                call.events.emit(RetryScheduled(request.method, request.url, number, delay, reason))
+                events.emit(RetryScheduled(request.method, request.url, number, delay, reason))
             if delay > 0:
-                await self.flow.sleep(delay)
-
-    # -- the steps ---------------------------------------------------------------
-
-    async def _attempt(self, request: Request, call: Call, number: int) -> Attempt:
-        """Send once under a permit; the permit is released here and nowhere else.
-
-        With a deadline, the wait for the permit and the send are each bounded by
-        what is left of it; cut short in flight, the attempt fails with `DeadlineCut`,
-        before anything was sent it raises `DeadlinePassed`.
-        """
-        flow, deadline = self.flow, call.deadline
-        if deadline is None:
-            permit = await flow.acquire()
-        else:
-            bound = deadline.bound(flow.now())
-            try:
-                with bound:
-                    permit = await flow.acquire()
-            except TimeoutError:
-                if not bound.expired():
-                    raise  # the flow's own timeout, not the deadline
-                raise DeadlinePassed from None
-        response: Response | None = None
-        failure: TransportError | None = None
-        lost: FlowUnavailable | None = None
-        token = ""
-        try:
-            if self.closed:
-                # Closed while this request waited or backed off: stop, do not retry.
-                raise ZohoLockingError(_CLOSED)
-            if call.admission is not None:
-                call.admission.admit()
-            tally, sent = call.tally, call.tally.attempts
-            scope = _UNBOUNDED if deadline is None else deadline.bound(flow.now())
-            try:
-                with scope:
-                    # The token step, once: the provider's token, its header, the attempt
-                    # counted and told, then the send.
-                    token = await self._header.auth.get_token()
-                    headers = self._header.headers(token, call.events)
-                    tally.attempts += 1
-                    if call.events.wants(RequestSent):
-                        call.events.emit(RequestSent(request.method, request.url, number))
-                    response = await self.transport.send(request, headers)
-            except TimeoutError:
-                if scope is _UNBOUNDED or not scope.expired():  # type: ignore[union-attr]
-                    raise  # not the deadline's
-                assert deadline is not None
-                if tally.attempts == sent:
-                    raise DeadlinePassed from None  # waiting for the token: nothing went out
-                failure = DeadlineCut(
-                    f"{request.method} cut short by the call's timeout of {deadline.seconds:g}s",
-                    maybe_sent=True,
-                )
-        except TransportError as exc:
-            failure = exc
-        finally:
-            status, wait, spent = _feedback(response)
-            try:
-                await flow.release(permit, status, server_wait=wait)
-            except FlowUnavailable as exc:
-                if response is None:
-                    raise
-                # The answer is in hand whatever the flow says (a 201 means the record
-                # IS locked): keep it, and stop the run instead, so nothing more is sent.
-                if call.admission is not None:
-                    call.admission.halt(exc.code, exc.message)
-                lost = exc
-        attempt = Attempt(number, permit.sent_at, token, response, failure, spent, lost)
-        self._watch.saw(request, attempt, call.events)
-        return attempt
+                await flow.sleep(delay)
 
     async def _renew(self, rejected: str, call: Call, method: str) -> bool:
         """After 401 INVALID_TOKEN: whether the provider has another token (within the deadline)."""

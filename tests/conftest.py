@@ -1,4 +1,9 @@
+from collections.abc import AsyncIterator
+
 import pytest
+import pytest_asyncio
+
+from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 
 pytest_plugins = ["zoho_locking.testing.plugin", "redis_server", "pytester"]
 
@@ -13,3 +18,17 @@ def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
+
+
+# The accounts server most token tests talk to: the plugin's `fake_crm` served on
+# loopback with Zoho's token endpoint. A module with a `server` or `accounts` of its
+# own (other settings, TLS, no accounts) overrides these.
+@pytest.fixture
+def accounts() -> FakeAccounts:
+    return FakeAccounts()
+
+
+@pytest_asyncio.fixture
+async def server(fake_crm: FakeCRM, accounts: FakeAccounts) -> AsyncIterator[FakeServer]:
+    async with FakeServer(fake_crm, accounts=accounts) as server:
+        yield server

@@ -29,17 +29,6 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file mode
 
 
 @pytest.fixture
-def accounts() -> FakeAccounts:
-    return FakeAccounts()
-
-
-@pytest_asyncio.fixture
-async def server(fake_crm: FakeCRM, accounts: FakeAccounts) -> AsyncIterator[FakeServer]:
-    async with FakeServer(fake_crm, accounts=accounts) as server:
-        yield server
-
-
-@pytest.fixture
 def clock() -> WallClock:
     return WallClock()
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 from helpers import WallClock
 from redis_server import RedisServer, binary_or_skip, everything_in, free_port
@@ -44,17 +43,6 @@ async def aioredis_client(url: str) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
-
-
-@pytest.fixture
-def accounts() -> FakeAccounts:
-    return FakeAccounts()
-
-
-@pytest_asyncio.fixture
-async def server(fake_crm: FakeCRM, accounts: FakeAccounts) -> AsyncIterator[FakeServer]:
-    async with FakeServer(fake_crm, accounts=accounts) as server:
-        yield server
 
 
 def make_auth(

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-import pytest_asyncio
 
 from zoho_locking import (
     FileTokenStore,
@@ -22,21 +20,10 @@ from zoho_locking import (
 from zoho_locking._checks import check_positive
 from zoho_locking.auth.config import fingerprint
 from zoho_locking.auth.limits import TokenLimits
-from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
+from zoho_locking.testing import FakeAccounts, FakeServer
 
 SECRET, REFRESH = "s3cr3t-client", "1000.r3fr3sh.t0k3n"
 BASE: dict[str, Any] = {"client_id": "1000.ID", "client_secret": SECRET, "refresh_token": REFRESH}
-
-
-@pytest.fixture
-def accounts() -> FakeAccounts:
-    return FakeAccounts()
-
-
-@pytest_asyncio.fixture
-async def server(fake_crm: FakeCRM, accounts: FakeAccounts) -> AsyncIterator[FakeServer]:
-    async with FakeServer(fake_crm, accounts=accounts) as server:
-        yield server
 
 
 def config_for(server: FakeServer, accounts: FakeAccounts, **options: Any) -> RefreshTokenConfig:

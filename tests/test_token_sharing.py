@@ -12,12 +12,10 @@ import asyncio
 import pickle
 import threading
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from helpers import WallClock
 
 from zoho_locking import FileTokenStore, MemoryTokenStore, OAuthError, RefreshTokenAuth
@@ -25,17 +23,6 @@ from zoho_locking.auth.limits import MintLedger, TokenLimits
 from zoho_locking.auth.seal import Sealer
 from zoho_locking.auth.stores import CachedToken, SharedTokenStore, TokenStore
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
-
-
-@pytest.fixture
-def accounts() -> FakeAccounts:
-    return FakeAccounts()
-
-
-@pytest_asyncio.fixture
-async def server(fake_crm: FakeCRM, accounts: FakeAccounts) -> AsyncIterator[FakeServer]:
-    async with FakeServer(fake_crm, accounts=accounts) as server:
-        yield server
 
 
 def make_auth(server: FakeServer, accounts: FakeAccounts, **options: Any) -> RefreshTokenAuth:

@@ -8,40 +8,15 @@ failed, and a resumed run must finish without sending a write twice.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import TOKEN
+from helpers import TOKEN, assert_truthful, drained
 
 from zoho_locking import BulkReport, LockingClient
 from zoho_locking.bulk import engine
-from zoho_locking.models import FAILED, SKIPPED, SUCCEEDED, UNFINISHED
+from zoho_locking.models import UNFINISHED
 from zoho_locking.testing import FakeCRM, FakeServer, OrgSpec
-
-
-def assert_truthful(report: BulkReport, crm: FakeCRM) -> None:
-    """No id twice; every record called failed or skipped is not locked; successes are."""
-    counts = Counter(o.record_id for o in report.outcomes)
-    assert not [i for i, n in counts.items() if n > 1], "an id reported twice"
-    assert len(counts) == report.total
-    locked = set(crm.locks("Deals"))
-    for outcome in report.outcomes:
-        if outcome.status in (FAILED, SKIPPED):
-            assert outcome.record_id not in locked, outcome
-        if outcome.status == SUCCEEDED:
-            assert outcome.record_id in locked, outcome
-        if outcome.status == UNFINISHED and outcome.code != "UNCERTAIN":
-            assert outcome.record_id not in locked, outcome  # nothing of it was sent
-
-
-async def drained(server: FakeServer) -> None:
-    """Wait until the server has finished every request it took (writes applied late)."""
-    for _ in range(500):
-        if server.in_flight == 0:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the server never drained")
 
 
 async def in_flight(server: FakeServer, count: int) -> None:

@@ -12,37 +12,20 @@ import asyncio
 import signal
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import run_cli_process, start_cli, wait_for_lines
+from helpers import assert_truthful, drained, run_cli_process, start_cli, wait_for_lines
 
 from zoho_locking import BulkReport
 from zoho_locking.flow.redisflow import RedisFlow
-from zoho_locking.models import FAILED, SKIPPED, SUCCEEDED
 from zoho_locking.testing import FakeCRM, FakeServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
-def check_truthful(report: BulkReport, crm: FakeCRM) -> None:
-    counts = Counter(o.record_id for o in report.outcomes)
-    assert max(counts.values()) == 1 and len(counts) == report.total, "an id twice"
-    locked = set(crm.locks("Deals"))
-    for outcome in report.outcomes:
-        if outcome.status in (FAILED, SKIPPED):
-            assert outcome.record_id not in locked, outcome
-        if outcome.status == SUCCEEDED:
-            assert outcome.record_id in locked, outcome
 
 
-async def drained(server: FakeServer) -> None:
-    for _ in range(500):
-        if server.in_flight == 0:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the server never drained")
 
 
 @pytest.mark.parametrize(
@@ -75,7 +58,7 @@ async def test_a_signal_stops_the_run_with_the_truth_and_resume_finishes_it(
         report = BulkReport.from_json(report_path.read_text())
         assert report.cancelled and 40 <= report.total < 400, report.summary()
         assert report.failed == 0, report.summary()
-        check_truthful(report, crm)
+        assert_truthful(report, crm)
         assert journal.read_text().count('"status"') == report.total
         assert f"lock Deals: {report.total} records" in stderr  # the summary
         assert f"interrupted by {said}, partial report written" in stderr

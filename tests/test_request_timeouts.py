@@ -1,0 +1,168 @@
+"""The per-request timeout: one timer for every request in flight (`RequestTimeouts`).
+
+Over loopback against the fake CRM with latency: a request past its timeout raises
+`RequestTimeout` (each at its own time, however many began before it), a request
+cancelled by its caller raises `CancelledError` and nothing else, and the timer
+keeps working after either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from zoho_locking import RequestTimeout
+from zoho_locking.http.transport import AiohttpTransport, RequestTimeouts
+from zoho_locking.testing import FakeCRM, FakeServer
+from zoho_locking.wire import protocol
+
+TOKEN = FakeCRM.DEFAULT_TOKEN
+AUTH = protocol.authorization(TOKEN)
+
+
+def get_locks(server: FakeServer, record_id: str) -> protocol.Request:
+    return protocol.build_get_locks(f"{server.url}/crm/v8", "Deals", record_id)
+
+
+async def test_a_slow_answer_times_out_and_the_next_request_goes_through(
+    fake_server: FakeServer, fake_crm: FakeCRM
+) -> None:
+    record = fake_crm.record_ids("Deals")[0]
+    transport = AiohttpTransport(timeout=0.1)
+    try:
+        fake_server.latency = 1.0
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with pytest.raises(RequestTimeout, match=r"timed out after 0\.1s") as caught:
+            await transport.send(get_locks(fake_server, record), AUTH)
+        assert 0.1 <= loop.time() - began < 0.9
+        assert caught.value.maybe_sent
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+        fake_server.latency = 0.0
+        response = await transport.send(get_locks(fake_server, record), AUTH)
+        assert response.status == 204
+    finally:
+        await transport.aclose()
+
+
+async def test_each_request_is_cut_at_its_own_time(
+    fake_server: FakeServer, fake_crm: FakeCRM
+) -> None:
+    """The timer, set for the first request, is set again for one that began later."""
+    first, second = fake_crm.record_ids("Deals")[:2]
+    transport = AiohttpTransport(timeout=0.3)
+    loop = asyncio.get_running_loop()
+    try:
+        fake_server.latency = 0.0
+        assert (await transport.send(get_locks(fake_server, first), AUTH)).status == 204
+        await asyncio.sleep(0.15)  # the timer set for the first request is still ahead
+        fake_server.latency = 2.0
+        began = loop.time()
+        with pytest.raises(RequestTimeout):
+            await transport.send(get_locks(fake_server, second), AUTH)
+        assert 0.3 <= loop.time() - began < 1.5
+    finally:
+        await transport.aclose()
+
+
+async def test_many_requests_in_flight_each_time_out_once(
+    fake_server: FakeServer, fake_crm: FakeCRM
+) -> None:
+    records = fake_crm.record_ids("Deals")[:20]
+    transport = AiohttpTransport(timeout=0.1, pool_size=20)
+    try:
+        fake_server.latency = 1.0
+        outcomes = await asyncio.gather(
+            *(transport.send(get_locks(fake_server, r), AUTH) for r in records),
+            return_exceptions=True,
+        )
+        assert all(isinstance(o, RequestTimeout) for o in outcomes), outcomes
+    finally:
+        await transport.aclose()
+
+
+async def test_a_caller_cancelling_gets_cancelled_error_not_a_timeout(
+    fake_server: FakeServer, fake_crm: FakeCRM
+) -> None:
+    record = fake_crm.record_ids("Deals")[0]
+    transport = AiohttpTransport(timeout=5.0)
+    try:
+        fake_server.latency = 1.0
+        task = asyncio.create_task(transport.send(get_locks(fake_server, record), AUTH))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        fake_server.latency = 0.0
+        assert (await transport.send(get_locks(fake_server, record), AUTH)).status == 204
+    finally:
+        await transport.aclose()
+
+
+async def test_no_timeout_waits_for_the_answer(fake_server: FakeServer, fake_crm: FakeCRM) -> None:
+    record = fake_crm.record_ids("Deals")[0]
+    transport = AiohttpTransport(timeout=None)
+    try:
+        fake_server.latency = 0.3
+        assert (await transport.send(get_locks(fake_server, record), AUTH)).status == 204
+    finally:
+        await transport.aclose()
+
+
+async def test_the_timer_cuts_only_whats_due_and_is_set_for_the_next() -> None:
+    """In isolation: due requests are cancelled in the order they began, the rest wait."""
+    timeouts = RequestTimeouts(0.2)
+    started = asyncio.Event()
+    outcome: dict[str, object] = {}
+
+    async def request(name: str, wait: float) -> None:
+        due = timeouts.begin()
+        started.set()
+        try:
+            await asyncio.sleep(wait)
+            outcome[name] = "answered"
+        except asyncio.CancelledError:
+            outcome[name] = "timed out" if timeouts.timed_out(due) else "cancelled"
+        finally:
+            timeouts.end(due)
+
+    slow = asyncio.create_task(request("slow", 10.0))
+    await started.wait()
+    quick = asyncio.create_task(request("quick", 0.01))
+    await asyncio.wait_for(asyncio.gather(slow, quick), timeout=2.0)
+    assert outcome == {"slow": "timed out", "quick": "answered"}
+    later = asyncio.create_task(request("later", 10.0))
+    await asyncio.wait_for(later, timeout=2.0)
+    assert outcome["later"] == "timed out"
+    timeouts.close()
+
+
+@pytest.mark.parametrize("caller_cancels", [False, True])
+async def test_a_task_cut_and_cancelled_keeps_the_callers_cancellation(
+    caller_cancels: bool,
+) -> None:
+    """Cut by the timer and cancelled by its caller too: the caller's cancellation stands."""
+    timeouts = RequestTimeouts(60.0)
+    dues: list[Any] = []
+
+    async def request() -> str:
+        due = timeouts.begin()
+        dues.append(due)
+        try:
+            await asyncio.sleep(10.0)
+        except asyncio.CancelledError:
+            return "timed out" if timeouts.timed_out(due) else "cancelled"
+        finally:
+            timeouts.end(due)
+        return "answered"
+
+    task = asyncio.create_task(request())
+    await asyncio.sleep(0)
+    dues[0].at = 0.0  # past due: the timer, run now, cuts it
+    timeouts._expire()
+    if caller_cancels:
+        task.cancel()
+    assert await task == ("cancelled" if caller_cancels else "timed out")
+    timeouts.close()

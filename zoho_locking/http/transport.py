@@ -66,14 +66,19 @@ class RequestTimeouts:
 
     def begin(self) -> _Due:
         """Note that the current task sends a request now; the timer cancels it when due."""
-        task = asyncio.current_task()
+        # Asked of the loop known: without one, asyncio looks the loop up, and on
+        # Python 3.11 that checks the process id with a system call, every request.
+        task = asyncio.current_task(self._loop) if self._loop is not None else None
         if task is None:
-            raise RuntimeError("a request must be sent from a task")
+            task = asyncio.current_task()
+            if task is None:
+                raise RuntimeError("a request must be sent from a task")
+            loop = task.get_loop()
+            if loop is not self._loop:
+                # A new event loop (the old one's timer died with it): start afresh.
+                self._loop, self._handle = loop, None
+                self._due.clear()
         loop = task.get_loop()
-        if loop is not self._loop:
-            # A new event loop (the old one's timer died with it): start afresh.
-            self._loop, self._handle = loop, None
-            self._due.clear()
         due = _Due(task, loop.time() + self.seconds)
         self._due[due] = None
         if self._handle is None:

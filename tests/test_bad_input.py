@@ -386,6 +386,20 @@ def test_validate_id_accepts_only_canonical_decimal_ids(text: str) -> None:
 
 
 @PROPERTY
+@given(st.integers(min_value=1, max_value=MAX_ID))
+def test_validate_id_accepts_every_canonical_id(value: int) -> None:
+    assert validate_id(str(value)) == str(value)
+    assert validate_id(value) == str(value)
+
+
+def test_validate_id_refuses_the_edges() -> None:
+    assert validate_id(str(MAX_ID)) == str(MAX_ID)
+    for text in (str(MAX_ID + 1), "9" * 19, "1" + "0" * 19, "0", "01", "", "\u0661", "\uff11"):
+        with pytest.raises(ValidationError):
+            validate_id(text)
+
+
+@PROPERTY
 @given(st.one_of(st.integers(), st.floats(), st.none(), st.binary(max_size=5), st.booleans()))
 def test_validate_id_on_non_strings(value: object) -> None:
     try:

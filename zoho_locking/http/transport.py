@@ -208,6 +208,8 @@ class AiohttpTransport:
         self._merged: tuple[object, object, Mapping[str, str]] = (None, None, {})
         #: The last request body seen and its aiohttp payload (bytes: immutable, reusable).
         self._payload: tuple[bytes | None, aiohttp.payload.BytesPayload | None] = (None, None)
+        #: The origin (``scheme://host[:port]``) of the last request, and its URL.
+        self._origin: tuple[str, URL] = ("\0", URL())
         #: Which proxy each request goes through.
         self.proxies = as_proxies(proxy)
 
@@ -273,8 +275,7 @@ class AiohttpTransport:
         try:
             async with session.request(
                 request.method,
-                # The protocol layer validated every path segment: skip re-quoting.
-                URL(request.url, encoded=True),
+                self._url(request.url),
                 headers=headers,
                 data=data,
                 timeout=self._timeout,
@@ -332,6 +333,20 @@ class AiohttpTransport:
             if due is not None:
                 assert timeouts is not None
                 timeouts.end(due)
+
+    def _url(self, url: str) -> URL:
+        """*url* as a `yarl.URL`, its origin parsed once per origin, not once per request.
+
+        The protocol layer validated every path segment, so nothing is re-quoted;
+        a URL with a query (or from another origin than the last) is parsed whole.
+        """
+        prefix, origin = self._origin
+        if url.startswith(prefix) and url[len(prefix) : len(prefix) + 1] == "/" and "?" not in url:
+            return origin.with_path(url[len(prefix) :], encoded=True)
+        end = url.find("/", url.find("://") + 3)
+        if end > 0:
+            self._origin = (url[:end], URL(url[:end], encoded=True))
+        return URL(url, encoded=True)
 
     async def aclose(self) -> None:
         """Close the session if this transport created it."""

@@ -77,11 +77,11 @@ def credits_remaining(headers: Mapping[str, str]) -> int | None:
     """The API credits the org has left, if the answer says; ``None`` when it does not."""
     if hasattr(headers, "getall"):
         # aiohttp's CIMultiDict: case-insensitive look-ups, no scan.
-        values = [headers.get(name) for name in CREDITS_HEADERS]
+        get = headers.get
     else:
-        found = {key.lower(): value for key, value in headers.items()}
-        values = [found.get(name) for name in CREDITS_HEADERS]
-    for value in values:
+        get = {key.lower(): value for key, value in headers.items()}.get
+    for name in CREDITS_HEADERS:
+        value = get(name)
         if value is not None:
             try:
                 return max(0, int(value.strip()))

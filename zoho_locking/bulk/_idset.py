@@ -21,7 +21,7 @@ _SHARDS = 1 << _SHARD_BITS
 
 
 class _Shard:
-    __slots__ = ("count", "mask", "shift", "slots")
+    __slots__ = ("count", "limit", "mask", "shift", "slots")
 
     def __init__(self, bits: int) -> None:
         self.slots = array("q", [0]) * (1 << bits)
@@ -29,6 +29,8 @@ class _Shard:
         # The shard index takes the hash's low bits; the slot index its high bits.
         self.shift = 64 - bits
         self.count = 0
+        #: The most ids before the table grows (70% full).
+        self.limit = (7 << bits) // 10
 
 
 class IdSet:
@@ -64,10 +66,20 @@ class IdSet:
             raise ValueError("IdSet holds positive integers only")
         hashed = (value * _MULTIPLIER) & _MASK64
         shard = self._shards[hashed & (_SHARDS - 1)]
-        if not _insert(shard, value, hashed):
-            return False
+        # `_insert`, inlined: this runs once per record of a bulk run.
+        slots, mask = shard.slots, shard.mask
+        i = hashed >> shard.shift
+        while True:
+            current = slots[i]
+            if current == value:
+                return False
+            if not current:
+                break
+            i = (i + 1) & mask
+        slots[i] = value
+        shard.count += 1
         self._count += 1
-        if shard.count * 10 > len(shard.slots) * 7:
+        if shard.count > shard.limit:
             self._grow(shard)
         return True
 
@@ -78,11 +90,12 @@ class IdSet:
         for value in old:
             if value:
                 _insert(bigger, value, (value * _MULTIPLIER) & _MASK64)
-        shard.slots, shard.mask, shard.shift, shard.count = (
+        shard.slots, shard.mask, shard.shift, shard.count, shard.limit = (
             bigger.slots,
             bigger.mask,
             bigger.shift,
             bigger.count,
+            bigger.limit,
         )
 
 

@@ -174,6 +174,8 @@ class AiohttpTransport:
     Servers are verified against the CAs *ssl* names (`zoho_locking.net.tls`:
     a bundle's path, an `ssl.SSLContext`, ``"system"``; ``None``: Python's
     defaults), on a session passed in too; a certificate that fails raises `TLSError`.
+    A request with no complete answer within *timeout* raises `RequestTimeout`: one
+    timer watches every request in flight, not one timer each.
 
     Args:
         session: A session to send through (default: one made on first use).

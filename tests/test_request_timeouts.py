@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 
 from zoho_locking import RequestTimeout
@@ -166,3 +167,83 @@ async def test_a_task_cut_and_cancelled_keeps_the_callers_cancellation(
         task.cancel()
     assert await task == ("cancelled" if caller_cancels else "timed out")
     timeouts.close()
+
+
+class _Answer:
+    def __init__(self) -> None:
+        self.status, self.headers = 204, {"Content-Length": "0"}
+
+    async def read(self) -> bytes:
+        return b""
+
+    def release(self) -> None:
+        pass
+
+
+class _Session:
+    """An aiohttp session's stand-in: runs *during* in the request, then answers or raises."""
+
+    def __init__(self, during: Any = None, raises: BaseException | None = None) -> None:
+        self.during, self.raises = during, raises
+
+    async def request(self, *args: object, **kwargs: object) -> _Answer:
+        if self.during is not None:
+            self.during()
+        if self.raises is not None:
+            raise self.raises
+        return _Answer()
+
+
+def _request() -> protocol.Request:
+    return protocol.build_get_locks("https://www.zohoapis.com/crm/v8", "Deals", "1")
+
+
+async def test_cut_just_as_the_answer_came_in_keeps_the_answer() -> None:
+    """The timer runs after the answer arrived, before the request went on: the answer stands."""
+    session = _Session()
+    transport = AiohttpTransport(session, timeout=30.0)  # type: ignore[arg-type]
+    timeouts = transport._timeouts
+    assert timeouts is not None
+
+    def expire_now() -> None:
+        for due in timeouts._due:
+            due.at = 0.0
+        timeouts._expire()  # cancels this very task, which has not suspended since
+
+    session.during = expire_now
+    response = await transport.send(_request(), AUTH)
+    assert response.status == 204
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0)  # no cancellation left pending for the caller
+
+
+@pytest.mark.parametrize(("connect_timeout", "said"), [(10.0, "within 10s"), (None, "in time")])
+async def test_a_connect_timeout_is_a_request_timeout_before_anything_was_sent(
+    connect_timeout: float | None, said: str
+) -> None:
+    session = _Session(raises=aiohttp.ConnectionTimeoutError("connect timed out"))
+    transport = AiohttpTransport(
+        session,  # type: ignore[arg-type]
+        connect_timeout=connect_timeout,
+    )
+    with pytest.raises(RequestTimeout, match=f"could not connect {said}") as caught:
+        await transport.send(_request(), AUTH)
+    assert caught.value.maybe_sent is False
+    assert transport._timeouts is not None and not transport._timeouts._due
+
+
+async def test_a_request_outside_a_task_is_refused() -> None:
+    timeouts = RequestTimeouts(1.0)
+    loop = asyncio.get_running_loop()
+    caught: list[BaseException] = []
+
+    def outside() -> None:
+        try:
+            timeouts.begin()
+        except RuntimeError as exc:
+            caught.append(exc)
+
+    loop.call_soon(outside)
+    await asyncio.sleep(0)  # the callback runs before this task resumes
+    assert caught and "from a task" in str(caught[0])

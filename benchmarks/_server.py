@@ -14,6 +14,7 @@ import itertools
 import json
 import re
 import select
+import ssl
 import subprocess
 import sys
 import time
@@ -35,8 +36,8 @@ KINDS = ("lock", "coql", "other")
 class _Recording(FakeServer):
     """A `FakeServer` that notes each request: arrival, answer, kind, 429 or not, group."""
 
-    def __init__(self) -> None:
-        super().__init__(FakeCRM(record_requests=False))
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__(FakeCRM(record_requests=False), ssl_context=ssl_context)
         self.events: list[tuple[float, float, str, bool, int]] = []
         self.first_id, self.group_size = FIRST_ID, 0
 
@@ -111,11 +112,22 @@ def _stats(server: _Recording, bin_s: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _serve() -> None:
+def _tls(ca_path: str) -> ssl.SSLContext:
+    """A server context certified for 127.0.0.1 by a new test CA, written to *ca_path*."""
+    import trustme  # a test dependency: only the TLS runs need it
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(ca_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+async def _serve(ca_path: str | None) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    async with _Recording() as server:
+    async with _Recording(_tls(ca_path) if ca_path else None) as server:
         print(json.dumps({"url": server.url, "token": FakeCRM.DEFAULT_TOKEN}), flush=True)
         while line := await reader.readline():
             command = json.loads(line)
@@ -128,10 +140,12 @@ async def _serve() -> None:
 class Server:
     """The child above, driven over its pipes."""
 
-    def __init__(self) -> None:
+    def __init__(self, ca_path: str | None = None) -> None:
+        #: With *ca_path*: the fake serves HTTPS, its CA's certificate written there.
+        self.ca_path = ca_path
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks._server"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, cwd=ROOT, env=child_env(),
+            [sys.executable, "-m", "benchmarks._server", *(["--tls", ca_path] if ca_path else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=child_env(),
         )  # fmt: skip
         self._cpu_at_reset = 0.0
         try:
@@ -217,4 +231,4 @@ def at_server(
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve())
+    asyncio.run(_serve(sys.argv[2] if sys.argv[1:2] == ["--tls"] else None))

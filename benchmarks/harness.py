@@ -98,15 +98,22 @@ class Shared:
         self.tmp = Path(tempfile.mkdtemp(prefix="zl-bench-"))
         self.plots, self.report_dir = plots, report_dir
         self._server: Server | None = None
+        self._tls_server: Server | None = None
 
     def server(self) -> Server:
         if self._server is None:
             self._server = Server()
         return self._server
 
+    def tls_server(self) -> Server:
+        if self._tls_server is None:
+            self._tls_server = Server(str(self.tmp / "fake-ca.pem"))
+        return self._tls_server
+
     def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -125,6 +132,11 @@ class Context:
     def server(self) -> Server:
         """The fake CRM in its own process (started on first use, shared by the run)."""
         return self.shared.server()
+
+    @property
+    def tls_server(self) -> Server:
+        """The fake CRM over HTTPS, certified by a test CA (its PEM at ``.ca_path``)."""
+        return self.shared.tls_server()
 
     @property
     def tmp(self) -> Path:

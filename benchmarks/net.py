@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import statistics
 import time
@@ -13,6 +14,7 @@ from zoho_locking import AiohttpTransport, LockingClient, Response
 
 from . import _rawloop
 from ._common import MODULE, REASON, max_in_window, record_ids
+from ._server import Server
 from .harness import Context, Line, Panel, alternate, bins, median, rate, ratio
 
 __all__ = ["limiter", "overhead", "overload", "saturation"]
@@ -44,8 +46,10 @@ def _client(records: int, requests: int, elapsed: float, cpu: float) -> dict[str
             "client_busy": round(cpu / elapsed, 2)}  # fmt: skip
 
 
-def _server(ctx: Context, result: dict[str, Any], *, fine: bool = False) -> dict[str, Any]:
-    stats = ctx.server.stats()
+def _server(
+    ctx: Context, result: dict[str, Any], *, fine: bool = False, server: Server | None = None
+) -> dict[str, Any]:
+    stats = (server or ctx.server).stats()
     keys = ("requests", "too_many_requests", "peak_in_flight", "max_in_window_1s", "series")
     result["server"] = {key: stats[key] for key in keys} | {
         "cpu_us": round(stats["cpu"] / stats["requests"] * 1e6, 1) if stats["requests"] else 0,
@@ -58,20 +62,22 @@ def _server(ctx: Context, result: dict[str, Any], *, fine: bool = False) -> dict
 def run_library(
     ctx: Context, count: int, *, concurrency: int, adaptive: bool = True,
     rate_limit: float | None = None, latency: float = 0.0, limit: int | None = None,
-    record_sends: bool = False, sample: bool = False,
+    record_sends: bool = False, sample: bool = False, tls: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Lock *count* fresh records with `lock_many`; what the client and the server saw.
 
-    *record_sends*: note when each request left; *sample*: the flow's in-flight limit every 10 ms.
+    *record_sends*: note when each request left; *sample*: the flow's in-flight limit every 10 ms;
+    *tls*: over HTTPS, to the fake certified by a test CA (verified with it).
     """
-    ctx.server.reset(count, latency=latency, limit=limit)
+    server = ctx.tls_server if tls else ctx.server
+    server.reset(count, latency=latency, limit=limit)
     sends: list[float] = []
     samples: list[tuple[float, int]] = []
 
     async def go() -> tuple[Any, float, float]:
         async with LockingClient(
-            access_token=ctx.server.token, api_domain=ctx.server.url, rate_limit=rate_limit,
-            max_concurrency=concurrency, adaptive_concurrency=adaptive,
+            access_token=server.token, api_domain=server.url, rate_limit=rate_limit,
+            max_concurrency=concurrency, adaptive_concurrency=adaptive, ssl=server.ca_path,
             transport=_NotingTransport(concurrency, sends) if record_sends else None,
         ) as client:  # fmt: skip
             flow: Any = client.flow
@@ -100,22 +106,24 @@ def run_library(
                    "client_min_gap_ms": round(min(gaps) * 1000, 3)}  # fmt: skip
     if report.succeeded != count:
         result["warning"] = f"only {report.succeeded} of {count} records were locked"
-    return _server(ctx, result, fine=sample)
+    return _server(ctx, result, fine=sample, server=server)
 
 
 def run_raw(
     ctx: Context, count: int, *, concurrency: int, latency: float = 0.0, limit: int | None = None,
-    plain: bool = False,
+    plain: bool = False, tls: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """The baseline (`benchmarks._rawloop`), in this process, with each request's duration.
 
-    *plain*: ``json=`` body and ``await r.json()``, as most people write the loop.
+    *plain*: ``json=`` body and ``await r.json()``, as most people write the loop; *tls*: over
+    HTTPS, as `run_library`.
     """
-    server = ctx.server
+    server = ctx.tls_server if tls else ctx.server
     server.reset(count, latency=latency, limit=limit)
     timed = latency > 0  # the overhead runs keep the loop bare
     loop = asyncio.run(_rawloop.run(
-        server.url, server.token, record_ids(count), concurrency, timings=timed, plain=plain
+        server.url, server.token, record_ids(count), concurrency, timings=timed, plain=plain,
+        ca_path=server.ca_path,
     ))  # fmt: skip
     result = _client(count, loop["requests"], loop["elapsed_s"], loop["cpu_s"])
     result["statuses"] = loop["statuses"]
@@ -126,7 +134,7 @@ def run_raw(
                                 "min": round(min(durations) * 1000, 2)}  # fmt: skip
     if loop["statuses"].get("201", 0) != count:
         result["warning"] = f"only {loop['statuses'].get('201', 0)} of {count} answers were 201"
-    return _server(ctx, result)
+    return _server(ctx, result, server=server)
 
 
 OVERHEAD = {
@@ -139,19 +147,30 @@ def overhead(ctx: Context) -> dict[str, Any]:
     """The client's own CPU per request against a plain aiohttp loop, same process, same run.
 
     No latency, no limit: `time.process_time` around each run over loopback (the fake
-    server's CPU is its own process's), the two alternated round by round.
+    server's CPU is its own process's), the two alternated round by round; plain HTTP (the
+    judged figure), then HTTPS as to Zoho (reported; needs ``trustme``, a test dependency).
     """
     records, concurrency = ctx.sizes["records"], ctx.sizes["concurrency"]
+    figures = _overhead_rounds(ctx, records, concurrency, tls=False)
+    if importlib.util.find_spec("trustme") is None:
+        ctx.say("Over HTTPS: not run (`trustme` is not installed: `pip install -e '.[test]'`).")
+        return figures
+    tls = _overhead_rounds(ctx, records, concurrency, tls=True)
+    return figures | {f"tls_{key}": value for key, value in tls.items()}
 
+
+def _overhead_rounds(ctx: Context, records: int, concurrency: int, *, tls: bool) -> dict[str, Any]:
     def one(kind: str, count: int) -> dict[str, Any]:
         if kind == "raw":
-            return run_raw(ctx, count, concurrency=concurrency, plain=True)
-        return run_library(ctx, count, concurrency=concurrency)
+            return run_raw(ctx, count, concurrency=concurrency, plain=True, tls=tls)
+        return run_library(ctx, count, concurrency=concurrency, tls=tls)
 
     for kind in OVERHEAD:  # warm every path up: imports, pools, caches
         one(kind, 500)
     runs = {kind: lambda _n, kind=kind: one(kind, records) for kind in OVERHEAD}
-    entries = ctx.data["rounds"] = alternate(ctx.sizes["rounds"], runs, ctx.log)
+    entries = ctx.data["tls_rounds" if tls else "rounds"] = alternate(
+        ctx.sizes["rounds"], runs, ctx.log
+    )
     cpu = {k: [e[k]["client_cpu_us"] for e in entries] for k in OVERHEAD}
     ratios = [ratio(e["raw"]["client_cpu_us"], e["library"]["client_cpu_us"]) for e in entries]
     figures: dict[str, Any] = {
@@ -164,13 +183,20 @@ def overhead(ctx: Context) -> dict[str, Any]:
             ratio(e["library"]["records_per_s"], e["raw"]["records_per_s"]) for e in entries
         ),
     }
-    ctx.say(
-        f"{records:,} fresh records per run, concurrency {concurrency}, no latency or limit, "
-        f"{len(entries)} rounds, the order alternated. CPU per request is "
-        "`time.process_time()` of this process around the run over the requests it sent; the "
-        "judged figure is the median of the rounds' raw / library CPU per request "
-        "(above 1.00: the library needs less CPU than the plain loop)."
-    )
+    if tls:
+        ctx.say(
+            "**Over HTTPS**, as to Zoho (reported, not judged): the same rounds against the "
+            "fake serving TLS on loopback with a certificate of a test CA (`trustme`), which "
+            "both clients verify; the TLS work is aiohttp's and Python's, alike for both."
+        )
+    else:
+        ctx.say(
+            f"{records:,} fresh records per run, concurrency {concurrency}, no latency or limit, "
+            f"{len(entries)} rounds, the order alternated. CPU per request is "
+            "`time.process_time()` of this process around the run over the requests it sent; "
+            "the judged figure is the median of the rounds' raw / library CPU per request over "
+            "plain HTTP (above 1.00: the library needs less CPU than the plain loop)."
+        )
     ctx.table(["round", "order", *(f"{label} CPU us/request" for label in OVERHEAD.values()),
                "raw / library", "library / raw rec/s"], [
         [e["round"], e["order"], *(e[k]["client_cpu_us"] for k in OVERHEAD),
@@ -187,7 +213,8 @@ def overhead(ctx: Context) -> dict[str, Any]:
           median(e[k]["server"]["cpu_us"] for e in entries)] for k, label in OVERHEAD.items()],
     )  # fmt: skip
     ctx.say(
-        f"raw / library CPU per request: median {figures['cpu_ratio']:.3f}, spread "
+        f"{'Over HTTPS, raw' if tls else 'raw'} / library CPU per request: median "
+        f"{figures['cpu_ratio']:.3f}, spread "
         f"{figures['cpu_ratio_min']:.3f} to {figures['cpu_ratio_max']:.3f} over the rounds; "
         f"the library {figures['library_cpu_us'] - figures['raw_cpu_us']:+.1f} us per request "
         f"against the plain loop's {figures['raw_cpu_us']} us."

@@ -25,7 +25,10 @@ SCENARIOS: tuple[Scenario, ...] = (
             T("cpu_ratio_max", "the same, the highest round", fmt="{:.3f}"),
             T("library_cpu_us", "lock_many: CPU per request (median)", fmt=US),
             T("raw_cpu_us", "plain loop: CPU per request (median)", fmt=US),
-            T("ratio", "lock_many / plain loop, records/s"))),
+            T("ratio", "lock_many / plain loop, records/s"),
+            T("tls_cpu_ratio", "over HTTPS: plain loop / lock_many, CPU per request", fmt="{:.3f}"),
+            T("tls_library_cpu_us", "over HTTPS: lock_many, CPU per request", fmt=US),
+            T("tls_raw_cpu_us", "over HTTPS: plain loop, CPU per request", fmt=US))),
     Scenario("saturation", "lock_many at cap 20 against a server taking 20 in flight at 50 ms",
         net.saturation, full={"records": 4_000, "rounds": 3},
         quick={"records": 800, "rounds": 1}, targets=(

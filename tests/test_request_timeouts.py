@@ -247,3 +247,21 @@ async def test_a_request_outside_a_task_is_refused() -> None:
     loop.call_soon(outside)
     await asyncio.sleep(0)  # the callback runs before this task resumes
     assert caught and "from a task" in str(caught[0])
+
+
+def test_a_new_event_loop_starts_afresh() -> None:
+    """The timer of a loop that has ended is forgotten; the next loop gets its own."""
+    timeouts = RequestTimeouts(0.01)
+
+    async def request() -> bool:
+        due = timeouts.begin()
+        try:
+            await asyncio.sleep(5.0)
+        except asyncio.CancelledError:
+            return timeouts.timed_out(due)
+        finally:
+            timeouts.end(due)
+        return False
+
+    assert asyncio.run(request()) is True
+    assert asyncio.run(request()) is True

@@ -73,12 +73,12 @@ class RequestTimeouts:
             task = asyncio.current_task()
             if task is None:
                 raise RuntimeError("a request must be sent from a task")
-            loop = task.get_loop()
-            if loop is not self._loop:
+            if task.get_loop() is not self._loop:
                 # A new event loop (the old one's timer died with it): start afresh.
-                self._loop, self._handle = loop, None
+                self._loop, self._handle = task.get_loop(), None
                 self._due.clear()
-        loop = task.get_loop()
+        loop = self._loop
+        assert loop is not None
         due = _Due(task, loop.time() + self.seconds)
         self._due[due] = None
         if self._handle is None:

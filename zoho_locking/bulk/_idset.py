@@ -66,18 +66,8 @@ class IdSet:
             raise ValueError("IdSet holds positive integers only")
         hashed = (value * _MULTIPLIER) & _MASK64
         shard = self._shards[hashed & (_SHARDS - 1)]
-        # `_insert`, inlined: this runs once per record of a bulk run.
-        slots, mask = shard.slots, shard.mask
-        i = hashed >> shard.shift
-        while True:
-            current = slots[i]
-            if current == value:
-                return False
-            if not current:
-                break
-            i = (i + 1) & mask
-        slots[i] = value
-        shard.count += 1
+        if not _insert(shard, value, hashed):
+            return False
         self._count += 1
         if shard.count > shard.limit:
             self._grow(shard)

@@ -9,6 +9,8 @@ keeps working after either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -27,12 +29,35 @@ def get_locks(server: FakeServer, record_id: str) -> protocol.Request:
     return protocol.build_get_locks(f"{server.url}/crm/v8", "Deals", record_id)
 
 
+@contextlib.asynccontextmanager
+async def opened(**settings: Any) -> AsyncIterator[AiohttpTransport]:
+    """An `AiohttpTransport` with *settings*, closed at the end."""
+    transport = AiohttpTransport(**settings)
+    try:
+        yield transport
+    finally:
+        await transport.aclose()
+
+
+async def held(timeouts: RequestTimeouts, wait: float, dues: list[Any] | None = None) -> str:
+    """A request of *wait* seconds under *timeouts*: answered, timed out or cancelled."""
+    due = timeouts.begin()
+    if dues is not None:
+        dues.append(due)
+    try:
+        await asyncio.sleep(wait)
+    except asyncio.CancelledError:
+        return "timed out" if timeouts.timed_out(due) else "cancelled"
+    finally:
+        timeouts.end(due)
+    return "answered"
+
+
 async def test_a_slow_answer_times_out_and_the_next_request_goes_through(
     fake_server: FakeServer, fake_crm: FakeCRM
 ) -> None:
     record = fake_crm.record_ids("Deals")[0]
-    transport = AiohttpTransport(timeout=0.1)
-    try:
+    async with opened(timeout=0.1) as transport:
         fake_server.latency = 1.0
         loop = asyncio.get_running_loop()
         began = loop.time()
@@ -44,8 +69,6 @@ async def test_a_slow_answer_times_out_and_the_next_request_goes_through(
         fake_server.latency = 0.0
         response = await transport.send(get_locks(fake_server, record), AUTH)
         assert response.status == 204
-    finally:
-        await transport.aclose()
 
 
 async def test_each_request_is_cut_at_its_own_time(
@@ -53,9 +76,8 @@ async def test_each_request_is_cut_at_its_own_time(
 ) -> None:
     """The timer, set for the first request, is set again for one that began later."""
     first, second = fake_crm.record_ids("Deals")[:2]
-    transport = AiohttpTransport(timeout=0.3)
     loop = asyncio.get_running_loop()
-    try:
+    async with opened(timeout=0.3) as transport:
         fake_server.latency = 0.0
         assert (await transport.send(get_locks(fake_server, first), AUTH)).status == 204
         await asyncio.sleep(0.15)  # the timer set for the first request is still ahead
@@ -64,32 +86,26 @@ async def test_each_request_is_cut_at_its_own_time(
         with pytest.raises(RequestTimeout):
             await transport.send(get_locks(fake_server, second), AUTH)
         assert 0.3 <= loop.time() - began < 1.5
-    finally:
-        await transport.aclose()
 
 
 async def test_many_requests_in_flight_each_time_out_once(
     fake_server: FakeServer, fake_crm: FakeCRM
 ) -> None:
     records = fake_crm.record_ids("Deals")[:20]
-    transport = AiohttpTransport(timeout=0.1, pool_size=20)
-    try:
+    async with opened(timeout=0.1, pool_size=20) as transport:
         fake_server.latency = 1.0
         outcomes = await asyncio.gather(
             *(transport.send(get_locks(fake_server, r), AUTH) for r in records),
             return_exceptions=True,
         )
         assert all(isinstance(o, RequestTimeout) for o in outcomes), outcomes
-    finally:
-        await transport.aclose()
 
 
 async def test_a_caller_cancelling_gets_cancelled_error_not_a_timeout(
     fake_server: FakeServer, fake_crm: FakeCRM
 ) -> None:
     record = fake_crm.record_ids("Deals")[0]
-    transport = AiohttpTransport(timeout=5.0)
-    try:
+    async with opened(timeout=5.0) as transport:
         fake_server.latency = 1.0
         task = asyncio.create_task(transport.send(get_locks(fake_server, record), AUTH))
         await asyncio.sleep(0.05)
@@ -98,45 +114,24 @@ async def test_a_caller_cancelling_gets_cancelled_error_not_a_timeout(
             await task
         fake_server.latency = 0.0
         assert (await transport.send(get_locks(fake_server, record), AUTH)).status == 204
-    finally:
-        await transport.aclose()
 
 
 async def test_no_timeout_waits_for_the_answer(fake_server: FakeServer, fake_crm: FakeCRM) -> None:
     record = fake_crm.record_ids("Deals")[0]
-    transport = AiohttpTransport(timeout=None)
-    try:
+    async with opened(timeout=None) as transport:
         fake_server.latency = 0.3
         assert (await transport.send(get_locks(fake_server, record), AUTH)).status == 204
-    finally:
-        await transport.aclose()
 
 
 async def test_the_timer_cuts_only_whats_due_and_is_set_for_the_next() -> None:
     """In isolation: due requests are cancelled in the order they began, the rest wait."""
     timeouts = RequestTimeouts(0.2)
-    started = asyncio.Event()
-    outcome: dict[str, object] = {}
-
-    async def request(name: str, wait: float) -> None:
-        due = timeouts.begin()
-        started.set()
-        try:
-            await asyncio.sleep(wait)
-            outcome[name] = "answered"
-        except asyncio.CancelledError:
-            outcome[name] = "timed out" if timeouts.timed_out(due) else "cancelled"
-        finally:
-            timeouts.end(due)
-
-    slow = asyncio.create_task(request("slow", 10.0))
-    await started.wait()
-    quick = asyncio.create_task(request("quick", 0.01))
-    await asyncio.wait_for(asyncio.gather(slow, quick), timeout=2.0)
-    assert outcome == {"slow": "timed out", "quick": "answered"}
-    later = asyncio.create_task(request("later", 10.0))
-    await asyncio.wait_for(later, timeout=2.0)
-    assert outcome["later"] == "timed out"
+    slow = asyncio.create_task(held(timeouts, 10.0))
+    await asyncio.sleep(0)  # the slow request begins first
+    quick = asyncio.create_task(held(timeouts, 0.01))
+    both = await asyncio.wait_for(asyncio.gather(slow, quick), timeout=2.0)
+    assert list(both) == ["timed out", "answered"]
+    assert await asyncio.wait_for(held(timeouts, 10.0), timeout=2.0) == "timed out"
     timeouts.close()
 
 
@@ -147,19 +142,7 @@ async def test_a_task_cut_and_cancelled_keeps_the_callers_cancellation(
     """Cut by the timer and cancelled by its caller too: the caller's cancellation stands."""
     timeouts = RequestTimeouts(60.0)
     dues: list[Any] = []
-
-    async def request() -> str:
-        due = timeouts.begin()
-        dues.append(due)
-        try:
-            await asyncio.sleep(10.0)
-        except asyncio.CancelledError:
-            return "timed out" if timeouts.timed_out(due) else "cancelled"
-        finally:
-            timeouts.end(due)
-        return "answered"
-
-    task = asyncio.create_task(request())
+    task = asyncio.create_task(held(timeouts, 10.0, dues))
     await asyncio.sleep(0)
     dues[0].at = 0.0  # past due: the timer, run now, cuts it
     timeouts._expire()
@@ -252,16 +235,5 @@ async def test_a_request_outside_a_task_is_refused() -> None:
 def test_a_new_event_loop_starts_afresh() -> None:
     """The timer of a loop that has ended is forgotten; the next loop gets its own."""
     timeouts = RequestTimeouts(0.01)
-
-    async def request() -> bool:
-        due = timeouts.begin()
-        try:
-            await asyncio.sleep(5.0)
-        except asyncio.CancelledError:
-            return timeouts.timed_out(due)
-        finally:
-            timeouts.end(due)
-        return False
-
-    assert asyncio.run(request()) is True
-    assert asyncio.run(request()) is True
+    assert asyncio.run(held(timeouts, 5.0)) == "timed out"
+    assert asyncio.run(held(timeouts, 5.0)) == "timed out"

@@ -82,6 +82,16 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def refresh_env(server: FakeServer, **extra: str) -> dict[str, str]:
+    """`cli_env` with the refresh-token settings of *server*'s accounts, and *extra* over them."""
+    accounts = server.accounts
+    assert accounts is not None, "the server serves no accounts"
+    return cli_env(**{
+        "ZOHO_CLIENT_ID": accounts.client_id, "ZOHO_CLIENT_SECRET": accounts.client_secret,
+        "ZOHO_REFRESH_TOKEN": accounts.refresh_token, "ZOHO_ACCOUNTS_URL": server.url, **extra,
+    })  # fmt: skip
+
+
 async def start_cli(
     *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None
 ) -> asyncio.subprocess.Process:

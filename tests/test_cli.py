@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from helpers import TOKEN, cli_env, run_cli, start_cli, wait_for_lines
+from helpers import TOKEN, cli_env, refresh_env, run_cli, start_cli, wait_for_lines
 
 from zoho_locking import BulkReport
 from zoho_locking.testing import FakeCRM, FakeServer
@@ -278,13 +278,7 @@ async def test_refresh_token_credentials_and_token_store_reuse(tmp_path: Path) -
     accounts = FakeAccounts()
     store = tmp_path / "token.json"
     async with FakeServer(crm, accounts=accounts) as server:
-        env = cli_env(
-            ZOHO_CLIENT_ID=accounts.client_id,
-            ZOHO_CLIENT_SECRET=accounts.client_secret,
-            ZOHO_REFRESH_TOKEN=accounts.refresh_token,
-            ZOHO_ACCOUNTS_URL=server.url,
-            ZOHO_TOKEN_STORE=str(store),
-        )
+        env = refresh_env(server, ZOHO_TOKEN_STORE=str(store))
         stdin = "\n".join(ids).encode()
         # No --api-domain: the token answer names it.
         first = await run_cli("lock", "--module", "Deals", "--reason", "r", "-v", env=env,
@@ -308,12 +302,7 @@ async def test_refused_credentials_exit_2_before_sending(tmp_path: Path) -> None
     async with FakeServer(crm, accounts=accounts) as server:
         result = await run_cli(
             "lock", "--module", "Deals", "--reason", "r",
-            env=cli_env(
-                ZOHO_CLIENT_ID=accounts.client_id,
-                ZOHO_CLIENT_SECRET="wrong-secret-value",
-                ZOHO_REFRESH_TOKEN=accounts.refresh_token,
-                ZOHO_ACCOUNTS_URL=server.url,
-            ),
+            env=refresh_env(server, ZOHO_CLIENT_SECRET="wrong-secret-value"),
             stdin=b"5843104000001000001\n",
         )
     assert result.code == 2, result

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from helpers import TOKEN, cli_env, run_cli
+from helpers import TOKEN, cli_env, refresh_env, run_cli
 
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer, Faults
 
@@ -50,13 +50,7 @@ async def test_environment_default_token_refreshes_and_stops(tmp_path: Any) -> N
     ids = crm.add_records("Deals", 100)
     accounts = FakeAccounts(token_life=0.4)
     async with FakeServer(crm, accounts=accounts, latency=0.01) as server:
-        env = cli_env(
-            ZOHO_CLIENT_ID=accounts.client_id,
-            ZOHO_CLIENT_SECRET=accounts.client_secret,
-            ZOHO_REFRESH_TOKEN=accounts.refresh_token,
-            ZOHO_ACCOUNTS_URL=server.url,
-            ZOHO_LOG_FORMAT="json",
-        )
+        env = refresh_env(server, ZOHO_LOG_FORMAT="json")
         result = await run_cli(
             "lock", "--module", "Deals", "--reason", "r", "--concurrency", "2",
             env=env, stdin="\n".join(ids).encode(),

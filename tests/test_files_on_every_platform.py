@@ -25,7 +25,7 @@ from typing import Any
 
 import filelock
 import pytest
-from helpers import cli_env
+from helpers import refresh_env
 
 from zoho_locking import BulkReport, FileLimitStore, FileTokenStore, RefreshTokenAuth, _files
 from zoho_locking._files import file_lock, replace_file
@@ -92,14 +92,7 @@ async def test_six_processes_without_fcntl_sharing_a_token_file_mint_one_token(
     accounts.latency = 0.4  # every process asks while the first mint is under way
     store = tmp_path / "shared" / "token.json"
     async with FakeServer(crm, accounts=accounts) as server:
-        env = cli_env(
-            ZOHO_CLIENT_ID=accounts.client_id,
-            ZOHO_CLIENT_SECRET=accounts.client_secret,
-            ZOHO_REFRESH_TOKEN=accounts.refresh_token,
-            ZOHO_ACCOUNTS_URL=server.url,
-            ZOHO_TOKEN_STORE=str(store),
-            PYTHONPATH=str(prelude),
-        )
+        env = refresh_env(server, ZOHO_TOKEN_STORE=str(store), PYTHONPATH=str(prelude))
         processes = []
         for n in range(PROCESSES):
             share = tmp_path / f"ids{n}.txt"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from forward_proxy import RunningProxy, start_proxy
-from helpers import TOKEN, cli_env, run_cli, run_cli_process
+from helpers import TOKEN, cli_env, refresh_env, run_cli, run_cli_process
 
 from zoho_locking import (
     LockingClient,
@@ -217,13 +217,6 @@ async def test_the_token_request_through_a_refusing_proxy_is_an_oauth_error(
 # -- the command line ---------------------------------------------------------------------
 
 
-def refresh_env(accounts: FakeAccounts, server: FakeServer, **extra: str) -> dict[str, str]:
-    return cli_env(
-        ZOHO_CLIENT_ID=accounts.client_id, ZOHO_CLIENT_SECRET=accounts.client_secret,
-        ZOHO_REFRESH_TOKEN=accounts.refresh_token, ZOHO_ACCOUNTS_URL=server.url, **extra,
-    )  # fmt: skip
-
-
 async def test_cli_every_crm_and_token_request_goes_through_http_proxy(
     crm: FakeCRM, tmp_path: Path
 ) -> None:
@@ -235,7 +228,7 @@ async def test_cli_every_crm_and_token_request_goes_through_http_proxy(
         # A real process, its proxy in its environment, as on a locked-down batch host.
         result = await run_cli_process(
             "unlock", "--module", "Deals", "-q",
-            env=refresh_env(accounts, server, HTTP_PROXY=proxy.url),
+            env=refresh_env(server, HTTP_PROXY=proxy.url),
             stdin="\n".join(ids).encode(),
         )  # fmt: skip
     assert result.code == 0, result.stderr
@@ -255,7 +248,7 @@ async def test_cli_proxy_flag_with_credentials(crm: FakeCRM, tmp_path: Path) -> 
         result = await run_cli(
             "lock", "--module", "Deals", "--reason", "r", "--report", str(report), "-v",
             "--proxy", proxy.with_credentials("ops", PASSWORD),
-            env=refresh_env(accounts, server), stdin="\n".join(crm.record_ids("Deals")).encode(),
+            env=refresh_env(server), stdin="\n".join(crm.record_ids("Deals")).encode(),
         )  # fmt: skip
     assert result.code == 0, result.stderr
     assert len(crm.locks("Deals")) == 5
@@ -286,7 +279,7 @@ async def test_cli_wrong_proxy_password_is_one_line_exit_2_before_anything(
         result = await run_cli(
             "lock", "--module", "Deals", "--reason", "r",
             "--proxy", proxy.with_credentials("ops", wrong),
-            env=refresh_env(accounts, server), stdin="\n".join(crm.record_ids("Deals")).encode(),
+            env=refresh_env(server), stdin="\n".join(crm.record_ids("Deals")).encode(),
         )  # fmt: skip
     assert result.code == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
@@ -328,7 +321,7 @@ async def test_cli_unreachable_proxy_is_one_line_exit_2(crm: FakeCRM) -> None:
         result = await run_cli(
             "lock", "--module", "Deals", "--reason", "r",
             "--proxy", f"http://ops:{PASSWORD}@127.0.0.1:1",
-            env=refresh_env(accounts, server), stdin="\n".join(crm.record_ids("Deals")).encode(),
+            env=refresh_env(server), stdin="\n".join(crm.record_ids("Deals")).encode(),
         )  # fmt: skip
     assert result.code == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()

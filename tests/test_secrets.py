@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import stat
 import sys
 import traceback
@@ -21,7 +20,7 @@ from typing import Any
 
 import attrs
 import pytest
-from helpers import MintedTokens
+from helpers import MintedTokens, refresh_env
 
 from zoho_locking import (
     ApiError,
@@ -106,14 +105,7 @@ async def test_full_cli_runs_show_no_secret(tmp_path: Path) -> None:
     }
     stdin = ("\n".join(ids) + "\n").encode()
     async with FakeServer(crm, latency=0.02, accounts=accounts) as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOHO_")}
-        env.update(
-            ZOHO_CLIENT_ID=accounts.client_id,
-            ZOHO_CLIENT_SECRET=accounts.client_secret,
-            ZOHO_REFRESH_TOKEN=accounts.refresh_token,
-            ZOHO_ACCOUNTS_URL=server.url,
-            ZOHO_TOKEN_STORE=str(store),
-        )
+        env = refresh_env(server, ZOHO_TOKEN_STORE=str(store))
         common = ["--module", "Deals", "--concurrency", "2", "-v"]
         runs = [
             await run_cli(

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import trustme
-from helpers import cli_env, run_cli, run_cli_process
+from helpers import cli_env, refresh_env, run_cli, run_cli_process
 
 from zoho_locking import (
     LockingClient,
@@ -66,15 +66,6 @@ def refresh_auth(server: FakeServer, **kwargs: object) -> RefreshTokenAuth:
     return RefreshTokenAuth(
         client_id=accounts.client_id, client_secret=accounts.client_secret,
         refresh_token=accounts.refresh_token, accounts_url=server.url, **kwargs,  # type: ignore[arg-type]
-    )  # fmt: skip
-
-
-def refresh_env(server: FakeServer, **extra: str) -> dict[str, str]:
-    accounts = server.accounts
-    assert accounts is not None
-    return cli_env(
-        ZOHO_CLIENT_ID=accounts.client_id, ZOHO_CLIENT_SECRET=accounts.client_secret,
-        ZOHO_REFRESH_TOKEN=accounts.refresh_token, ZOHO_ACCOUNTS_URL=server.url, **extra,
     )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import attrs
-from helpers import MintedTokens, cli_env, start_cli
+from helpers import MintedTokens, refresh_env, start_cli
 from redis_server import everything_in
 
 from zoho_locking import BulkReport
@@ -59,14 +59,10 @@ async def run_fleet(
         started = time.monotonic()
         for n, share in enumerate(shares):
             store = tmp_path / (f"host{n}" if redis_url else "shared") / "token.json"
-            env = cli_env(
-                ZOHO_CLIENT_ID=accounts.client_id,
-                ZOHO_CLIENT_SECRET=accounts.client_secret,
-                ZOHO_REFRESH_TOKEN=accounts.refresh_token,
-                ZOHO_ACCOUNTS_URL=server.url,
-                ZOHO_TOKEN_STORE=str(store),
+            env = refresh_env(
+                server, ZOHO_TOKEN_STORE=str(store),
                 **({"ZOHO_REDIS_URL": redis_url} if redis_url else {}),
-            )
+            )  # fmt: skip
             args = ["lock", "--module", "Deals", "--reason", "scale out", "--ids", str(share),
                     "-q", "--api-domain", server.url, "--concurrency", str(concurrency),
                     "--report", str(tmp_path / f"report{n}.json")]  # fmt: skip

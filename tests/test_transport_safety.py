@@ -23,6 +23,7 @@ import aiohttp
 import attrs
 import pytest
 from aiohttp import web
+from helpers import refresh_env
 
 from zoho_locking import (
     FileTokenStore,
@@ -410,12 +411,7 @@ async def test_cli_creates_journal_and_token_store_private(tmp_path: Path) -> No
     accounts = FakeAccounts()
     journal, store = tmp_path / "run.jsonl", tmp_path / "cache" / "token.json"
     async with FakeServer(crm, accounts=accounts) as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOHO_")}
-        env.update(
-            ZOHO_CLIENT_ID=accounts.client_id, ZOHO_CLIENT_SECRET=accounts.client_secret,
-            ZOHO_REFRESH_TOKEN=accounts.refresh_token, ZOHO_ACCOUNTS_URL=server.url,
-            ZOHO_TOKEN_STORE=str(store),
-        )  # fmt: skip
+        env = refresh_env(server, ZOHO_TOKEN_STORE=str(store))
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "zoho_locking", "lock", "--module", "Deals", "--reason", "r",
             "--journal", str(journal), "-q",

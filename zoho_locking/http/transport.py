@@ -198,6 +198,8 @@ class AiohttpTransport:
         ssl: TLSSetting = None,
     ) -> None:
         self._ssl: SSLContext | None = tls_context(ssl)
+        #: What each request passes to aiohttp: the context, or aiohttp's verified default.
+        self._request_ssl: SSLContext | bool = self._ssl if self._ssl is not None else True
         # aiohttp keeps the connect timeout (a new connection is rare); the whole
         # request's is kept by one timer for all of them (`RequestTimeouts`).
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
@@ -287,7 +289,7 @@ class AiohttpTransport:
                 proxy=proxy,
                 proxy_headers=proxy_headers,
                 # Per request as well, so that a session passed in verifies the same way.
-                ssl=self._ssl if self._ssl is not None else True,
+                ssl=self._request_ssl,
             )
             try:
                 if resp.status == 407:

@@ -40,7 +40,10 @@ def make_session(
     Call it inside a running event loop, pass it as ``session=`` to as many
     clients and token providers as you like, and close it yourself after them
     (``async with make_session() as pool:``). aiohttp's silent resend of
-    requests is turned off.
+    requests is turned off, and no cookies are kept or sent (`aiohttp.DummyCookieJar`):
+    the API authenticates by token, and one org's cookie must not go out with
+    another org's requests. Such a session adds nothing to a request, so the
+    clients' requests go straight to its connections (`AiohttpTransport`).
 
     Args:
         pool_size: The most connections open at once, all hosts together.
@@ -67,9 +70,12 @@ def make_session(
         )
     elif context is not None:
         raise ValidationError("pass ssl to your connector, not beside it", field="ssl")
+    # No cookies: the API authenticates by token, and clients of several orgs share
+    # the session (a cookie one org's answer set must not go out with another's).
+    jar = aiohttp.DummyCookieJar()
     if timeout is None:
-        return guard(aiohttp.ClientSession(connector=connector))
-    return guard(aiohttp.ClientSession(connector=connector, timeout=timeout))
+        return guard(aiohttp.ClientSession(connector=connector, cookie_jar=jar))
+    return guard(aiohttp.ClientSession(connector=connector, cookie_jar=jar, timeout=timeout))
 
 
 def guard(session: aiohttp.ClientSession) -> aiohttp.ClientSession:

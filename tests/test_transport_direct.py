@@ -176,6 +176,33 @@ def _with_trace(heard: list[str]) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trace_configs=[trace])
 
 
+class _Answer(aiohttp.ClientResponse):
+    pass
+
+
+@pytest.mark.parametrize(
+    "adds",
+    [
+        {"cookie_jar": None},  # aiohttp's own jar
+        {"headers": {"X-Team": "crm"}},
+        {"skip_auto_headers": ["User-Agent"]},
+        {"trust_env": True},
+        {"trace_configs": [aiohttp.TraceConfig()]},
+        {"version": aiohttp.HttpVersion10},
+        {"response_class": _Answer},
+    ],
+    ids=lambda adds: next(iter(adds)),
+)
+async def test_a_session_that_adds_to_a_request_goes_the_sessions_way(
+    adds: dict[str, Any],
+) -> None:
+    jar = adds.pop("cookie_jar", aiohttp.DummyCookieJar())
+    async with aiohttp.ClientSession(cookie_jar=jar, **adds) as session:
+        assert AiohttpTransport(session)._direct_loop(session) is None
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        assert AiohttpTransport(session)._direct_loop(session) is not None
+
+
 async def test_a_session_with_trace_hooks_goes_the_sessions_way(seen: Seen) -> None:
     heard: list[str] = []
     async with _with_trace(heard) as session:

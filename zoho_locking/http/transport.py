@@ -359,8 +359,10 @@ class AiohttpTransport:
 
         They may when this aiohttp has the pieces `_direct` uses (`DIRECT_FITS`) and the
         session adds nothing to a request that `_direct` would leave out: no default
-        headers, skipped headers, trace hooks or middlewares, HTTP/1.1, and no cookies
-        (a `aiohttp.DummyCookieJar`, as `make_session` gives). Decided once per session.
+        headers, skipped headers, basic auth, environment settings (``trust_env``),
+        trace hooks, middlewares or request and response classes of its own, HTTP/1.1,
+        and no cookies (a `aiohttp.DummyCookieJar`, as `make_session` gives). Decided
+        once per session.
         """
         known, loop = self._direct_for
         if known is not session:
@@ -465,9 +467,14 @@ def _plain(session: aiohttp.ClientSession) -> bool:
         and isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
         and not session.headers
         and not session.skip_auto_headers
+        and session.auth is None
+        and not session.trust_env
         and not session.trace_configs
-        and not getattr(session, "_middlewares", None)
         and session.version == aiohttp.HttpVersion11
+        # Set at construction, with no public reader:
+        and not getattr(session, "_middlewares", None)
+        and getattr(session, "_request_class", None) is aiohttp.ClientRequest
+        and getattr(session, "_response_class", None) is aiohttp.ClientResponse
     )
 
 

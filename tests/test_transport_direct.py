@@ -9,6 +9,7 @@ Either way the server must see the same request, and the caller the same answer.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -267,6 +268,9 @@ async def test_an_aiohttp_without_the_pieces_goes_the_sessions_way(
     monkeypatch.setattr(aiohttp.BaseConnector, "connect", connect)
     assert not transport_module._direct_fits()
     monkeypatch.setattr(aiohttp.BaseConnector, "connect", real)
+    monkeypatch.setitem(sys.modules, "aiohttp.client_proto", None)  # a module moved away
+    assert not transport_module._direct_fits()
+    monkeypatch.undo()
     monkeypatch.setattr(transport_module, "DIRECT_FITS", False)
     transport = AiohttpTransport()
     try:

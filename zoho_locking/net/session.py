@@ -81,7 +81,7 @@ def make_session(
 def guard(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
     """Turn off aiohttp's silent resend on *session* (for all its requests); return it."""
     # A private attribute of aiohttp; from 3.11 on, clearing it stops the resend (before,
-    # aiohttp resent all the same: hence the package's aiohttp>=3.11). Tests pin it.
+    # aiohttp resent all the same: the package asks for 3.12 or later). Tests pin it.
     if hasattr(session, "_retry_connection"):
         session._retry_connection = False
     return session

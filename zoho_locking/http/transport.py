@@ -176,9 +176,9 @@ class AiohttpTransport:
     defaults), on a session passed in too; a certificate that fails raises `TLSError`.
     A request with no complete answer within *timeout* raises `RequestTimeout`: one
     timer watches every request in flight, not one timer each. On a session that adds
-    nothing to a request (`make_session`'s: no cookies, default headers, trace hooks
-    or middlewares), requests not sent through a proxy go straight to a pooled
-    connection (`_direct`), without `aiohttp.ClientSession.request` around them.
+    nothing to a request (`make_session`'s, and its own: no cookies, default headers,
+    trace hooks, ...; see `_direct_loop`), requests not sent through a proxy go straight
+    to a pooled connection (`_direct`), without `aiohttp.ClientSession.request` around them.
 
     Args:
         session: A session to send through (default: one made on first use).

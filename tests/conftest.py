@@ -1,7 +1,9 @@
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from helpers import DropsSecond
 
 from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 
@@ -31,4 +33,14 @@ def accounts() -> FakeAccounts:
 @pytest_asyncio.fixture
 async def server(fake_crm: FakeCRM, accounts: FakeAccounts) -> AsyncIterator[FakeServer]:
     async with FakeServer(fake_crm, accounts=accounts) as server:
+        yield server
+
+
+# A server that drops the second request of every connection (`helpers.DropsSecond`).
+@pytest_asyncio.fixture
+async def drops_second() -> AsyncIterator[DropsSecond]:
+    server = DropsSecond()
+    listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    server.url = f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}"
+    async with listening:
         yield server

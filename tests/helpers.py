@@ -174,3 +174,26 @@ async def drained(server: FakeServer) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the server never drained")
+
+
+class DropsSecond:
+    """A loopback server answering 204 to the first request of a connection, dropping the next."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.url = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = 0
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):  # no body: GET and DELETE only
+                self.requests += 1
+                served += 1
+                if served == 2:
+                    break  # close without an answer
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()

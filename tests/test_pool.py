@@ -1,17 +1,17 @@
 """One connection pool for many clients: `make_session`, the resend guard, several orgs.
 
 aiohttp resends a GET, PUT or DELETE once, unseen, when its connection drops
-before the answer. The raw server below drops the second request of every
+before the answer. The raw server `helpers.DropsSecond` drops the second request of every
 connection, so a resend shows as a third request and a call that succeeds.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from helpers import DropsSecond
 
 from zoho_locking import (
     FlowControl,
@@ -27,38 +27,6 @@ from zoho_locking.testing import FakeAccounts, FakeCRM, FakeServer
 
 NO_RETRY = RetryPolicy(max_attempts=1)
 RECORD = "5843104000001000001"
-
-
-class DropsSecond:
-    """A loopback server answering 204 to the first request of a connection, dropping the next."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.url = ""
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        served = 0
-        try:
-            while await reader.readuntil(b"\r\n\r\n"):  # no body: GET and DELETE only
-                self.requests += 1
-                served += 1
-                if served == 2:
-                    break  # close without an answer
-                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-
-@pytest.fixture
-async def drops_second() -> AsyncIterator[DropsSecond]:
-    server = DropsSecond()
-    listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
-    server.url = f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}"
-    async with listening:
-        yield server
 
 
 async def twice(session: aiohttp.ClientSession, url: str) -> list[str]:

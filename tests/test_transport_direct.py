@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from helpers import DropsSecond
 
 from zoho_locking import TransportError, make_session
 from zoho_locking.http import transport as transport_module
@@ -123,36 +124,17 @@ async def test_the_server_sees_the_same_request_either_way(seen: Seen) -> None:
     assert seen.requests[:3] == seen.requests[3:]
 
 
-async def test_nothing_is_resent_when_the_connection_drops() -> None:
-    requests = 0
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal requests
-        try:
-            while await reader.readuntil(b"\r\n\r\n"):
-                requests += 1
-                if requests == 2:
-                    break  # close without an answer
-                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    listening = await asyncio.start_server(handle, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}/crm/v8"
-    async with listening:
-        transport = AiohttpTransport()
-        try:
-            read = protocol.build_get_locks(url, "Deals", RECORD)
-            assert (await transport.send(read, AUTH)).status == 204
-            with pytest.raises(TransportError) as caught:
-                await transport.send(read, AUTH)
-        finally:
-            await transport.aclose()
+async def test_nothing_is_resent_when_the_connection_drops(drops_second: DropsSecond) -> None:
+    transport = AiohttpTransport()
+    try:
+        read = protocol.build_get_locks(f"{drops_second.url}/crm/v8", "Deals", RECORD)
+        assert (await transport.send(read, AUTH)).status == 204
+        with pytest.raises(TransportError) as caught:
+            await transport.send(read, AUTH)  # the same connection: dropped unanswered
+    finally:
+        await transport.aclose()
     assert caught.value.maybe_sent
-    assert requests == 2  # aiohttp's silent resend would have made it three
+    assert drops_second.requests == 2  # aiohttp's silent resend would have made it three
 
 
 async def test_no_cookie_is_kept_or_sent(seen: Seen) -> None:

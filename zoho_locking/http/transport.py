@@ -282,13 +282,14 @@ class AiohttpTransport:
         timeouts = self._timeouts
         due = timeouts.begin() if timeouts is not None else None
         try:
+            url = self._url(request.url)
             loop = self._direct_loop(session) if route is None else None
             if loop is not None:
-                resp = await self._direct(session, loop, request.method, request.url, headers, data)
+                resp = await self._direct(session, loop, request.method, url, headers, data)
             else:
                 resp = await session.request(
                     request.method,
-                    self._url(request.url),
+                    url,
                     headers=headers,
                     data=data,
                     timeout=self._timeout,
@@ -376,7 +377,7 @@ class AiohttpTransport:
         session: aiohttp.ClientSession,
         loop: asyncio.AbstractEventLoop,
         method: str,
-        url: str,
+        url: URL,
         headers: Mapping[str, str],
         data: aiohttp.payload.BytesPayload | None,
     ) -> aiohttp.ClientResponse:
@@ -391,7 +392,7 @@ class AiohttpTransport:
         connector = session.connector
         assert connector is not None  # an open session, as _direct_loop checked
         req = aiohttp.ClientRequest(
-            method, self._url(url), headers=headers, data=data, loop=loop, session=session,
+            method, url, headers=headers, data=data, loop=loop, session=session,
             ssl=self._request_ssl,
         )  # fmt: skip
         conn = await connector.connect(req, traces=[], timeout=self._timeout)
